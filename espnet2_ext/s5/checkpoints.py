@@ -1,0 +1,86 @@
+"""Reading checkpoint files and strict loading with clear errors.
+
+Formats handled here (format-specific loaders build on these):
+  * official Lightning checkpoints (``m2dat_1c.ckpt``, ``resunetk.ckpt``):
+    ``{"state_dict": {"model.<key>": tensor, ...}, ...}``
+  * our espnet2 model files (``*.pth``): a flat state dict of the espnet model
+  * plain state dicts
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, Mapping, Optional, Union
+
+import torch
+
+from espnet2_ext.errors import S5InputError
+
+StateDict = Dict[str, torch.Tensor]
+
+
+def read_checkpoint(path: Union[str, Path]) -> dict:
+    """torch.load ``path`` on CPU with a clear error when missing or unreadable."""
+    p = Path(path)
+    if not p.is_file():
+        raise S5InputError(f"checkpoint not found: {p}")
+    try:
+        return torch.load(str(p), map_location="cpu", weights_only=False)
+    except Exception as e:
+        raise S5InputError(f"cannot read checkpoint {p}: {e}. Is it a complete PyTorch file?") from e
+
+
+def state_dict_of(ckpt: Mapping) -> StateDict:
+    """The tensor dict inside a checkpoint (Lightning ``state_dict`` or plain)."""
+    if "state_dict" in ckpt and isinstance(ckpt["state_dict"], Mapping):
+        return dict(ckpt["state_dict"])
+    return dict(ckpt)
+
+
+def strip_prefix(sd: Mapping[str, torch.Tensor], prefix: str) -> StateDict:
+    """Drop ``prefix`` from every key that has it (others are kept unchanged)."""
+    return {(k[len(prefix):] if k.startswith(prefix) else k): v for k, v in sd.items()}
+
+
+def find_prefix(sd: Mapping[str, torch.Tensor], model_keys) -> str:
+    """The prefix that maps checkpoint keys onto ``model_keys`` (official suffix match).
+
+    Looks for a checkpoint key ending with the model's first key and returns what
+    precedes it (e.g. ``"model."`` for Lightning files), or ``""``.
+    """
+    model_keys = list(model_keys)
+    if not model_keys:
+        return ""
+    first = model_keys[0]
+    for k in sd:
+        if k.endswith(first):
+            return k[: len(k) - len(first)]
+    return ""
+
+
+def load_strict(model: torch.nn.Module, sd: Mapping[str, torch.Tensor], source: str,
+                expected: Optional[str] = None) -> None:
+    """``model.load_state_dict(sd, strict=True)`` with an error that lists the mismatch.
+
+    ``source`` names the file (for the message); ``expected`` says what kind of
+    checkpoint the model wanted (e.g. "a ResUNetK separator checkpoint").
+    """
+    own = model.state_dict()
+    missing = [k for k in own if k not in sd]
+    unexpected = [k for k in sd if k not in own]
+    shape = [f"{k}: checkpoint {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
+             for k in own if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or shape:
+        def few(xs):
+            return ", ".join(xs[:8]) + (f", ... ({len(xs)} in all)" if len(xs) > 8 else "")
+        parts = []
+        if missing:
+            parts.append(f"missing keys: {few(missing)}")
+        if unexpected:
+            parts.append(f"unexpected keys: {few(unexpected)}")
+        if shape:
+            parts.append(f"shape mismatches: {few(shape)}")
+        want = f"; expected {expected}" if expected else ""
+        raise S5InputError(
+            f"checkpoint {source} does not match {type(model).__name__}{want}: " + "; ".join(parts)
+        )
+    model.load_state_dict(dict(sd), strict=True)

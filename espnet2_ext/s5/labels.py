@@ -1,0 +1,78 @@
+"""The 18 DCASE2026 Task 4 target classes, silence, and label-slot vectors.
+
+Two slot encodings are used by the baseline:
+  * AT (tagger):    ``stack`` + ``onehot``  -> [n_slots, 19], silence = index 18
+  * SS (separator): ``concat`` + ``zeros``  -> [n_slots * 18], silence = all zeros
+"""
+from __future__ import annotations
+
+from typing import List, Sequence
+
+import torch
+
+CLASSES: List[str] = [
+    "AlarmClock", "BicycleBell", "Blender", "Buzzer", "Clapping", "Cough",
+    "CupboardOpenClose", "Dishes", "Doorbell", "FootSteps", "HairDryer",
+    "MechanicalFans", "MusicalKeyboard", "Percussion", "Pour", "Speech",
+    "Typing", "VacuumCleaner",
+]
+SILENCE = "silence"
+LABELS_WITH_SILENCE: List[str] = CLASSES + [SILENCE]
+NUM_CLASSES = len(CLASSES)          # 18
+SILENCE_INDEX = NUM_CLASSES         # 18 (AT one-hot)
+NUM_SLOTS = 3
+CLASS_TO_INDEX = {c: i for i, c in enumerate(CLASSES)}
+
+
+def check_label(label: str, where: str = "") -> str:
+    """Return ``label`` if it is one of the 18 classes or 'silence', else raise ValueError."""
+    if label != SILENCE and label not in CLASS_TO_INDEX:
+        loc = f" in {where}" if where else ""
+        raise ValueError(
+            f"unknown label {label!r}{loc}; expected one of the 18 DCASE2026 Task 4 classes "
+            f"({', '.join(CLASSES)}) or 'silence'"
+        )
+    return label
+
+
+def pad_labels(labels: Sequence[str], n_slots: int = NUM_SLOTS) -> List[str]:
+    """Pad a label list with 'silence' up to ``n_slots`` (error if longer)."""
+    labels = list(labels)
+    if len(labels) > n_slots:
+        raise ValueError(f"{len(labels)} labels given but only {n_slots} slots: {labels}")
+    return labels + [SILENCE] * (n_slots - len(labels))
+
+
+def labels_to_stack(labels: Sequence[str], n_slots: int = NUM_SLOTS) -> torch.Tensor:
+    """AT target: labels -> one-hot [n_slots, 19] with silence as index 18."""
+    out = torch.zeros(n_slots, NUM_CLASSES + 1)
+    for i, lab in enumerate(pad_labels(labels, n_slots)):
+        check_label(lab)
+        out[i, SILENCE_INDEX if lab == SILENCE else CLASS_TO_INDEX[lab]] = 1.0
+    return out
+
+
+def labels_to_query(labels: Sequence[str], n_slots: int = NUM_SLOTS) -> torch.Tensor:
+    """SS query: labels -> concatenated one-hots [n_slots * 18], silence = zeros."""
+    out = torch.zeros(n_slots, NUM_CLASSES)
+    for i, lab in enumerate(pad_labels(labels, n_slots)):
+        check_label(lab)
+        if lab != SILENCE:
+            out[i, CLASS_TO_INDEX[lab]] = 1.0
+    return out.reshape(-1)
+
+
+def query_to_labels(query: torch.Tensor) -> List[str]:
+    """Inverse of :func:`labels_to_query` for one item: [n_slots * 18] -> labels."""
+    rows = query.reshape(-1, NUM_CLASSES)
+    return [CLASSES[int(r.argmax())] if bool(r.abs().sum() > 0) else SILENCE for r in rows]
+
+
+def index_to_label(index: int) -> str:
+    """AT class index (0..18) -> label name."""
+    return LABELS_WITH_SILENCE[index]
+
+
+def silence_last(labels: Sequence[str]) -> List[int]:
+    """Stable order of slot indices that moves 'silence' slots to the end (official S5)."""
+    return sorted(range(len(labels)), key=lambda i: labels[i] == SILENCE)

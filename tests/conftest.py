@@ -1,0 +1,34 @@
+"""Shared pytest fixtures: repository paths and the official parity fixture."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+RECIPE_DIR = REPO_ROOT / "egs2" / "dcase26t4" / "s5"
+PARITY_DIR = Path(os.environ.get("DCASE26T4_PARITY_DIR",
+                                 REPO_ROOT.parent / "shared" / "reference" / "parity"))
+
+if PARITY_DIR.is_dir() and str(PARITY_DIR.parent) not in sys.path:
+    sys.path.insert(0, str(PARITY_DIR.parent))
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def recipe_dir() -> Path:
+    return RECIPE_DIR
+
+
+@pytest.fixture(scope="session")
+def parity_dir() -> Path:
+    """The official parity fixture (shared/reference/parity beside the clone)."""
+    if not PARITY_DIR.is_dir():
+        pytest.fail(f"parity fixture not found at {PARITY_DIR}; set DCASE26T4_PARITY_DIR")
+    return PARITY_DIR

@@ -1,0 +1,42 @@
+"""The recipe's shell skeleton: syntax, option parsing, stage gating."""
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+
+def shell_files(repo_root: Path):
+    files = [p for p in repo_root.rglob("*.sh") if "venv" not in p.parts and ".git" not in p.parts]
+    return sorted(files)
+
+
+def test_all_shell_scripts_pass_bash_n(repo_root):
+    files = shell_files(repo_root)
+    assert any(p.name == "run.sh" for p in files)
+    for p in files:
+        res = subprocess.run(["bash", "-n", str(p)], capture_output=True, text=True)
+        assert res.returncode == 0, f"{p}: {res.stderr}"
+
+
+def run_sh(recipe_dir, *args, env=None):
+    return subprocess.run(["./run.sh", *args], cwd=recipe_dir, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, **(env or {})})
+
+
+def test_help_prints_usage(recipe_dir):
+    res = run_sh(recipe_dir, "--stage", "1", "--stop-stage", "1", "--help")
+    assert res.returncode == 0
+    assert "Usage: ./run.sh" in res.stdout and "Stages:" in res.stdout
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--stage", "9"], "stages are 1..8"),
+    (["--stop_stage", "0"], "stages are 1..8"),
+    (["--no-such-option", "1"], "invalid option"),
+    (["--mini", "maybe"], "true or false"),
+])
+def test_bad_options_fail_clearly(recipe_dir, args, msg):
+    res = run_sh(recipe_dir, *args)
+    assert res.returncode != 0
+    assert msg in res.stdout + res.stderr
