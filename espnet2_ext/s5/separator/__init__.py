@@ -1,0 +1,9 @@
+"""Label-queried separators (ResUNetK) and their espnet2 ``ClassChoices`` registry."""
+from espnet2_ext.espnet_compat import quiet_import
+from espnet2_ext.s5.separator.resunetk import ResUNet30, load_official_separator
+
+ClassChoices = quiet_import("espnet2.train.class_choices").ClassChoices
+
+separator_choices = ClassChoices("separator", {"resunetk": ResUNet30})
+
+__all__ = ["ResUNet30", "load_official_separator", "separator_choices"]

@@ -1,0 +1,234 @@
+"""ResUNet30 ("ResUNetK"): the label-queried separator of the DCASE2026 Task 4 baseline.
+
+A complex-mask U-Net on the STFT of the 4-channel mixture (n_fft 1024, hop 160). A label
+query [B, 54] (3 slots x 18-class one-hots, silence = all zeros) is embedded into one
+condition vector [B, 512] that biases every BatchNorm of the U-Net (FiLM beta). For each
+of the 3 slots and each input channel the U-Net predicts a magnitude mask and a phase
+rotation; a 1x1 conv (``out_conv``) mixes the 4 masked channel spectra into one, and the
+ISTFT gives the slot's waveform. Slots whose query is silent are zeroed.
+
+Official calling convention (numerically identical to the baseline)::
+
+    model({"mixture": x [B, 4, L], "label_vector": lv [B, 54]})
+        -> {"waveform": [B, 3, 1, L], "source_mask": [B, 3]}
+
+Module and parameter names equal the official checkpoint keys without ``model.``, so
+:func:`load_official_separator` loads ``resunetk.ckpt`` strictly. ``base_channels``
+scales every U-Net width (32 = official; e.g. 8 for small test configs).
+"""
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from espnet2_ext.espnet_compat import quiet_import
+from espnet2_ext.s5.checkpoints import find_prefix, load_strict, read_checkpoint, state_dict_of, strip_prefix
+from espnet2_ext.s5.separator.resunet_blocks import (
+    BN_MOMENTUM, DecoderBlockRes1B, EncoderBlockRes1B, FiLM, FilmBetas, film_meta, init_layer,
+)
+from espnet2_ext.s5.separator.stft import ISTFT, STFT
+
+AbsSeparator = quiet_import("espnet2.enh.separator.abs_separator").AbsSeparator
+
+N_FFT = 1024
+HOP_LENGTH = 160
+CONDITION_SIZE = 512
+N_MASK_COMPONENTS = 3      # K: magnitude mask, phase-mask real part, phase-mask imaginary part
+
+# U-Net layout: (name, in width, out width) in units of base_channels, (time, freq) pool/upsample
+ENCODER = (
+    ("encoder_block1", 1, 1, (2, 2)),
+    ("encoder_block2", 1, 2, (2, 2)),
+    ("encoder_block3", 2, 4, (2, 2)),
+    ("encoder_block4", 4, 8, (2, 2)),
+    ("encoder_block5", 8, 12, (2, 2)),
+    ("encoder_block6", 12, 12, (1, 2)),
+)
+CENTER = ("conv_block7a", 12, 12, (1, 1))
+DECODER = (
+    ("decoder_block1", 12, 12, (1, 2)),
+    ("decoder_block2", 12, 12, (2, 2)),
+    ("decoder_block3", 12, 8, (2, 2)),
+    ("decoder_block4", 8, 4, (2, 2)),
+    ("decoder_block5", 4, 2, (2, 2)),
+    ("decoder_block6", 2, 1, (2, 2)),
+)
+
+
+def unit_phase(real: torch.Tensor, imag: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(cos, sin) of the angle of real + i imag; |z| is clamped to 1e-10 in the division."""
+    mag = torch.clamp((real ** 2 + imag ** 2) ** 0.5, min=1e-10)
+    return real / mag, imag / mag
+
+
+def source_mask_of(label_vector: torch.Tensor, n_slots: int) -> torch.Tensor:
+    """[B, n_slots * C] query -> [B, n_slots]: 1 where the slot's one-hot is non-zero."""
+    slots = label_vector.reshape(label_vector.shape[0], n_slots, -1)
+    return (slots.abs().sum(-1) > 0).to(label_vector.dtype)
+
+
+class ResUNet30Base(nn.Module):
+    """The FiLM-conditioned complex-mask U-Net with its STFT/ISTFT.
+
+    mixture [B, C, L] + betas -> waveform [B, S, O, L] (S slots, O output channels)."""
+
+    def __init__(self, input_channels: int = 4, output_channels: int = 1,
+                 target_sources_num: int = 3, base_channels: int = 32):
+        super().__init__()
+        self.input_channels = input_channels
+        self.output_channels = output_channels
+        self.target_sources_num = target_sources_num
+        self.time_downsample_ratio = math.prod(pool[0] for *_, pool in ENCODER)   # 32
+
+        self.stft = STFT(N_FFT, HOP_LENGTH)
+        self.istft = ISTFT(N_FFT, HOP_LENGTH)
+        self.bn0 = nn.BatchNorm2d(N_FFT // 2 + 1, momentum=BN_MOMENTUM)
+        self.pre_conv = nn.Conv2d(input_channels, base_channels, 1)
+        for name, c_in, c_out, pool in ENCODER + (CENTER,):
+            self.add_module(name, EncoderBlockRes1B(c_in * base_channels, c_out * base_channels, pool))
+        for name, c_in, c_out, up in DECODER:
+            self.add_module(name, DecoderBlockRes1B(c_in * base_channels, c_out * base_channels, up))
+        n_masks = target_sources_num * input_channels * N_MASK_COMPONENTS
+        self.after_conv = nn.Conv2d(base_channels, n_masks, 1)
+        self.out_conv = nn.Conv2d(input_channels, output_channels, 1)
+        init_layer(self.pre_conv)
+        init_layer(self.after_conv)
+
+    def spectrum(self, mixture: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """mixture [B, C, L] -> magnitude, cos, sin of the phase, each [B, C, T, F]."""
+        real, imag = self.stft(mixture)
+        mag = torch.clamp(real ** 2 + imag ** 2, min=1e-10) ** 0.5
+        return mag, real / mag, imag / mag
+
+    def unet(self, mag: torch.Tensor, film: FilmBetas) -> torch.Tensor:
+        """mag [B, C, T, F] -> mask logits [B, S * C * K, T, F]."""
+        n_frames = mag.shape[2]
+        x = self.bn0(mag.transpose(1, 3)).transpose(1, 3)          # BN over frequency bins
+        pad = -n_frames % self.time_downsample_ratio
+        x = F.pad(x, (0, 0, 0, pad))[..., :-1]                     # T -> multiple of 32, F 513 -> 512
+        x = self.pre_conv(x)
+        skips = []
+        for name, *_ in ENCODER:
+            x, skip = getattr(self, name)(x, film[name])
+            skips.append(skip)
+        x, _ = self.conv_block7a(x, film[CENTER[0]])
+        for (name, *_), skip in zip(DECODER, reversed(skips)):
+            x = getattr(self, name)(x, skip, film[name])
+        x = self.after_conv(x)
+        return F.pad(x, (0, 1))[:, :, :n_frames, :]                # back to [T, 513]
+
+    def masked_spectra(self, logits: torch.Tensor, mag: torch.Tensor, cos: torch.Tensor,
+                       sin: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Apply per-slot, per-channel complex masks and mix the channels with out_conv.
+
+        logits [B, S*C*K, T, F], mag/cos/sin [B, C, T, F] -> (real, imag) [B, S, O, T, F]."""
+        b, _, n_frames, n_bins = logits.shape
+        s, c = self.target_sources_num, self.input_channels
+        x = logits.reshape(b, s, c, N_MASK_COMPONENTS, n_frames, n_bins)
+        mask_mag = torch.sigmoid(x[:, :, :, 0])
+        mask_cos, mask_sin = unit_phase(torch.tanh(x[:, :, :, 1]), torch.tanh(x[:, :, :, 2]))
+        cos, sin = cos[:, None], sin[:, None]                     # [B, 1, C, T, F]
+        out_cos = cos * mask_cos - sin * mask_sin                 # cos(angle X + angle M)
+        out_sin = sin * mask_cos + cos * mask_sin
+        out_mag = F.relu(mag[:, None] * mask_mag)
+        shape = (b * s, c, n_frames, n_bins)
+        real = self.out_conv((out_mag * out_cos).reshape(shape))
+        imag = self.out_conv((out_mag * out_sin).reshape(shape))
+        return (real.reshape(b, s, self.output_channels, n_frames, n_bins),
+                imag.reshape(b, s, self.output_channels, n_frames, n_bins))
+
+    def forward(self, mixture: torch.Tensor, film: FilmBetas) -> torch.Tensor:
+        """mixture [B, C, L], betas -> waveform [B, S, O, L] (silent slots not yet zeroed)."""
+        mag, cos, sin = self.spectrum(mixture)
+        real, imag = self.masked_spectra(self.unet(mag, film), mag, cos, sin)
+        return self.istft(real, imag, mixture.shape[-1])
+
+
+class ResUNet30(AbsSeparator):
+    """Label-queried ResUNet30 separator (official key names; see module docstring).
+
+    Args:
+        input_channels: mixture channels (4).
+        output_channels: channels per separated source (1).
+        target_sources_num: number of query slots S (3).
+        label_len: query length, S x classes (54).
+        base_channels: U-Net width unit; widths are (1, 2, 4, 8, 12, 12) x base_channels
+            (32 -> 32, 64, 128, 256, 384, 384 = official).
+    """
+
+    def __init__(self, input_channels: int = 4, output_channels: int = 1, target_sources_num: int = 3,
+                 label_len: int = 54, base_channels: int = 32):
+        super().__init__()
+        if label_len % target_sources_num:
+            raise ValueError(f"label_len {label_len} is not a multiple of target_sources_num {target_sources_num}")
+        self.input_channels = input_channels
+        self.target_sources_num = target_sources_num
+        self.label_len = label_len
+        self.base = ResUNet30Base(input_channels, output_channels, target_sources_num, base_channels)
+        self.label_embedding = nn.Sequential(
+            nn.Linear(label_len, CONDITION_SIZE), nn.LayerNorm(CONDITION_SIZE), nn.ReLU(),
+            nn.Linear(CONDITION_SIZE, CONDITION_SIZE), nn.LayerNorm(CONDITION_SIZE), nn.ReLU(),
+        )
+        self.film = FiLM(film_meta(self.base), CONDITION_SIZE)
+
+    @property
+    def num_spk(self) -> int:
+        return self.target_sources_num
+
+    def separate_with_mask(self, mixture: torch.Tensor, label_vector: torch.Tensor
+                           ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """mixture [B, C, L], label_vector [B, label_len] -> (waveform [B, S, O, L], source_mask [B, S]).
+
+        Silent slots (all-zero sub-vector) are exactly zero."""
+        if mixture.dim() != 3 or mixture.shape[1] != self.input_channels:
+            raise ValueError(f"mixture must be [B, {self.input_channels}, L], got {tuple(mixture.shape)}")
+        if label_vector.shape != (mixture.shape[0], self.label_len):
+            raise ValueError(f"label_vector must be [{mixture.shape[0]}, {self.label_len}], "
+                             f"got {tuple(label_vector.shape)}")
+        source_mask = source_mask_of(label_vector, self.target_sources_num)
+        waveform = self.base(mixture, self.film(self.label_embedding(label_vector)))
+        return waveform * source_mask[:, :, None, None], source_mask
+
+    def separate(self, mixture: torch.Tensor, label_vector: torch.Tensor) -> torch.Tensor:
+        """mixture [B, C, L], label_vector [B, label_len] -> waveform [B, S, O, L]."""
+        return self.separate_with_mask(mixture, label_vector)[0]
+
+    def forward(self, input: Union[Mapping[str, torch.Tensor], torch.Tensor],
+                ilens: Optional[torch.Tensor] = None, additional: Optional[Dict] = None):
+        """Two calling conventions, chosen by the type of ``input``:
+
+        * official: ``forward({"mixture": [B, C, L], "label_vector": [B, label_len]})``
+          -> ``{"waveform": [B, S, O, L], "source_mask": [B, S]}``;
+        * espnet2 ``AbsSeparator`` (with a null encoder/decoder): ``forward(mixture [B, L, C]
+          (or [B, L] when C = 1), ilens [B], {"label_vector": [B, label_len]})`` ->
+          (S tensors [B, L] (output channel 0), ilens, OrderedDict(source_mask=[B, S])).
+        """
+        if isinstance(input, Mapping):
+            waveform, source_mask = self.separate_with_mask(input["mixture"], input["label_vector"])
+            return {"waveform": waveform, "source_mask": source_mask}
+        if not additional or "label_vector" not in additional:
+            raise ValueError("ResUNet30 needs additional={'label_vector': [B, label_len]}")
+        mixture = input[..., None] if input.dim() == 2 else input
+        waveform, source_mask = self.separate_with_mask(mixture.transpose(1, 2), additional["label_vector"])
+        sources: List[torch.Tensor] = list(waveform[:, :, 0].unbind(1))
+        return sources, ilens, OrderedDict(source_mask=source_mask)
+
+
+def load_official_separator(ckpt_path: Union[str, Path], **kwargs) -> ResUNet30:
+    """Build ResUNet30(**kwargs) and load an official Lightning checkpoint strictly (eval mode).
+
+    Accepts ``{"state_dict": {"model.<key>": ...}}`` (``resunetk.ckpt``) or a plain state
+    dict under any prefix. Raises S5InputError listing missing/unexpected keys when the file
+    is not a matching separator checkpoint (e.g. a tagger checkpoint)."""
+    model = ResUNet30(**kwargs)
+    sd = state_dict_of(read_checkpoint(ckpt_path))
+    prefix = find_prefix(sd, model.state_dict().keys()) or "model."
+    load_strict(model, strip_prefix(sd, prefix), source=str(ckpt_path),
+                expected="an official ResUNetK separator checkpoint (resunetk.ckpt)")
+    return model.eval()
