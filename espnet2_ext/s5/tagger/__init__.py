@@ -1,0 +1,23 @@
+"""Audio taggers (AT) of the S5 system: M2D frontend, backbone and slot taggers.
+
+``tagger_choices`` is the espnet2 ``ClassChoices`` registry used by the tagging task
+(``--tagger m2d_at_1c|m2d_at_4c --tagger_conf weight_file=...``).
+"""
+from torch import nn
+
+from espnet2_ext.espnet_compat import quiet_import
+from espnet2_ext.s5.tagger.m2d_tagger import (HeadAvgLinear, M2dAt, M2dAtSpatial, load_official_tagger,
+                                              slots_from_logits)
+from espnet2_ext.s5.tagger.m2d_weights import fabricate_m2d_weight_file, read_m2d_weight_file
+
+ClassChoices = quiet_import("espnet2.train.class_choices").ClassChoices
+
+tagger_choices = ClassChoices(
+    "tagger",
+    classes={"m2d_at_1c": M2dAt, "m2d_at_4c": M2dAtSpatial},
+    type_check=nn.Module,
+    default="m2d_at_1c",
+)
+
+__all__ = ["tagger_choices", "M2dAt", "M2dAtSpatial", "HeadAvgLinear", "load_official_tagger",
+           "slots_from_logits", "fabricate_m2d_weight_file", "read_m2d_weight_file"]
