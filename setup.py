@@ -22,5 +22,6 @@ setup(
         "scipy",
         "h5py",
         "tqdm",
+        "matplotlib",
     ],
 )

@@ -1,0 +1,275 @@
+r"""Stage 8: score a folder of estimates with the DCASE2026 Task 4 metrics.
+
+    python -m espnet2_ext.bin.s5_score --soundscape_dir D --oracle_target_dir O \
+        --estimate_dir E --output_dir R [--system NAME] [--estimates_json E/estimates.json]
+
+Prints the official three lines (``CAPI-SDRi: x.xxx``, ``Accuracy (mixture): x.xxx``,
+``Accuracy (source) : x.xxx``) and writes into R:
+
+* ``results.json``  -- the official results shape (``CAPI-SDRi``, ``label_metrics``,
+  ``details`` per soundscape) plus ``CA-SDRi_2025``, per-class CAPI-SDRi, the label
+  confusion and the inputs (``config``);
+* ``RESULTS.md``    -- ESPnet-style tables;
+* ``per_class_capi_sdri.png`` and ``label_confusion.png``.
+
+Estimates are any files named ``<soundscape>_<i>_<Label>.wav`` (see
+:mod:`espnet2_ext.s5.estimates`); probabilities come from ``estimates.json`` when
+present, else 1.0 as in the official file-based evaluation. The mixture
+reference is channel 0 of the soundscape.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import logging
+import platform
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Tuple
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from espnet2_ext.errors import S5InputError, cli_main
+from espnet2_ext.fileio import atomic_path, write_json
+from espnet2_ext.s5 import estimates as est_io
+from espnet2_ext.s5.labels import CLASSES, LABELS_WITH_SILENCE
+from espnet2_ext.s5.metrics import (
+    ca_sdri,
+    capi_sdri_details,
+    confusion_matrix,
+    confusion_pairs,
+    label_accuracies,
+    label_counts,
+    mean_ignoring_none,
+    pairwise_snr,
+)
+
+log = logging.getLogger("s5_score")
+
+
+# ------------------------------------------------------------------------------------------
+# scoring
+# ------------------------------------------------------------------------------------------
+@dataclass
+class Scores:
+    """Per-mixture results and what the summaries are computed from."""
+
+    details: List[dict] = field(default_factory=list)
+    capi: List[Optional[float]] = field(default_factory=list)
+    ca_2025: List[Optional[float]] = field(default_factory=list)
+    counts: List[dict] = field(default_factory=list)
+    per_class: Dict[str, List[float]] = field(default_factory=lambda: defaultdict(list))
+    confusion: List[Tuple[str, str]] = field(default_factory=list)
+
+
+def score_records(records: Iterable[est_io.MixtureRecord]) -> Scores:
+    """Score every mixture: CAPI-SDRi, label counts, 2025 CA-SDRi, per-class values, confusion."""
+    scores = Scores()
+    for r in records:
+        args = (r.est_labels, torch.from_numpy(r.est_wavs), r.ref_labels,
+                torch.from_numpy(r.ref_wavs), torch.from_numpy(r.mixture))
+        capi = capi_sdri_details(*args)
+        ca = ca_sdri(*args)
+        counts = label_counts(r.est_labels, r.ref_labels)
+        for label, values in capi.per_class.items():
+            scores.per_class[label] += values
+        snr_matrix = pairwise_snr(args[1], args[3])
+        scores.confusion += confusion_pairs(r.est_labels, r.ref_labels, snr_matrix)
+        scores.capi.append(capi.value)
+        scores.ca_2025.append(ca)
+        scores.counts.append(counts)
+        scores.details.append({
+            "soundscape": r.soundscape,
+            "ref_labels": r.ref_labels,
+            "est_labels": r.est_labels,
+            "probabilities": r.probabilities,
+            "metrics": [
+                {"metric": "CAPI-SDRi", "value": capi.value},
+                {"metric": "label_metrics", "value": counts},
+                {"metric": "CA-SDRi_2025", "value": ca},
+            ],
+        })
+    return scores
+
+
+def summarize(scores: Scores, config: dict) -> dict:
+    """The results.json object (official keys first)."""
+    per_class = {c: {"mean": float(np.mean(scores.per_class[c])) if scores.per_class.get(c) else None,
+                     "count": len(scores.per_class.get(c, []))} for c in CLASSES}
+    return {
+        "CAPI-SDRi": {"mean": mean_ignoring_none(scores.capi)},
+        "label_metrics": label_accuracies(scores.counts),
+        "CA-SDRi_2025": {"mean": mean_ignoring_none(scores.ca_2025)},
+        "per_class_CAPI-SDRi": per_class,
+        "label_confusion": {"labels": LABELS_WITH_SILENCE,
+                            "rows": "reference", "columns": "estimate",
+                            "matrix": confusion_matrix(scores.confusion).tolist()},
+        "n_mixtures": len(scores.details),
+        "n_scored_mixtures": sum(v is not None for v in scores.capi),
+        "details": scores.details,
+        "config": config,
+    }
+
+
+# ------------------------------------------------------------------------------------------
+# reports
+# ------------------------------------------------------------------------------------------
+def _fmt(value: Optional[float]) -> str:
+    return "nan" if value is None else f"{value:.3f}"
+
+
+def official_lines(summary: dict) -> List[str]:
+    """The three lines the official evaluate.py prints."""
+    acc = summary["label_metrics"]
+    return [f"CAPI-SDRi: {_fmt(summary['CAPI-SDRi']['mean'])}",
+            f"Accuracy (mixture): {acc['accuracy_mix']:.3f}",
+            f"Accuracy (source) : {acc['accuracy_src']:.3f}"]
+
+
+def results_markdown(system: str, summary: dict) -> str:
+    """ESPnet-style RESULTS.md: main scores, then per-class CAPI-SDRi (one row per system)."""
+    cfg, acc = summary["config"], summary["label_metrics"]
+    per_class = summary["per_class_CAPI-SDRi"]
+    lines = [
+        "<!-- Generated by espnet2_ext.bin.s5_score -->",
+        "# RESULTS",
+        "## Environment",
+        f"- date: `{datetime.datetime.now().strftime('%a %b %d %H:%M:%S %Y')}`",
+        f"- python version: `{platform.python_version()}`",
+        f"- pytorch version: `{torch.__version__}`",
+        f"- soundscapes: `{cfg['soundscape_dir']}` ({summary['n_mixtures']} mixtures, "
+        f"{summary['n_scored_mixtures']} with events)",
+        f"- oracle targets: `{cfg['oracle_target_dir']}`",
+        f"- estimates: `{cfg['estimate_dir']}`",
+        "",
+        f"## {system}",
+        "|system|CAPI-SDRi (dB)|Accuracy mixture (%)|Accuracy source (%)|CA-SDRi 2025 (dB)|",
+        "|---|---|---|---|---|",
+        f"|{system}|{_fmt(summary['CAPI-SDRi']['mean'])}|{acc['accuracy_mix']:.3f}|"
+        f"{acc['accuracy_src']:.3f}|{_fmt(summary['CA-SDRi_2025']['mean'])}|",
+        "",
+        "### Per-class CAPI-SDRi (dB; misses and false alarms count 0)",
+        "|system|" + "|".join(CLASSES) + "|",
+        "|---" * (len(CLASSES) + 1) + "|",
+        f"|{system}|" + "|".join("-" if per_class[c]["mean"] is None else f"{per_class[c]['mean']:.3f}"
+                                 for c in CLASSES) + "|",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _save_figure(fig, path: Path) -> None:
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+
+
+def plot_per_class(system: str, per_class: dict, path: Path) -> None:
+    """Bar chart of per-class CAPI-SDRi (classes without any value are left empty)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    values = [per_class[c]["mean"] if per_class[c]["mean"] is not None else np.nan for c in CLASSES]
+    fig, ax = plt.subplots(figsize=(10, 4))
+    ax.bar(range(len(CLASSES)), values, color="tab:blue")
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(CLASSES)))
+    ax.set_xticklabels(CLASSES, rotation=60, ha="right")
+    ax.set_ylabel("CAPI-SDRi (dB)")
+    ax.set_title(f"Per-class CAPI-SDRi: {system}")
+    _save_figure(fig, path)
+    plt.close(fig)
+
+
+def plot_confusion(system: str, matrix: np.ndarray, path: Path) -> None:
+    """Label confusion (rows: reference, columns: estimate; 'silence' = false alarm / miss)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = CLASSES + ["silence (FA / miss)"]
+    fig, ax = plt.subplots(figsize=(9, 8))
+    image = ax.imshow(np.log1p(matrix), cmap="Blues")
+    for (i, j), n in np.ndenumerate(matrix):
+        if n:
+            ax.text(j, i, str(n), ha="center", va="center", fontsize=7,
+                    color="white" if np.log1p(n) > 0.6 * np.log1p(matrix.max()) else "black")
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(names)))
+    ax.set_yticklabels(names, fontsize=8)
+    ax.set_xlabel("estimated label")
+    ax.set_ylabel("reference label")
+    ax.set_title(f"Label confusion: {system}")
+    fig.colorbar(image, ax=ax, label="log(1 + count)")
+    _save_figure(fig, path)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------------
+# CLI
+# ------------------------------------------------------------------------------------------
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--soundscape_dir", type=Path, required=True, help="folder of <name>.wav mixtures")
+    p.add_argument("--oracle_target_dir", type=Path, required=True, help="folder of reference sources")
+    p.add_argument("--estimate_dir", type=Path, required=True, help="folder of estimated sources")
+    p.add_argument("--output_dir", type=Path, required=True, help="where results.json etc. go")
+    p.add_argument("--system", default=None,
+                   help="system name in the reports (default: estimate folder name)")
+    p.add_argument("--estimates_json", type=Path, default=None,
+                   help="probabilities (default: <estimate_dir>/estimates.json if it exists)")
+    p.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return p
+
+
+def load_probabilities(args: argparse.Namespace, index) -> Tuple[Dict[str, float], Optional[Path]]:
+    """filename -> probability from the estimates JSON (empty when there is none)."""
+    path = args.estimates_json
+    if path is None:
+        default = args.estimate_dir / est_io.ESTIMATES_JSON
+        path = default if default.is_file() else None
+    elif not path.is_file():
+        raise S5InputError(f"--estimates_json {path} not found")
+    if path is None:
+        log.info("no %s in %s: probabilities set to 1.0", est_io.ESTIMATES_JSON, args.estimate_dir)
+        return {}, None
+    return est_io.check_estimates_json(est_io.read_estimates_json(path), index, path), path
+
+
+@cli_main
+def main(cmd: Optional[List[str]] = None) -> None:
+    args = get_parser().parse_args(cmd)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
+    system = args.system or args.estimate_dir.resolve().name
+
+    soundscapes = est_io.list_soundscapes(args.soundscape_dir)
+    ref_index = est_io.index_sources(args.oracle_target_dir, soundscapes, what="oracle target")
+    est_index = est_io.index_sources(args.estimate_dir, soundscapes, what="estimate")
+    probabilities, json_path = load_probabilities(args, est_index)
+    log.info("scoring %s: %d soundscapes, %d estimates", system, len(soundscapes),
+             sum(map(len, est_index.values())))
+
+    records = est_io.iter_records(args.soundscape_dir, soundscapes, ref_index, est_index, probabilities)
+    scores = score_records(tqdm(records, total=len(soundscapes), desc="scoring", unit="mix"))
+    config = {"system": system, "soundscape_dir": str(args.soundscape_dir),
+              "oracle_target_dir": str(args.oracle_target_dir), "estimate_dir": str(args.estimate_dir),
+              "estimates_json": None if json_path is None else str(json_path)}
+    summary = summarize(scores, config)
+
+    for line in official_lines(summary):
+        print(line)
+    out = args.output_dir
+    write_json(out / "results.json", summary, indent=4)
+    with atomic_path(out / "RESULTS.md") as tmp:
+        tmp.write_text(results_markdown(system, summary))
+    plot_per_class(system, summary["per_class_CAPI-SDRi"], out / "per_class_capi_sdri.png")
+    plot_confusion(system, np.asarray(summary["label_confusion"]["matrix"]), out / "label_confusion.png")
+    log.info("wrote %s/{results.json,RESULTS.md,per_class_capi_sdri.png,label_confusion.png}", out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,270 @@
+"""Official per-source file names and folders of estimates / oracle targets (spec §4.3).
+
+A soundscape ``<name>.wav`` (4 ch, 32 kHz) has its sources in a flat folder as
+
+    <name>_<i>_<Label>.wav    (2026: i = 0-based slot index)   or   <name>_<Label>.wav (2025)
+
+matched like the official loader: regex ``^<name>(?:_(\\d+))?_(.+)\\.wav$``, files of
+one soundscape sorted by name, label one of the 18 classes. Unlike the official
+loader, every ``.wav`` of the folder must belong to a soundscape (the longest
+matching name wins, so ``x_1`` and ``x_10`` can coexist) and every mistake is an
+:class:`S5InputError` naming the file.
+
+Our decoder also writes ``estimates.json``: ``{"<soundscape>": [{"filename", "label",
+"probability"}, ...]}`` (the tagger's max softmax per written estimate).
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+import soundfile as sf
+
+from espnet2_ext.errors import S5InputError
+from espnet2_ext.fileio import PathLike, read_wav
+from espnet2_ext.s5.labels import CLASS_TO_INDEX, CLASSES, NUM_SLOTS, SILENCE
+
+SAMPLE_RATE = 32000
+ESTIMATES_JSON = "estimates.json"
+
+
+# ------------------------------------------------------------------------------------------
+# names
+# ------------------------------------------------------------------------------------------
+def estimate_filename(soundscape: str, slot: int, label: str) -> str:
+    """Official 2026 file name of one estimate: ``<soundscape>_<slot>_<Label>.wav``."""
+    return f"{soundscape}_{slot}_{label}.wav"
+
+
+def parse_source_filename(filename: str, soundscape: str) -> Optional[Tuple[Optional[int], str]]:
+    """(slot index or None, label) if ``filename`` is a source name of ``soundscape``, else None.
+
+    The label is returned as written (not validated).
+    """
+    match = re.match(rf"^{re.escape(soundscape)}(?:_(\d+))?_(.+)\.wav$", filename)
+    if match is None:
+        return None
+    return (int(match.group(1)) if match.group(1) is not None else None), match.group(2)
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One per-source wav of a soundscape (an estimate or an oracle target)."""
+
+    path: Path
+    soundscape: str
+    slot: Optional[int]
+    label: str
+
+    @property
+    def filename(self) -> str:
+        return self.path.name
+
+
+def _check_label(label: str, path: Path, what: str) -> None:
+    if label not in CLASS_TO_INDEX:
+        raise S5InputError(
+            f"{what} {path}: unknown label {label!r} in the file name; name it "
+            f"<soundscape>_<i>_<Label>.wav with Label one of {', '.join(CLASSES)}"
+        )
+
+
+def _owner(filename: str, soundscapes: set) -> Optional[Tuple[str, Optional[int], str]]:
+    """The longest soundscape name whose source pattern matches ``filename``."""
+    stem = filename[:-4]
+    for cut in sorted((k for k, ch in enumerate(stem) if ch == "_"), reverse=True):
+        name = stem[:cut]
+        parsed = parse_source_filename(filename, name) if name in soundscapes else None
+        if parsed is not None:
+            return (name,) + parsed
+    return None
+
+
+# ------------------------------------------------------------------------------------------
+# folders
+# ------------------------------------------------------------------------------------------
+def list_soundscapes(soundscape_dir: PathLike) -> List[str]:
+    """Sorted soundscape names (stems of the ``.wav`` files) of a folder."""
+    folder = Path(soundscape_dir)
+    if not folder.is_dir():
+        raise S5InputError(f"soundscape folder not found: {folder}")
+    names = sorted(p.stem for p in folder.glob("*.wav"))
+    if not names:
+        raise S5InputError(f"no .wav soundscapes in {folder}")
+    return names
+
+
+def index_sources(
+    source_dir: PathLike, soundscapes: Sequence[str], what: str = "estimate"
+) -> Dict[str, List[SourceFile]]:
+    """Assign every ``.wav`` of ``source_dir`` to its soundscape: name -> files sorted by name.
+
+    Every soundscape gets a (possibly empty) list. A wav that matches no soundscape
+    or has an unknown label raises S5InputError naming it.
+    """
+    folder = Path(source_dir)
+    if not folder.is_dir():
+        raise S5InputError(f"{what} folder not found: {folder}")
+    names = set(soundscapes)
+    index: Dict[str, List[SourceFile]] = {name: [] for name in soundscapes}
+    for path in sorted(folder.glob("*.wav")):
+        owner = _owner(path.name, names)
+        if owner is None:
+            raise S5InputError(
+                f"{what} {path}: the name matches no soundscape of the set; expected "
+                f"<soundscape>_<i>_<Label>.wav (or <soundscape>_<Label>.wav)"
+            )
+        soundscape, slot, label = owner
+        _check_label(label, path, what)
+        index[soundscape].append(SourceFile(path, soundscape, slot, label))
+    return index
+
+
+def oracle_labels_of(oracle_target_dir: PathLike, soundscape: str, n_slots: int = NUM_SLOTS) -> List[str]:
+    """Reference labels of one soundscape from its oracle-target file names, padded with 'silence'."""
+    folder = Path(oracle_target_dir)
+    labels = []
+    for path in sorted(folder.glob(f"{glob.escape(soundscape)}_*.wav")):
+        _, label = parse_source_filename(path.name, soundscape)
+        _check_label(label, path, "oracle target")
+        labels.append(label)
+    if len(labels) > n_slots:
+        raise S5InputError(f"{len(labels)} oracle targets for {soundscape} in {folder}; at most {n_slots}")
+    return labels + [SILENCE] * (n_slots - len(labels))
+
+
+# ------------------------------------------------------------------------------------------
+# estimates.json
+# ------------------------------------------------------------------------------------------
+def read_estimates_json(path: PathLike) -> Dict[str, List[dict]]:
+    """Read ``{"<soundscape>": [{"filename", "label", "probability"}]}`` with shape checks."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise S5InputError(f"cannot read estimates JSON {path}: {e}") from e
+    ok = isinstance(data, dict) and all(
+        isinstance(v, list) and all(isinstance(e, dict) and {"filename", "label", "probability"} <= e.keys()
+                                    for e in v) for v in data.values())
+    if not ok:
+        raise S5InputError(
+            f"{path} is not an estimates JSON: expected "
+            '{"<soundscape>": [{"filename": ..., "label": ..., "probability": ...}]}'
+        )
+    return data
+
+
+def check_estimates_json(
+    entries: Mapping[str, List[dict]],
+    index: Mapping[str, List[SourceFile]],
+    json_path: PathLike,
+    require_every_soundscape: bool = False,
+) -> Dict[str, float]:
+    """Cross-check an estimates JSON with the indexed wavs; return filename -> probability.
+
+    The JSON must list exactly the wav files (no duplicates), under their soundscape and
+    with the label of the file name; with ``require_every_soundscape`` every soundscape
+    must have an entry (an empty list for no estimate), as the submission requires.
+    """
+    files = {f.filename: f for files in index.values() for f in files}
+    probs: Dict[str, float] = {}
+    for soundscape, items in entries.items():
+        if soundscape not in index:
+            raise S5InputError(f"{json_path}: soundscape {soundscape!r} is not in the soundscape folder")
+        for item in items:
+            name = item["filename"]
+            if name in probs:
+                raise S5InputError(f"{json_path}: {name} is listed twice")
+            if name not in files or files[name].soundscape != soundscape:
+                raise S5InputError(f"{json_path}: {name} (under {soundscape}) has no such estimate wav")
+            if item["label"] != files[name].label:
+                raise S5InputError(f"{json_path}: {name} is listed with label {item['label']!r}")
+            probs[name] = float(item["probability"])
+    unlisted = sorted(set(files) - set(probs))
+    if unlisted:
+        raise S5InputError(f"{json_path} does not list the estimate wav {unlisted[0]} "
+                           f"({len(unlisted)} unlisted); re-run the decoder or remove the file")
+    if require_every_soundscape:
+        missing = [s for s in index if s not in entries]
+        if missing:
+            raise S5InputError(f"{json_path} has no entry for soundscape {missing[0]} "
+                               f"({len(missing)} missing); every soundscape needs one (possibly [])")
+    return probs
+
+
+# ------------------------------------------------------------------------------------------
+# per-mixture records
+# ------------------------------------------------------------------------------------------
+@dataclass
+class MixtureRecord:
+    """Everything needed to score one soundscape (labels padded with 'silence' to >= 3 slots).
+
+    mixture [T] (channel 0); ref_wavs [n_ref, T]; est_wavs [n_est, T] (zeros for silence);
+    est_files: names of the estimate wavs; probabilities aligned with est_labels
+    (1.0 where unknown, as the official file-based evaluation).
+    """
+
+    soundscape: str
+    mixture: np.ndarray
+    ref_labels: List[str]
+    ref_wavs: np.ndarray
+    est_labels: List[str]
+    est_wavs: np.ndarray
+    est_files: List[str]
+    probabilities: List[float]
+
+
+def load_sources(
+    files: Sequence[SourceFile], n_samples: int, n_slots: int = NUM_SLOTS, what: str = "estimate"
+) -> Tuple[List[str], np.ndarray]:
+    """Labels (padded with 'silence') and waveforms [max(n, n_slots), n_samples] of source files."""
+    wavs = []
+    for f in files:
+        wav, _ = read_wav(f.path, sr=SAMPLE_RATE, channels=1, what=what)
+        if wav.shape[1] != n_samples:
+            raise S5InputError(f"{what} {f.path} has {wav.shape[1]} samples but its soundscape has "
+                               f"{n_samples}; write estimates at the soundscape's length")
+        wavs.append(wav[0])
+    n_pad = max(n_slots - len(files), 0)
+    wavs += [np.zeros(n_samples, dtype=np.float32)] * n_pad
+    return [f.label for f in files] + [SILENCE] * n_pad, np.stack(wavs)
+
+
+def iter_records(
+    soundscape_dir: PathLike,
+    soundscapes: Sequence[str],
+    ref_index: Mapping[str, List[SourceFile]],
+    est_index: Mapping[str, List[SourceFile]],
+    probabilities: Optional[Mapping[str, float]] = None,
+) -> Iterator[MixtureRecord]:
+    """Load the soundscapes one at a time (lazy: a full set does not fit in memory)."""
+    probabilities = probabilities or {}
+    for name in soundscapes:
+        mixture, _ = read_wav(Path(soundscape_dir) / f"{name}.wav", sr=SAMPLE_RATE, what="soundscape")
+        n_samples = mixture.shape[1]
+        ref_labels, ref_wavs = load_sources(ref_index[name], n_samples, what="oracle target")
+        est_labels, est_wavs = load_sources(est_index[name], n_samples, what="estimate")
+        est_files = [f.filename for f in est_index[name]]
+        probs = [probabilities.get(f, 1.0) for f in est_files]
+        yield MixtureRecord(name, mixture[0], ref_labels, ref_wavs, est_labels, est_wavs, est_files,
+                            probs + [1.0] * (len(est_labels) - len(probs)))
+
+
+def check_source_headers(files: Sequence[SourceFile], n_samples: int, what: str = "estimate") -> None:
+    """Cheap header check (no audio read): mono, 32 kHz, ``n_samples`` long."""
+    for f in files:
+        try:
+            info = sf.info(os.fspath(f.path))
+        except Exception as e:
+            raise S5InputError(f"cannot read {what} {f.path}: {e}") from e
+        if (info.channels, info.samplerate, info.frames) != (1, SAMPLE_RATE, n_samples):
+            raise S5InputError(
+                f"{what} {f.path} is {info.channels} ch, {info.samplerate} Hz, {info.frames} samples; "
+                f"expected mono {SAMPLE_RATE} Hz with {n_samples} samples (the soundscape's length)"
+            )
