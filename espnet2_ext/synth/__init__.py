@@ -1,0 +1,10 @@
+"""The spatial sound-scene synthesizer (a fast SpAudSyn equivalent).
+
+Modules, in data-flow order:
+  sofa.py       SOFA (netCDF4) impulse-response files: write / read
+  room.py       rooms: positions, normalised RIRs, direct-path window, spectra cache
+  scene.py      scenes: event lists, metadata JSON, the renderer (mixture + dry targets)
+  sampler.py    random scenes (official "generate" mode), seeded by (seed, epoch, index)
+  dataset.py    torch datasets: GenerateDataset, MetadataDataset, DataDirDataset
+  fixed_sets.py fixed validation / test / eval sets for a corpus
+"""

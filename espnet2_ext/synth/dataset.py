@@ -1,0 +1,200 @@
+"""Torch datasets of S5 mixtures: on the fly, from metadata JSON, or from a stage-3 data dir.
+
+Every dataset returns the same item dict (baseline DatasetS3):
+  name          str
+  mixture       float32 tensor [C, T]
+  labels        list of n_sources str, 'silence'-padded
+  label_vector  'stack': one-hot [n_sources, 19] (AT) | 'concat': [n_sources * 18] (SS)
+  dry_sources   float32 tensor [n_sources, 1, T] (only with return_source)
+
+Use :func:`collate_items` as the DataLoader ``collate_fn`` (stacks tensors, keeps lists).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from espnet2_ext.errors import S5InputError
+from espnet2_ext.fileio import read_wav
+from espnet2_ext.s5.labels import SILENCE, check_label, labels_to_query, labels_to_stack, pad_labels
+from espnet2_ext.synth.room import RirCache
+from espnet2_ext.synth.sampler import SceneSampler, scene_rng
+from espnet2_ext.synth.scene import Scene, SceneRenderer, SourceLoader, read_metadata_list
+
+PathLike = Union[str, Path]
+LABEL_VECTOR_MODES = ("stack", "concat")
+
+
+def make_item(name: str, mixture: np.ndarray, labels: Sequence[str], dry: Optional[np.ndarray],
+              n_sources: int, label_vector_mode: str) -> dict:
+    """Assemble an item dict; ``dry`` [n_labels, 1, T] is padded with zeros to n_sources."""
+    if label_vector_mode not in LABEL_VECTOR_MODES:
+        raise ValueError(f"label_vector_mode must be one of {LABEL_VECTOR_MODES}, got {label_vector_mode!r}")
+    padded = pad_labels(labels, n_sources)
+    to_vector = labels_to_stack if label_vector_mode == "stack" else labels_to_query
+    item = {"name": name, "mixture": torch.from_numpy(np.ascontiguousarray(mixture, dtype=np.float32)),
+            "labels": padded, "label_vector": to_vector(padded, n_sources)}
+    if dry is not None:
+        out = np.zeros((n_sources, 1, mixture.shape[-1]), dtype=np.float32)
+        out[:len(dry)] = dry
+        item["dry_sources"] = torch.from_numpy(out)
+    return item
+
+
+def collate_items(items: List[dict]) -> dict:
+    """Stack tensors along a new batch axis; keep other values (names, label lists) as lists."""
+    return {k: torch.stack([it[k] for it in items]) if torch.is_tensor(items[0][k])
+            else [it[k] for it in items] for k in items[0]}
+
+
+class _SceneDataset(torch.utils.data.Dataset):
+    """Common part of the generate/metadata datasets: rendering a Scene into an item."""
+
+    def __init__(self, corpus_root: PathLike, n_sources: int, label_vector_mode: str,
+                 return_source: bool, dry_channel: int, rir_cache_mb: float, source_cache_mb: float):
+        self.n_sources = n_sources
+        self.label_vector_mode = label_vector_mode
+        self.return_source = return_source
+        self.dry_channel = dry_channel
+        self.renderer = SceneRenderer(corpus_root, SourceLoader(source_cache_mb), RirCache(rir_cache_mb))
+
+    def _item(self, name: str, scene: Scene, order: Optional[Sequence[int]] = None) -> dict:
+        out = self.renderer.render(scene, return_dry=self.return_source, dry_channel=self.dry_channel)
+        order = list(order) if order is not None else list(range(len(scene.fg_events)))
+        if len(order) > self.n_sources:
+            raise S5InputError(f"{name}: {len(order)} target events but n_sources={self.n_sources}")
+        labels = [check_label(scene.fg_events[i].label, name) for i in order]
+        dry = out.dry[order] if out.dry is not None else None
+        return make_item(name, out.mixture, labels, dry, self.n_sources, self.label_vector_mode)
+
+
+class GenerateDataset(_SceneDataset):
+    """On-the-fly training mixtures (official ``mode: generate``); item = f(seed, epoch, index).
+
+    Args:
+        config: the official dataset ``config``: ``spatial_sound_scene`` (SpAudSyn keys; or the
+            same keys at top level), ``dataset_length``, generator keys (nevent_range,
+            ninterference_range, snr_range, inteference_snr_range, dupse_rate, max_n_dupse,
+            dupse_min_angle, dupse_exclusion_folder_depth), ``shuffle_label``,
+            ``fg_return`` {dry_channel}.
+        corpus_root: the folder that ``data/`` in the config paths maps to.
+        seed: base seed; call :meth:`set_epoch` before each epoch (workers must be re-created,
+            i.e. ``persistent_workers=False``, to see the new epoch).
+    """
+
+    def __init__(self, config: dict, corpus_root: PathLike = "data", n_sources: int = 3,
+                 label_vector_mode: str = "concat", return_source: bool = True, seed: int = 0,
+                 rir_cache_mb: float = 512, source_cache_mb: float = 128):
+        dry_channel = int((config.get("fg_return") or {}).get("dry_channel", 0))
+        super().__init__(corpus_root, n_sources, label_vector_mode, return_source, dry_channel,
+                         rir_cache_mb, source_cache_mb)
+        scene_config = config.get("spatial_sound_scene", config)
+        self.sampler = SceneSampler(scene_config, config, corpus_root,
+                                    self.renderer.sources, self.renderer.rirs)
+        if int(self.sampler.gen["nevent_range"][1]) > n_sources:
+            raise S5InputError(f"nevent_range {self.sampler.gen['nevent_range']} exceeds n_sources={n_sources}")
+        self.length = int(config.get("dataset_length", 1000))
+        self.shuffle_label = bool(config.get("shuffle_label", True))
+        self.seed = int(seed)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def scene(self, index: int):
+        """(scene, slot order) of item ``index`` in the current epoch."""
+        rng = scene_rng(self.seed, self.epoch, index)
+        scene = self.sampler.sample(rng)
+        n = len(scene.fg_events)
+        order = rng.permutation(n).tolist() if self.shuffle_label else sorted(
+            range(n), key=lambda i: scene.fg_events[i].event_time)
+        return scene, order
+
+    def __getitem__(self, index: int) -> dict:
+        scene, order = self.scene(index)
+        return self._item(f"soundscape_{index:08d}", scene, order)
+
+
+class MetadataDataset(_SceneDataset):
+    """Validation mixtures re-synthesized from ``metadata/valid.json`` (official ``mode: metadata``).
+
+    Slot order = fg events as stored (sorted by onset), then silence. Names ``soundscape_%04d``.
+    """
+
+    def __init__(self, metadata_list: PathLike, corpus_root: PathLike = "data", n_sources: int = 3,
+                 label_vector_mode: str = "concat", return_source: bool = True, dry_channel: int = 0,
+                 rir_cache_mb: float = 512, source_cache_mb: float = 128):
+        super().__init__(corpus_root, n_sources, label_vector_mode, return_source, dry_channel,
+                         rir_cache_mb, source_cache_mb)
+        self.metadata_files = read_metadata_list(metadata_list)
+
+    def __len__(self) -> int:
+        return len(self.metadata_files)
+
+    def __getitem__(self, index: int) -> dict:
+        return self._item(f"soundscape_{index:04d}", Scene.from_metadata(self.metadata_files[index]))
+
+
+def read_scp(path: Path) -> Dict[str, str]:
+    """Kaldi ``<id> <value>`` file -> ordered dict."""
+    out: Dict[str, str] = {}
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split(maxsplit=1)
+        if len(parts) != 2:
+            raise S5InputError(f"{path}:{n}: expected '<id> <value>', got {line!r}")
+        out[parts[0]] = parts[1]
+    return out
+
+
+class DataDirDataset(torch.utils.data.Dataset):
+    """Items from a stage-3 data dir (wav.scp, labels, spk1..N.scp; eval: wav.scp only).
+
+    Without a ``labels`` file an item has only ``name`` and ``mixture``.
+    """
+
+    def __init__(self, data_dir: PathLike, n_sources: int = 3, label_vector_mode: str = "concat",
+                 return_source: bool = True, sr: Optional[int] = 32000, channels: Optional[int] = 4):
+        self.dir = Path(data_dir)
+        wav_scp = self.dir / "wav.scp"
+        if not wav_scp.is_file():
+            raise S5InputError(f"{wav_scp} not found; run stage 3 (local/synthesize.sh) first")
+        self.wavs = read_scp(wav_scp)
+        self.ids = list(self.wavs)
+        self.labels = ({k: v.split() for k, v in read_scp(self.dir / "labels").items()}
+                       if (self.dir / "labels").is_file() else None)
+        self.spk = []
+        if return_source and self.labels is not None:
+            for k in range(1, n_sources + 1):
+                scp = self.dir / f"spk{k}.scp"
+                if not scp.is_file():
+                    raise S5InputError(f"{scp} not found but return_source is true")
+                self.spk.append(read_scp(scp))
+        self.n_sources, self.label_vector_mode = n_sources, label_vector_mode
+        self.return_source, self.sr, self.channels = return_source, sr, channels
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> dict:
+        uid = self.ids[index]
+        mixture, _ = read_wav(self.wavs[uid], sr=self.sr, channels=self.channels, what="mixture")
+        if self.labels is None:
+            return {"name": uid, "mixture": torch.from_numpy(mixture)}
+        labels = self.labels[uid]
+        dry = None
+        if self.return_source:
+            dry = np.zeros((len(labels), 1, mixture.shape[-1]), dtype=np.float32)
+            for k, lab in enumerate(labels):
+                if lab != SILENCE:
+                    ref, _ = read_wav(self.spk[k][uid], sr=self.sr, channels=1, what="oracle target")
+                    n = min(ref.shape[-1], mixture.shape[-1])
+                    dry[k, :, :n] = ref[:, :n]
+        return make_item(uid, mixture, labels, dry, self.n_sources, self.label_vector_mode)

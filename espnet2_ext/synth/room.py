@@ -1,0 +1,214 @@
+"""SOFA rooms: positions, normalised RIRs, the direct-path window, and a per-process cache.
+
+SpAudSyn's ``SofaRoom`` semantics (synthesizer_spec.md §4.7, §6):
+  * a position is matched by value (atol 1e-6) against ``SourcePosition``;
+  * the RIR is resampled to the output rate if needed, then normalised so that the
+    mean over (matched measurements x channels) of the per-channel energy is 1;
+    only the first matched measurement is used;
+  * the dry/oracle RIR keeps the inclusive window [peak - 6 ms, peak + 50 ms]
+    (clipped to the RIR) around argmax|h| and is zero elsewhere.
+
+:class:`RirCache` reads every SOFA header once per process and keeps, in a
+byte-bounded LRU, the FFT-domain quantities the fast renderer needs.
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import math
+from pathlib import Path
+from typing import Callable, Dict, Hashable, Sequence, Tuple
+
+import numpy as np
+import scipy.fft
+import scipy.signal
+
+from espnet2_ext.errors import S5InputError
+from espnet2_ext.synth.sofa import read_sofa_header, read_sofa_irs
+
+POSITION_ATOL = 1e-6
+DEFAULT_DIRECT_RANGE_MS = (6, 50)
+
+
+class ByteLru:
+    """A least-recently-used cache bounded by the total ``nbytes`` of its values."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = int(max_bytes)
+        self._items: "collections.OrderedDict[Hashable, Tuple[object, int]]" = collections.OrderedDict()
+        self._bytes = 0
+
+    def get_or_make(self, key: Hashable, make: Callable[[], object]) -> object:
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key][0]
+        value = make()
+        size = _nbytes(value)
+        if size <= self.max_bytes:
+            self._items[key] = (value, size)
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                _, (_, old) = self._items.popitem(last=False)
+                self._bytes -= old
+        return value
+
+
+def _nbytes(value) -> int:
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if dataclasses.is_dataclass(value):
+        return sum(_nbytes(getattr(value, f.name)) for f in dataclasses.fields(value))
+    if isinstance(value, (tuple, list)):
+        return sum(_nbytes(v) for v in value)
+    return 64
+
+
+def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    """Polyphase resampling along the last axis (float64 in, float64 out); no-op if rates match."""
+    if sr_in == sr_out:
+        return x
+    g = math.gcd(int(sr_in), int(sr_out))
+    return scipy.signal.resample_poly(x, sr_out // g, sr_in // g, axis=-1)
+
+
+def resampled_length(n: int, sr_in: int, sr_out: int) -> int:
+    """Length of :func:`resample` output for an input of ``n`` samples."""
+    if sr_in == sr_out:
+        return n
+    g = math.gcd(int(sr_in), int(sr_out))
+    return -(-n * (sr_out // g) // (sr_in // g))
+
+
+@dataclasses.dataclass
+class SofaRoom:
+    """Header of one SOFA file: ``positions`` [M, 3] cartesian metres, ``sr``, ``nchan``, ``rir_len``."""
+
+    path: Path
+    sr: int
+    nchan: int
+    rir_len: int
+    positions: np.ndarray
+
+    @classmethod
+    def open(cls, path: Path) -> "SofaRoom":
+        head = read_sofa_header(path)
+        m, r, _ = head.irs.shape
+        import h5py  # N without reading Data.IR
+
+        with h5py.File(str(path), "r") as f:
+            n = int(f["Data.IR"].shape[2])
+        return cls(path=Path(path), sr=head.sr, nchan=r, rir_len=n, positions=head.positions)
+
+    @property
+    def nrir(self) -> int:
+        return int(self.positions.shape[0])
+
+    def room_info(self, stored_path: str, direct_range_ms: Sequence[float]) -> dict:
+        """SpAudSyn ``room_info`` dict (metadata ``room.args.metadata``)."""
+        return {"sofa_path": stored_path, "sr": self.sr, "nchan": self.nchan, "nrir": self.nrir,
+                "rir_len": self.rir_len, "direct_range_ms": list(direct_range_ms)}
+
+    def match(self, position) -> np.ndarray:
+        """Indices of the measurements at ``position`` ([x,y,z] or [[x,y,z]]) within 1e-6 m."""
+        p = np.asarray(position, dtype=np.float64).reshape(-1)
+        if p.size != 3:
+            raise S5InputError(f"event_position must be one [x, y, z] point, got {position!r}")
+        hit = np.nonzero(np.all(np.abs(self.positions - p) <= POSITION_ATOL, axis=1))[0]
+        if hit.size == 0:
+            raise S5InputError(
+                f"position {p.tolist()} is not a measurement position of SOFA file {self.path} "
+                f"(tolerance {POSITION_ATOL} m); the metadata does not match this room")
+        return hit
+
+    def rir(self, position, sr: int) -> np.ndarray:
+        """Normalised RIR at ``position``, resampled to ``sr`` -> [R, L] float64."""
+        irs = resample(read_sofa_irs(self.path, self.match(position)), self.sr, sr)
+        norm = math.sqrt(float(np.mean(np.sum(irs ** 2, axis=-1))))
+        if norm == 0.0:
+            raise S5InputError(f"SOFA file {self.path}: the RIR at {position} is all zeros")
+        return irs[0] / norm
+
+    def rir_len_at(self, sr: int) -> int:
+        return resampled_length(self.rir_len, self.sr, sr)
+
+
+def direct_path_rir(h: np.ndarray, sr: int, direct_range_ms: Sequence[float] = DEFAULT_DIRECT_RANGE_MS
+                    ) -> np.ndarray:
+    """Keep h [L] on the inclusive window [p - pre, p + post] around p = argmax|h|, zero elsewhere.
+
+    pre = int(direct_range_ms[0] * sr / 1000), post = int(direct_range_ms[1] * sr / 1000);
+    the window is clipped to [0, L - 1].
+    """
+    pre = int(direct_range_ms[0] * sr / 1000)
+    post = int(direct_range_ms[1] * sr / 1000)
+    if pre <= 0:
+        raise ValueError(f"direct_range_ms[0] must give > 0 samples, got {direct_range_ms}")
+    p = int(np.argmax(np.abs(h)))
+    lo, hi = max(p - pre, 0), min(p + post, h.shape[-1] - 1)
+    out = np.zeros_like(h)
+    out[lo:hi + 1] = h[lo:hi + 1]
+    return out
+
+
+def parseval_weights(nfft: int) -> np.ndarray:
+    """w [nfft//2+1] such that sum(x**2) == sum(w * |rfft(x, nfft)|**2) / nfft."""
+    w = np.full(nfft // 2 + 1, 2.0)
+    w[0] = 1.0
+    if nfft % 2 == 0:
+        w[-1] = 1.0
+    return w
+
+
+@dataclasses.dataclass
+class RirSpectra:
+    """FFT-domain RIR at one position, for one FFT size ``nfft``.
+
+    wet [R, F] complex64: rfft of the normalised RIR;
+    energy [F] float64: w * sum_c |wet_c|^2 / nfft, so that the energy of the full
+        multichannel convolution x * h equals dot(|rfft(x)|^2, energy) when
+        len(x) + L - 1 <= nfft.
+    """
+
+    wet: np.ndarray
+    energy: np.ndarray
+
+
+class RirCache:
+    """Per-process cache: SOFA headers (kept) and RIR spectra (byte-bounded LRU)."""
+
+    def __init__(self, max_mb: float = 512):
+        self._rooms: Dict[str, SofaRoom] = {}
+        self._spectra = ByteLru(int(max_mb * 2 ** 20))
+
+    def room(self, path: Path) -> SofaRoom:
+        key = str(path)
+        if key not in self._rooms:
+            self._rooms[key] = SofaRoom.open(Path(path))
+        return self._rooms[key]
+
+    def spectra(self, path: Path, position, sr: int, nfft: int) -> RirSpectra:
+        """Wet spectrum and energy weights of the RIR at ``position`` (cached)."""
+        key = ("wet", str(path), _pos_key(position), sr, nfft)
+
+        def make() -> RirSpectra:
+            h = self.room(path).rir(position, sr).astype(np.float32)
+            wet = scipy.fft.rfft(h, n=nfft, axis=-1, workers=1)
+            power = np.sum(wet.real.astype(np.float64) ** 2 + wet.imag.astype(np.float64) ** 2, axis=0)
+            return RirSpectra(wet=wet, energy=power * parseval_weights(nfft) / nfft)
+
+        return self._spectra.get_or_make(key, make)  # type: ignore[return-value]
+
+    def dry_spectrum(self, path: Path, position, sr: int, nfft: int,
+                     direct_range_ms: Sequence[float], channel: int) -> np.ndarray:
+        """rfft [F] complex64 of the direct-path window of RIR channel ``channel`` (cached)."""
+        key = ("dry", str(path), _pos_key(position), sr, nfft, tuple(direct_range_ms), channel)
+
+        def make() -> np.ndarray:
+            h = self.room(path).rir(position, sr)[channel].astype(np.float32)
+            return scipy.fft.rfft(direct_path_rir(h, sr, direct_range_ms), n=nfft, workers=1)
+
+        return self._spectra.get_or_make(key, make)  # type: ignore[return-value]
+
+
+def _pos_key(position) -> tuple:
+    return tuple(np.asarray(position, dtype=np.float64).reshape(-1).tolist())

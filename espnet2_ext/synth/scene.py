@@ -1,0 +1,399 @@
+"""Scenes: event lists, SpAudSyn metadata JSON, and rendering to a mixture + dry targets.
+
+A :class:`Scene` is exactly the content of one SpAudSyn metadata file
+(synthesizer_spec.md §5): ``config``, ``fg_events``, ``bg_events``, ``int_events``
+and ``room``. Paths are stored as in the official metadata (``data/dev_set/...``)
+and resolved with :class:`CorpusPaths` against the folder that holds ``dev_set/``.
+
+Rendering (§6) for every foreground/interference event:
+  x  = mono clip at ``sr``, peak-normalised;  h = normalised RIR [C, L]
+  g  = 10 ** ((ref_db + snr - P) / 20),  P = 10 log10(mean over channels and the
+       FULL convolution length n + L - 1 of (x * h)^2)   (the level rule, tail included)
+  mixture[:, o:] += g * (x * h)  truncated at the mixture end (o = int(event_time * sr))
+  dry (fg only)   = g * (x * h_direct[dry_channel]) placed the same way
+Background: ``duration`` s from ``source_time`` (whole seconds) or the tiled file,
+scaled to mean power ``ref_db``.
+
+:class:`SceneRenderer` is the fast path: one rfft per event at a common FFT size
+N >= T + L - 1 (the onset is applied by placing the clip in the FFT buffer), the
+level computed from the same spectrum by Parseval (energy = sum_k |X_k|^2 sum_c |H_ck|^2 / N),
+the events summed in the frequency domain and 4 + n_fg inverse FFTs per mixture,
+all in float32 with cached RIR spectra. :func:`render_scene_reference` is the
+straightforward float64 SpAudSyn-equivalent used as the oracle in tests and the
+baseline in the benchmark.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import logging
+import math
+import warnings
+from pathlib import Path
+from typing import Dict, List, Optional, Union
+
+import numpy as np
+import scipy.fft
+import scipy.signal
+import soundfile as sf
+
+from espnet2_ext.errors import S5InputError
+from espnet2_ext.synth.room import ByteLru, RirCache, direct_path_rir, resample
+
+logger = logging.getLogger(__name__)
+
+PathLike = Union[str, Path]
+ROOM_MODULE = "src.modules.spatial_audio_synthesizer.room"  # as in the baseline configs
+CONFIG_KEYS = ("duration", "sr", "max_event_overlap", "max_event_dur", "ref_db", "foreground_dir",
+               "background_dir", "interference_dir", "room_config", "verbose")
+EVENT_KEYS = ("label", "source_file", "source_time", "event_time", "event_duration",
+              "event_position", "snr", "role")
+
+
+class CorpusPaths:
+    """Maps stored paths (``data/dev_set/...``) to files under ``root`` (the folder holding dev_set/).
+
+    Stored relative paths that start with ``data/`` are taken relative to ``root``
+    without that prefix; other relative paths relative to ``root``; absolute paths as is.
+    """
+
+    PREFIX = "data/"
+
+    def __init__(self, root: PathLike = "data"):
+        self.root = Path(root)
+
+    def resolve(self, stored: PathLike) -> Path:
+        s = str(stored)
+        if Path(s).is_absolute():
+            return Path(s)
+        if s.startswith(self.PREFIX):
+            s = s[len(self.PREFIX):]
+        return self.root / s
+
+    def store(self, path: PathLike) -> str:
+        """Inverse of :meth:`resolve` for a path under ``root`` -> ``data/<relative>``."""
+        p = Path(path)
+        try:
+            return self.PREFIX + p.relative_to(self.root).as_posix()
+        except ValueError:
+            return str(p)
+
+
+@dataclasses.dataclass
+class Event:
+    """One SpAudSyn event (metadata keys, same order as the official files)."""
+
+    label: Optional[str]
+    source_file: str               # relative to the role's folder
+    source_time: Optional[float]   # s (float), int 0 for short clips / whole-second bg offset, None = tile
+    event_time: float              # onset in the mixture, s
+    event_duration: float          # s, without reverb tail
+    event_position: Optional[list]  # [[x, y, z]] or None (background)
+    snr: float                     # dB re ref_db
+    role: str                      # foreground | interference | background
+
+    def to_dict(self) -> dict:
+        return {k: copy.deepcopy(getattr(self, k)) for k in EVENT_KEYS}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Event":
+        missing = [k for k in EVENT_KEYS if k not in d]
+        if missing:
+            raise S5InputError(f"event {d!r} lacks keys {missing}")
+        return cls(**{k: d[k] for k in EVENT_KEYS})
+
+
+def make_scene_config(duration: float, sr: int, max_event_overlap: int, max_event_dur: float,
+                      ref_db: float, foreground_dir: str, background_dir: Optional[str],
+                      interference_dir: Optional[str], room_dir: str,
+                      direct_range_ms=(6, 50)) -> dict:
+    """The SpAudSyn ``config`` dict (10 keys) with a SofaRoom ``room_config``."""
+    return {"duration": duration, "sr": sr, "max_event_overlap": max_event_overlap,
+            "max_event_dur": max_event_dur, "ref_db": ref_db, "foreground_dir": foreground_dir,
+            "background_dir": background_dir, "interference_dir": interference_dir,
+            "room_config": {"module": ROOM_MODULE, "main": "SofaRoom",
+                            "args": {"path": room_dir, "direct_range_ms": list(direct_range_ms)}},
+            "verbose": False}
+
+
+@dataclasses.dataclass
+class Scene:
+    """A scene = one SpAudSyn metadata file. ``room_info`` = {sofa_path, sr, nchan, nrir, rir_len, direct_range_ms}."""
+
+    config: dict
+    fg_events: List[Event]
+    bg_events: List[Event]
+    int_events: List[Event]
+    room_info: dict
+
+    @property
+    def sr(self) -> int:
+        return int(self.config["sr"])
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.config["duration"] * self.config["sr"])
+
+    @property
+    def direct_range_ms(self) -> list:
+        return list(self.room_info.get("direct_range_ms", [6, 50]))
+
+    def to_metadata(self) -> dict:
+        """SpAudSyn ``generate_metadata`` dict (fg/int sorted by onset)."""
+        def by_onset(evs):
+            return [e.to_dict() for e in sorted(evs, key=lambda e: e.event_time)]
+
+        module = self.config.get("room_config", {}).get("module", ROOM_MODULE)
+        return {"config": copy.deepcopy(self.config), "fg_events": by_onset(self.fg_events),
+                "bg_events": [e.to_dict() for e in self.bg_events],
+                "int_events": by_onset(self.int_events),
+                "room": {"module": module, "main": "SofaRoom.from_metadata",
+                         "args": {"metadata": copy.deepcopy(self.room_info)}}}
+
+    @classmethod
+    def from_metadata(cls, meta: Union[dict, PathLike]) -> "Scene":
+        """Parse a metadata dict or JSON file (official format; fg/int order kept as stored)."""
+        where = "metadata"
+        if not isinstance(meta, dict):
+            where = str(meta)
+            try:
+                with open(meta) as f:
+                    meta = json.load(f)
+            except (OSError, ValueError) as e:
+                raise S5InputError(f"cannot read scene metadata {where}: {e}") from e
+        try:
+            config = dict(meta["config"])
+            info = dict(meta["room"]["args"]["metadata"])
+            if "inteference_dir" in config and "interference_dir" not in config:
+                config["interference_dir"] = config.pop("inteference_dir")
+            events = {k: [Event.from_dict(e) for e in meta.get(k, [])]
+                      for k in ("fg_events", "bg_events", "int_events")}
+            for key in ("duration", "sr", "ref_db"):
+                config[key]
+            info["sofa_path"]
+        except (KeyError, TypeError) as e:
+            raise S5InputError(f"scene metadata {where} is malformed (missing {e}); "
+                               "expected the SpAudSyn keys config/fg_events/bg_events/int_events/room") from e
+        return cls(config=config, room_info=info, **events)
+
+
+def read_metadata_list(metadata_list: PathLike) -> List[Path]:
+    """``valid.json`` ([{"metadata_path": "valid/x.json"}, ...]) -> absolute metadata paths."""
+    path = Path(metadata_list)
+    try:
+        entries = json.loads(path.read_text())
+        files = [path.parent / e["metadata_path"] for e in entries]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise S5InputError(f"cannot read metadata list {path}: {e}; expected a JSON list of "
+                           "{\"metadata_path\": ...} objects") from e
+    return files
+
+
+
+@dataclasses.dataclass
+class Rendered:
+    """``mixture`` [C, T] float32; ``dry`` [n_fg, 1, T] float32 (fg_events order) or None."""
+
+    mixture: np.ndarray
+    dry: Optional[np.ndarray]
+
+
+class SourceLoader:
+    """Reads clips like ``librosa.load(offset, duration, sr, mono)`` with header and LRU caches."""
+
+    def __init__(self, cache_mb: float = 256):
+        self._info: Dict[str, sf._SoundFileInfo] = {}
+        self._cache = ByteLru(int(cache_mb * 2 ** 20))
+
+    def info(self, path: Path):
+        key = str(path)
+        if key not in self._info:
+            try:
+                self._info[key] = sf.info(key)
+            except Exception as e:
+                raise S5InputError(f"cannot read audio file {path}: {e}") from e
+        return self._info[key]
+
+    def duration(self, path: Path) -> float:
+        """File duration in seconds at its native rate."""
+        i = self.info(path)
+        return i.frames / i.samplerate
+
+    def read(self, path: Path, offset: Optional[float], duration: Optional[float], sr: int,
+             mono: bool, peak_normalise: bool = False) -> np.ndarray:
+        """[C, n] (or [n] if mono) float32 at ``sr``; samples int(offset*sr0) .. +int(duration*sr0).
+
+        With ``peak_normalise`` the result is divided by max|x| (all-zero clips: warning, unchanged).
+        """
+        key = (str(path), offset, duration, sr, mono, peak_normalise)
+
+        def make():
+            x = self._read(path, offset, duration, sr, mono)
+            return _peak_normalise(x, str(path)) if peak_normalise else x
+
+        return self._cache.get_or_make(key, make)
+
+    def _read(self, path, offset, duration, sr, mono) -> np.ndarray:
+        sr0 = self.info(path).samplerate
+        start = int(offset * sr0) if offset else 0
+        frames = int(duration * sr0) if duration is not None else -1
+        try:
+            data, _ = sf.read(str(path), start=start, frames=frames, dtype="float32", always_2d=True)
+        except Exception as e:
+            raise S5InputError(f"cannot read audio file {path}: {e}") from e
+        x = data.T.astype(np.float64)
+        if mono:
+            x = x.mean(axis=0)
+        x = resample(x, sr0, sr).astype(np.float32)  # float32 like librosa.load
+        if not np.isfinite(x).all():
+            raise S5InputError(f"audio file {path} contains NaN or Inf samples")
+        return x
+
+
+def _peak_normalise(x: np.ndarray, name: str) -> np.ndarray:
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    if peak == 0.0:
+        warnings.warn(f"source {name} is all zeros: it adds nothing to the mixture")
+        return x
+    return x / np.float32(peak)
+
+
+def level_gain(energy: float, n_chan: int, conv_len: int, ref_db: float, snr: float) -> float:
+    """SpAudSyn gain: 10**((ref_db + snr - P)/20), P = 10 log10(energy / (n_chan * conv_len)).
+
+    An all-zero event (energy 0) gets gain 0 instead of SpAudSyn's inf * 0 = NaN.
+    """
+    if energy <= 0.0:
+        return 0.0
+    power_db = 10.0 * math.log10(energy / (n_chan * conv_len))
+    return 10.0 ** ((ref_db + snr - power_db) / 20.0)
+
+
+class _SceneIO:
+    """Shared file access for both renderers: clips, background, RIR headers."""
+
+    def __init__(self, corpus_root: PathLike = "data", sources: Optional[SourceLoader] = None,
+                 rirs: Optional[RirCache] = None):
+        self.paths = CorpusPaths(corpus_root)
+        self.sources = sources or SourceLoader()
+        self.rirs = rirs or RirCache()
+
+    def event_path(self, scene: Scene, event: Event) -> Path:
+        key = {"foreground": "foreground_dir", "interference": "interference_dir",
+               "background": "background_dir"}[event.role]
+        base = scene.config.get(key)
+        if base is None:
+            raise S5InputError(f"scene has a {event.role} event but config[{key!r}] is null")
+        return self.paths.resolve(str(base).rstrip("/") + "/" + event.source_file)
+
+    def clip(self, scene: Scene, event: Event) -> np.ndarray:
+        """Mono, peak-normalised event clip at the scene rate -> [n] float32."""
+        path = self.event_path(scene, event)
+        return self.sources.read(path, event.source_time, event.event_duration, scene.sr, mono=True,
+                                 peak_normalise=True)
+
+    def background(self, scene: Scene, nchan: int) -> np.ndarray:
+        """Sum of the scaled backgrounds -> [C, T] float64 (mean power ref_db each)."""
+        t = scene.n_samples
+        total = np.zeros((nchan, t))
+        for ev in scene.bg_events:
+            path = self.event_path(scene, ev)
+            if ev.source_time is None:
+                x = self.sources.read(path, None, None, scene.sr, mono=False).astype(np.float64)
+                x = np.tile(x, (1, -(-t // x.shape[1])))
+            else:
+                x = self.sources.read(path, ev.source_time, scene.config["duration"], scene.sr,
+                                      mono=False).astype(np.float64)
+            if x.shape[0] != nchan:
+                raise S5InputError(f"background {path} has {x.shape[0]} channels but the room has {nchan}")
+            x = x[:, :t]
+            power = float(np.mean(x ** 2)) if x.size else 0.0
+            if power > 0:
+                x = x * 10.0 ** ((scene.config["ref_db"] - 10.0 * math.log10(power)) / 20.0)
+            total[:, :x.shape[1]] += x
+        return total
+
+    def room_path(self, scene: Scene) -> Path:
+        return self.paths.resolve(scene.room_info["sofa_path"])
+
+
+class SceneRenderer(_SceneIO):
+    """Fast float32 renderer (see module docstring). Instances hold the caches; reuse them."""
+
+    def render(self, scene: Scene, return_dry: bool = True, dry_channel: int = 0) -> Rendered:
+        sr, t = scene.sr, scene.n_samples
+        room_path = self.room_path(scene)
+        room = self.rirs.room(room_path)
+        nchan, rir_len = room.nchan, room.rir_len_at(sr)
+        nfft = scipy.fft.next_fast_len(t + rir_len - 1, real=True)
+        ref_db = float(scene.config["ref_db"])
+        events = list(scene.fg_events) + list(scene.int_events)
+        clips = [self.clip(scene, ev) for ev in events]
+        onsets = [int(ev.event_time * sr) for ev in events]
+        kept = [max(0, min(len(x), t - o)) for x, o in zip(clips, onsets)]  # samples reaching [0, T)
+        buf = np.zeros((len(events), nfft), dtype=np.float32)
+        for row, x, o, k in zip(buf, clips, onsets, kept):
+            row[o:o + k] = x[:k]
+        spectra = scipy.fft.rfft(buf, axis=-1, workers=1)    # one batched call: [E, F]
+        acc = np.zeros((nchan, nfft // 2 + 1), dtype=np.complex64)
+        dry_specs = []
+        for ev, x, k, spectrum in zip(events, clips, kept, spectra):
+            rir = self.rirs.spectra(room_path, ev.event_position, sr, nfft)
+            n = x.shape[0]
+            if k == n and n + rir_len - 1 <= nfft:   # the usual case: level from the same FFT
+                energy = _spectral_energy(spectrum, rir.energy)
+            else:   # clip overruns the mixture window: level over its own full convolution
+                wet = scipy.signal.fftconvolve(x[None], room.rir(ev.event_position, sr), axes=-1)
+                energy = float(np.sum(wet ** 2))
+            spectrum *= np.float32(level_gain(energy, nchan, n + rir_len - 1, ref_db, ev.snr))
+            acc += rir.wet * spectrum
+            if return_dry and ev.role == "foreground":
+                hd = self.rirs.dry_spectrum(room_path, ev.event_position, sr, nfft,
+                                            scene.direct_range_ms, dry_channel)
+                dry_specs.append(spectrum * hd)
+        out = scipy.fft.irfft(np.concatenate([acc] + [d[None] for d in dry_specs]), n=nfft,
+                              axis=-1, workers=1)[:, :t]
+        mixture = out[:nchan] + self.background(scene, nchan).astype(np.float32)
+        dry = None
+        if return_dry:
+            dry = np.ascontiguousarray(out[nchan:, None, :]) if dry_specs else np.zeros((0, 1, t), np.float32)
+        return Rendered(mixture=np.ascontiguousarray(mixture, dtype=np.float32), dry=dry)
+
+
+def _spectral_energy(spectrum: np.ndarray, weights: np.ndarray) -> float:
+    """sum_k |X_k|^2 * weights_k in float64 (Parseval energy of the multichannel convolution)."""
+    sq = spectrum.real.astype(np.float64) ** 2 + spectrum.imag.astype(np.float64) ** 2
+    return float(np.dot(sq, weights))
+
+
+def render_scene_reference(io: _SceneIO, scene: Scene, return_dry: bool = True,
+                           dry_channel: int = 0) -> Rendered:
+    """Straightforward float64 rendering, step by step as SpAudSyn does it (slow; the oracle)."""
+    sr, t = scene.sr, scene.n_samples
+    room = io.rirs.room(io.room_path(scene))
+    mixture = io.background(scene, room.nchan)
+    dry = []
+    for ev in list(scene.fg_events) + list(scene.int_events):
+        x = io.clip(scene, ev).astype(np.float64)
+        h = room.rir(ev.event_position, sr)
+        wet = scipy.signal.fftconvolve(x[None], h, axes=-1)
+        power = float(np.mean(wet ** 2))
+        gain = 0.0 if power == 0 else 10.0 ** ((scene.config["ref_db"] + ev.snr - 10 * math.log10(power)) / 20)
+        onset = int(ev.event_time * sr)
+        _add_at(mixture, gain * wet, onset)
+        if return_dry and ev.role == "foreground":
+            d = np.zeros((1, t))
+            hd = direct_path_rir(h[dry_channel], sr, scene.direct_range_ms)
+            _add_at(d, gain * scipy.signal.fftconvolve(x, hd)[None], onset)
+            dry.append(d)
+    dry_arr = (np.stack(dry) if dry else np.zeros((0, 1, t))) if return_dry else None
+    return Rendered(mixture=mixture.astype(np.float32),
+                    dry=None if dry_arr is None else dry_arr.astype(np.float32))
+
+
+def _add_at(target: np.ndarray, signal: np.ndarray, onset: int) -> None:
+    """target[:, onset:] += signal, truncated at the end of ``target``."""
+    n = max(0, min(signal.shape[-1], target.shape[-1] - onset))
+    if n:
+        target[:, onset:onset + n] += signal[:, :n]
