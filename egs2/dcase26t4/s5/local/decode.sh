@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Decode a folder of soundscapes with the S5 chain, split over nj jobs, then
+# assemble estimates.json. Rerunning resumes: finished soundscapes are skipped.
+#
+#   local/decode.sh --cmd "${decode_cmd}" --nj 4 --soundscape_dir D --output_dir E \
+#       --separator_ckpt S [--tagger_ckpt T --tagger_type m2d_at_4c --m2d_weight_file W]
+#       [--oracle_target_dir O --oracle_labels true] [--device auto] [--batch_size 2]
+set -euo pipefail
+
+cmd=run.pl
+nj=4
+soundscape_dir=
+output_dir=
+tagger_ckpt=
+separator_ckpt=
+tagger_type=m2d_at_4c
+m2d_weight_file=
+oracle_target_dir=
+oracle_labels=false
+device=auto
+batch_size=2
+help_message="Usage: $0 --soundscape_dir D --output_dir E --separator_ckpt S [options]"
+. utils/parse_options.sh
+
+[ -d "${soundscape_dir}" ] || { echo "$0: soundscape folder ${soundscape_dir} not found" >&2; exit 1; }
+n=$(find "${soundscape_dir}" -maxdepth 1 -name '*.wav' | wc -l)
+[ "${n}" -gt 0 ] || { echo "$0: no .wav files in ${soundscape_dir}" >&2; exit 1; }
+[ "${nj}" -le "${n}" ] || nj=${n}
+mkdir -p "${output_dir}/log"
+
+opts=(--soundscape_dir "${soundscape_dir}" --output_dir "${output_dir}")
+[ -n "${tagger_ckpt}" ] && opts+=(--tagger_ckpt "${tagger_ckpt}" --tagger_type "${tagger_type}")
+[ -n "${m2d_weight_file}" ] && opts+=(--m2d_weight_file "${m2d_weight_file}")
+[ -n "${oracle_target_dir}" ] && opts+=(--oracle_target_dir "${oracle_target_dir}")
+
+${cmd} JOB=1:"${nj}" "${output_dir}/log/decode.JOB.log" \
+    python -m espnet2_ext.bin.s5_inference "${opts[@]}" --separator_ckpt "${separator_ckpt}" \
+        --oracle_labels "${oracle_labels}" --device "${device}" --batch_size "${batch_size}" \
+        --job JOB --nj "${nj}"
+python -m espnet2_ext.bin.s5_inference "${opts[@]}" --separator_ckpt "${separator_ckpt}" --merge_only true
+echo "$0: estimates of ${n} soundscapes in ${output_dir}"

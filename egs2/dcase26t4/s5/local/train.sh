@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Train one S5 model with espnet2 (through espnet2.bin.launch, so ngpu > 1 uses DDP
+# and num_nodes > 1 uses srun under slurm.pl), then print its learning figures.
+#
+#   local/train.sh --task tag|sep --config conf/x.yaml --exp exp/x --valid_data_dir data/valid \
+#       [--cmd "${cuda_cmd}"] [--ngpu N] [--num_nodes N] [--init_param F] [--args "..."]
+set -euo pipefail
+
+task=
+config=
+exp=
+valid_data_dir=
+cmd=run.pl
+ngpu=0
+num_nodes=1
+init_param=
+args=
+help_message="Usage: $0 --task tag|sep --config YAML --exp DIR --valid_data_dir DIR [options]"
+. utils/parse_options.sh
+
+case "${task}" in tag|sep) ;; *) echo "$0: --task must be tag or sep (got '${task}')" >&2; exit 2;; esac
+for f in "${config}" "${valid_data_dir}/wav.scp"; do
+    [ -f "${f}" ] || { echo "$0: ${f} not found (run the earlier stages first)" >&2; exit 1; }
+done
+mkdir -p "${exp}"
+
+init_opt=()
+[ -n "${init_param}" ] && init_opt=(--init_param "${init_param}")
+# shellcheck disable=SC2086
+python -m espnet2.bin.launch --cmd "${cmd} --name ${exp}" --log "${exp}/train.log" \
+    --ngpu "${ngpu}" --num_nodes "${num_nodes}" --init_file_prefix "${exp}/.dist_init_" \
+    --multiprocessing_distributed true -- \
+    python -m "espnet2_ext.bin.s5_${task}_train" --config "${config}" --output_dir "${exp}" \
+        --valid_data_dir "${valid_data_dir}" --ngpu "${ngpu}" --resume true "${init_opt[@]}" ${args}
+
+python -m espnet2_ext.bin.s5_train_summary --exp "${exp}" | tee "${exp}/learning_figures.txt"

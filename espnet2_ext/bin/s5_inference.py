@@ -1,0 +1,167 @@
+"""Stage 7: run the S5 chain on a folder of soundscapes and write the estimates.
+
+    python -m espnet2_ext.bin.s5_inference --soundscape_dir D --output_dir E \
+        --tagger_ckpt T --separator_ckpt S [--tagger_type m2d_at_4c] [--m2d_weight_file W] \
+        [--oracle_target_dir O --oracle_labels true] [--device auto] [--batch_size 2] [--job 1 --nj 4]
+
+Writes ``E/<soundscape>_<i>_<Label>.wav`` (float32, 32 kHz, one per non-silent
+slot, ``i`` = slot index after moving silence last) and ``E/estimates.json``
+(per soundscape: filename, label, probability). Every file is written
+atomically and each finished soundscape gets a record in ``E/records/``, so an
+interrupted run resumes where it stopped; ``estimates.json`` is assembled from
+the records once every soundscape is done (by the last job, or --merge_only).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+import soundfile as sf
+import torch
+from tqdm import tqdm
+
+from espnet2_ext.errors import S5InputError, cli_main
+from espnet2_ext.espnet_compat import quiet_import
+from espnet2_ext.fileio import read_wav, write_json, write_wav
+from espnet2_ext.s5.estimates import list_soundscapes, oracle_labels_of
+from espnet2_ext.s5.pipeline import S5Pipeline, active_slots
+
+SR = 32000
+NCHAN = 4
+str2bool = quiet_import("espnet2.utils.types").str2bool
+
+
+def check_soundscapes(soundscape_dir: Path, names: Sequence[str]) -> None:
+    """Fail before any compute if a soundscape has the wrong rate or channel count."""
+    for n in names:
+        p = soundscape_dir / f"{n}.wav"
+        try:
+            info = sf.info(str(p))
+        except Exception as e:
+            raise S5InputError(f"cannot read soundscape {p}: {e}") from e
+        if info.samplerate != SR or info.channels != NCHAN:
+            raise S5InputError(
+                f"soundscape {p} is {info.channels} ch at {info.samplerate} Hz; S5 needs "
+                f"{NCHAN}-channel {SR} Hz mixtures (the DCASE2026 Task 4 format)")
+
+
+def job_share(names: Sequence[str], job: int, nj: int) -> List[str]:
+    """The contiguous share of ``names`` for job ``job`` (1-based) out of ``nj``."""
+    if not 1 <= job <= nj:
+        raise S5InputError(f"--job must be in 1..{nj}, got {job}")
+    size, extra = divmod(len(names), nj)
+    start = (job - 1) * size + min(job - 1, extra)
+    return list(names[start:start + size + (job <= extra)])
+
+
+def write_estimates(out_dir: Path, name: str, labels: Sequence[str], probs: Sequence[float],
+                    waveform: torch.Tensor) -> None:
+    """Write the non-silent slots of one soundscape, then its record (the 'done' marker)."""
+    record = []
+    for i in active_slots(labels):
+        fname = f"{name}_{i}_{labels[i]}.wav"
+        write_wav(out_dir / fname, waveform[i, 0].float().cpu().numpy(), SR, subtype="FLOAT")
+        record.append({"filename": fname, "label": labels[i], "probability": float(probs[i])})
+    write_json(out_dir / "records" / f"{name}.json", record)
+
+
+def merge_records(out_dir: Path, names: Sequence[str]) -> bool:
+    """Write estimates.json if every soundscape has a record; return whether it was written."""
+    recs = out_dir / "records"
+    if not all((recs / f"{n}.json").exists() for n in names):
+        return False
+    merged: Dict[str, list] = {n: json.loads((recs / f"{n}.json").read_text()) for n in names}
+    write_json(out_dir / "estimates.json", merged)
+    return True
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise S5InputError("--device cuda requested but CUDA is not available here")
+    return torch.device(name)
+
+
+def build_pipeline(args: argparse.Namespace) -> S5Pipeline:
+    from espnet2_ext.s5.model_files import load_separator, load_tagger
+
+    tagger = None
+    if not args.oracle_labels:
+        if args.tagger_ckpt is None:
+            raise S5InputError("--tagger_ckpt is required unless --oracle_labels true")
+        tagger = load_tagger(args.tagger_ckpt, args.tagger_type, args.m2d_weight_file, args.tagger_config)
+    separator = load_separator(args.separator_ckpt, args.separator_config)
+    return S5Pipeline(tagger, separator)
+
+
+def run(args: argparse.Namespace) -> None:
+    names = list_soundscapes(args.soundscape_dir)
+    if args.merge_only:
+        if not merge_records(args.output_dir, names):
+            missing = [n for n in names if not (args.output_dir / "records" / f"{n}.json").exists()]
+            raise S5InputError(f"{len(missing)} soundscapes not decoded yet in {args.output_dir} "
+                               f"(e.g. {missing[0]}); rerun the decoding jobs")
+        return
+    mine = job_share(names, args.job, args.nj)
+    todo = [n for n in mine if not (args.output_dir / "records" / f"{n}.json").exists()]
+    check_soundscapes(args.soundscape_dir, todo)
+    if args.oracle_labels and args.oracle_target_dir is None:
+        raise S5InputError("--oracle_labels true needs --oracle_target_dir")
+    logging.info("job %d/%d: %d soundscapes, %d already done", args.job, args.nj, len(mine), len(mine) - len(todo))
+    if todo:
+        device = pick_device(args.device)
+        pipe = build_pipeline(args).to(device)
+        for start in tqdm(range(0, len(todo), args.batch_size), desc=f"decode job {args.job}",
+                          unit="batch", mininterval=10):
+            batch = todo[start:start + args.batch_size]
+            mix = torch.stack([torch.from_numpy(read_wav(args.soundscape_dir / f"{n}.wav", SR, NCHAN,
+                                                         what="soundscape")[0]) for n in batch]).to(device)
+            if args.oracle_labels:
+                labels = [oracle_labels_of(args.oracle_target_dir, n) for n in batch]
+                wav = pipe.separate(mix, labels)
+                probs = [[1.0] * len(lab) for lab in labels]
+            else:
+                out = pipe(mix)
+                labels, wav, probs = out.labels, out.waveform, out.probabilities.tolist()
+            for b, n in enumerate(batch):
+                write_estimates(args.output_dir, n, labels[b], probs[b], wav[b])
+    merge_records(args.output_dir, names)
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--soundscape_dir", type=Path, required=True)
+    p.add_argument("--output_dir", type=Path, required=True)
+    p.add_argument("--tagger_ckpt", type=Path, default=None,
+                   help="official m2dat_{1c,4c}.ckpt or our espnet2 model file")
+    p.add_argument("--separator_ckpt", type=Path, required=True,
+                   help="official resunetk.ckpt or our espnet2 model file")
+    p.add_argument("--tagger_type", choices=["m2d_at_1c", "m2d_at_4c"], default="m2d_at_4c",
+                   help="tagger variant of an official checkpoint")
+    p.add_argument("--m2d_weight_file", type=Path, default=None, help="official M2D weight file")
+    p.add_argument("--tagger_config", type=Path, default=None, help="config.yaml of an espnet2 tagger")
+    p.add_argument("--separator_config", type=Path, default=None, help="config.yaml of an espnet2 separator")
+    p.add_argument("--oracle_target_dir", type=Path, default=None)
+    p.add_argument("--oracle_labels", type=str2bool, default=False,
+                   help="query the separator with the reference labels (no tagger)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--batch_size", type=int, default=2)
+    p.add_argument("--job", type=int, default=1, help="this job's number (1-based)")
+    p.add_argument("--nj", type=int, default=1, help="number of jobs the folder is split into")
+    p.add_argument("--merge_only", type=str2bool, default=False,
+                   help="only assemble estimates.json from the finished jobs' records")
+    return p
+
+
+@cli_main
+def main(cmd=None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
+    run(get_parser().parse_args(cmd))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Prepare stage 5 (tagger block fine-tuning) from the best stage-4 model.
+
+Writes ``<dst_exp>/init.pth`` (the best stage-4 weights, given to the trainer
+as ``--init_param``), so stage 5 starts from them with a *fresh* optimizer at
+its own learning rate (1e-5 in the official config), as the baseline intends.
+
+``--official_resume true`` reproduces the official ``train.py -r epoch=N.ckpt``
+instead: the stage-4 optimizer state (lr 1e-3 after load_state_dict) and epoch
+counter are carried over too. espnet2 keeps optimizer state only for the last
+epoch, so the checkpoint is assembled from the best weights and the last
+stage-4 optimizer/reporter state. A stage-5 run that already started is never
+touched (its own checkpoint.pth wins, so reruns resume).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+from pathlib import Path
+
+import torch
+
+from espnet2_ext.errors import S5InputError, cli_main
+from espnet2_ext.espnet_compat import quiet_import
+from espnet2_ext.fileio import atomic_path
+from espnet2_ext.s5.checkpoints import read_checkpoint
+
+str2bool = quiet_import("espnet2.utils.types").str2bool
+
+
+def best_model_file(exp: Path) -> Path:
+    """``exp/valid.loss.best.pth`` resolved, with a clear error if stage 4 has not finished."""
+    best = exp / "valid.loss.best.pth"
+    if not best.exists():
+        raise S5InputError(f"{best} not found: run stage 4 (train the tagger head) for {exp} first")
+    return best.resolve()
+
+
+def prepare(src_exp: Path, dst_exp: Path, official_resume: bool) -> Path:
+    """Write dst_exp/init.pth (and checkpoint.pth when official_resume); return init.pth."""
+    best = best_model_file(src_exp)
+    dst_exp.mkdir(parents=True, exist_ok=True)
+    init = dst_exp / "init.pth"
+    with atomic_path(init) as tmp:
+        shutil.copyfile(best, tmp)
+    (dst_exp / "init_source.txt").write_text(f"{best}\nofficial_resume={official_resume}\n")
+    logging.info("stage 5 starts from %s", best)
+    ckpt = dst_exp / "checkpoint.pth"
+    if official_resume and not ckpt.exists():
+        states = read_checkpoint(src_exp / "checkpoint.pth")
+        states["model"] = read_checkpoint(best)
+        with atomic_path(ckpt) as tmp:
+            torch.save(states, tmp)
+        logging.info("official resume: carried the stage-4 optimizer state and epoch counter (%s)",
+                     src_exp / "checkpoint.pth")
+    return init
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--src_exp", type=Path, required=True, help="stage-4 experiment directory")
+    p.add_argument("--dst_exp", type=Path, required=True, help="stage-5 experiment directory")
+    p.add_argument("--official_resume", type=str2bool, default=False,
+                   help="true: also carry the stage-4 optimizer state (official -r behaviour)")
+    return p
+
+
+@cli_main
+def main(cmd=None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
+    args = get_parser().parse_args(cmd)
+    prepare(args.src_exp, args.dst_exp, args.official_resume)
+
+
+if __name__ == "__main__":
+    main()

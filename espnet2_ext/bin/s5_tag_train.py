@@ -1,0 +1,11 @@
+"""Train the S5 audio tagger with espnet2's trainer (like espnet2/bin/*_train.py)."""
+from espnet2_ext.tasks.s5_tag import S5TaggingTask
+
+
+def main(cmd=None):
+    """Parse the command line (or ``cmd``) and run training."""
+    S5TaggingTask.main(cmd=cmd)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""espnet2 model wrapper for the label-queried separator: batch -> (loss, stats, weight)."""
+from __future__ import annotations
+
+from typing import Dict, Tuple
+
+import torch
+
+from espnet2_ext.espnet_compat import quiet_import
+from espnet2_ext.s5.labels import NUM_CLASSES
+
+AbsESPnetModel = quiet_import("espnet2.train.abs_espnet_model").AbsESPnetModel
+
+
+class ESPnetS5SeparatorModel(AbsESPnetModel):
+    """Wraps ResUNetK and the class-aware PIT loss (queried with the oracle labels).
+
+    Args:
+        separator: ``separator.separate(mixture [B, 4, T], query [B, 54]) -> [B, 3, 1, T]``.
+        loss: ``loss(est [B,3,1,T], ref [B,3,1,T], labels [B,3,18]) -> (scalar, perm)`` (−SNR, class-aware PIT).
+    """
+
+    def __init__(self, separator: torch.nn.Module, loss: torch.nn.Module):
+        super().__init__()
+        self.separator = separator
+        self.loss = loss
+
+    def forward(self, mixture: torch.Tensor, label_vector: torch.Tensor, dry_sources: torch.Tensor,
+                **kwargs) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
+        """mixture [B, 4, T], label_vector [B, 54], dry_sources [B, 3, 1, T] -> loss, stats, weight."""
+        est = self.separator.separate(mixture, label_vector)
+        labels = label_vector.reshape(label_vector.shape[0], -1, NUM_CLASSES)
+        loss, _ = self.loss(est, dry_sources, labels)
+        stats = {"loss": loss.detach()}
+        weight = torch.tensor(mixture.shape[0], device=mixture.device)
+        return loss, stats, weight
+
+    def collect_feats(self, mixture: torch.Tensor, **kwargs) -> Dict[str, torch.Tensor]:
+        return {}

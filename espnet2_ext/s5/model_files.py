@@ -1,0 +1,85 @@
+"""Build a tagger or separator from any supported checkpoint file.
+
+* official Lightning checkpoints (``m2dat_1c.ckpt``, ``m2dat_4c.ckpt``,
+  ``resunetk.ckpt``: ``{"state_dict": {"model.<key>": ...}}``; the tagger also
+  needs the official M2D weight file),
+* our espnet2 model files (``exp/<tag>/valid.loss.best.pth``), rebuilt from the
+  ``config.yaml`` beside them (or the one given).
+
+A checkpoint of the wrong model (a tagger given as separator, ...) fails with
+an error listing the mismatching keys.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Optional, Union
+
+import torch
+import yaml
+
+from espnet2_ext.errors import S5InputError
+from espnet2_ext.s5.checkpoints import load_strict, read_checkpoint, state_dict_of
+
+PathLike = Union[str, Path]
+TAGGER_TYPES = ("m2d_at_1c", "m2d_at_4c")
+
+
+def is_lightning(ckpt: dict) -> bool:
+    """True for an official Lightning checkpoint (``state_dict`` with ``model.`` keys)."""
+    sd = ckpt.get("state_dict")
+    return isinstance(sd, dict) and any(k.startswith("model.") for k in sd)
+
+
+def espnet_config(model_file: Path, config: Optional[PathLike]) -> argparse.Namespace:
+    """The training config of an espnet2 model file (``config.yaml`` beside it by default)."""
+    path = Path(config) if config else model_file.resolve().parent / "config.yaml"
+    if not path.is_file():
+        raise S5InputError(
+            f"{model_file} looks like an espnet2 model file but {path} is missing; "
+            f"pass the training config.yaml of that model")
+    return argparse.Namespace(**yaml.safe_load(path.read_text()))
+
+
+def load_espnet_submodule(model_file: Path, config: Optional[PathLike], task, attr: str,
+                          expected: str) -> torch.nn.Module:
+    """Rebuild the espnet2 model of ``task`` and return its ``attr`` sub-module, loaded strictly."""
+    args = espnet_config(model_file, config)
+    model = task.build_model(args)
+    load_strict(model, state_dict_of(read_checkpoint(model_file)), str(model_file), expected)
+    return getattr(model, attr)
+
+
+def load_tagger(path: PathLike, tagger_type: str = "m2d_at_4c", m2d_weight_file: Optional[PathLike] = None,
+                config: Optional[PathLike] = None) -> torch.nn.Module:
+    """A tagger (``tagger(mixture) -> logits [B, 3, 19]``) in eval mode, on CPU."""
+    from espnet2_ext.s5.tagger import load_official_tagger
+
+    path = Path(path)
+    ckpt = read_checkpoint(path)
+    if is_lightning(ckpt):
+        if tagger_type not in TAGGER_TYPES:
+            raise S5InputError(f"--tagger_type must be one of {TAGGER_TYPES}, got {tagger_type!r}")
+        if m2d_weight_file is None:
+            raise S5InputError(f"{path} is an official tagger checkpoint: also pass --m2d_weight_file "
+                               f"(checkpoint/m2d_as_vit_base-80x1001p16x16p32k-240413_AS-FT_enconly/"
+                               f"weights_ep69it3124-0.47998.pth)")
+        tagger = load_official_tagger(path, m2d_weight_file, tagger_type)
+    else:
+        from espnet2_ext.tasks.s5_tag import S5TaggingTask
+        tagger = load_espnet_submodule(path, config, S5TaggingTask, "tagger", "an S5 tagger model")
+    return tagger.eval()
+
+
+def load_separator(path: PathLike, config: Optional[PathLike] = None) -> torch.nn.Module:
+    """A separator (``separator.separate(mixture, query) -> [B, 3, 1, T]``) in eval mode, on CPU."""
+    from espnet2_ext.s5.separator import load_official_separator
+
+    path = Path(path)
+    ckpt = read_checkpoint(path)
+    if is_lightning(ckpt):
+        sep = load_official_separator(path)
+    else:
+        from espnet2_ext.tasks.s5_sep import S5SeparationTask
+        sep = load_espnet_submodule(path, config, S5SeparationTask, "separator", "an S5 separator model")
+    return sep.eval()

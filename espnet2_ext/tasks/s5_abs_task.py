@@ -1,0 +1,94 @@
+"""Shared espnet2 task plumbing for the two S5 tasks (tagging and separation).
+
+What differs between the tasks is the model (``build_model``), the data names
+and how items are encoded (``label_vector_mode``); everything else lives here:
+
+* ``--train_data_conf``: the official on-the-fly synthesis settings (the
+  ``spatial_sound_scene`` block and ``config`` keys of the baseline YAMLs,
+  plus ``dataset_length`` and ``data_root``); every epoch draws new mixtures,
+  item ``i`` of epoch ``e`` being a pure function of ``(seed, e, i)``.
+* ``--valid_data_dir``: a stage-3 data directory (``wav.scp``, ``labels``,
+  ``spk{1,2,3}.scp``) holding the fixed validation mixtures.
+* ``iterator_type=task``: batches come from :class:`S5IterFactory`.
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Callable, Optional, Tuple
+
+import torch
+
+from espnet2_ext.espnet_compat import quiet_import
+from espnet2_ext.tasks.iter_factory import S5IterFactory, s5_collate
+
+AbsTask = quiet_import("espnet2.tasks.abs_task").AbsTask
+NestedDictAction = quiet_import("espnet2.utils.nested_dict_action").NestedDictAction
+str_or_none = quiet_import("espnet2.utils.types").str_or_none
+
+
+class S5AbsTask(AbsTask):
+    """Base class of S5 tasks: data arguments and the on-the-fly iterator."""
+
+    num_optimizers = 1
+    #: "stack" (AT: [3, 19] one-hot with silence) or "concat" (SS: [54], silence = zeros)
+    label_vector_mode: str = "stack"
+    #: whether items carry the dry targets [3, 1, T]
+    return_source: bool = False
+
+    @classmethod
+    def add_task_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        group = parser.add_argument_group(description="S5 data")
+        group.add_argument("--train_data_conf", action=NestedDictAction, default=dict(),
+                           help="On-the-fly synthesis settings (official keys: spatial_sound_scene, "
+                                "nevent_range, snr_range, dupse_rate, ..., dataset_length, data_root)")
+        group.add_argument("--valid_data_dir", type=str_or_none, default=None,
+                           help="Stage-3 data directory of the validation set (e.g. data/valid)")
+        group.add_argument("--corpus_root", type=str_or_none, default=None,
+                           help="Folder that holds dev_set/ (resolves 'data/dev_set/...' paths in "
+                                "metadata); default: the parent of train_data_conf.data_root")
+        # no attention plots (espnet2 default 3) and on-the-fly data through our iterator
+        parser.set_defaults(iterator_type="task", num_att_plot=0)
+        for class_choices in cls.class_choices_list:
+            class_choices.add_arguments(group)
+
+    @classmethod
+    def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable:
+        return s5_collate
+
+    @classmethod
+    def build_preprocess_fn(cls, args: argparse.Namespace, train: bool) -> Optional[Callable]:
+        return None
+
+    @classmethod
+    def required_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
+        names = ("mixture",) if inference else ("mixture", "label_vector")
+        return names + (("dry_sources",) if cls.return_source and not inference else ())
+
+    @classmethod
+    def optional_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
+        return ()
+
+    @classmethod
+    def build_task_iter_factory(cls, args: argparse.Namespace, iter_options, mode: str) -> S5IterFactory:
+        from espnet2_ext.tasks.s5_data import build_s5_dataset
+
+        dataset = build_s5_dataset(
+            mode=mode, train_data_conf=args.train_data_conf, valid_data_dir=args.valid_data_dir,
+            corpus_root=args.corpus_root, seed=args.seed,
+            label_vector_mode=cls.label_vector_mode, return_source=cls.return_source,
+        )
+        rank, world = 0, 1
+        if iter_options.distributed and torch.distributed.is_initialized():
+            rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
+        return S5IterFactory(
+            dataset, batch_size=iter_options.batch_size, shuffle=False,
+            num_workers=args.num_workers, seed=args.seed, rank=rank, world_size=world,
+            pin_memory=args.ngpu > 0,
+        )
+
+    @classmethod
+    def maybe_sync_batchnorm(cls, args: argparse.Namespace, model: torch.nn.Module) -> torch.nn.Module:
+        """Official training syncs BatchNorm statistics across GPUs (DDP)."""
+        if getattr(args, "distributed", False) and args.ngpu > 0:
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        return model

@@ -1,0 +1,55 @@
+"""Datasets for the S5 espnet2 tasks: synthesizer items -> ``(uid, {name: array})``.
+
+Training items are synthesized on the fly (:class:`GenerateDataset`, the
+official ``generate`` mode); validation items come from a stage-3 data
+directory (:class:`DataDirDataset`). espnet2's trainer only sees the arrays
+named by the task (``mixture``, ``label_vector`` and, for separation,
+``dry_sources``).
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional, Sequence, Tuple
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from espnet2_ext.errors import S5InputError
+from espnet2_ext.synth.dataset import DataDirDataset, GenerateDataset
+
+
+class EspnetItems(Dataset):
+    """View of a synthesizer dataset as ``(uid, {name: float32 array})`` items."""
+
+    def __init__(self, base: Dataset, names: Sequence[str]):
+        self.base = base
+        self.names = tuple(names)
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.base, "set_epoch"):
+            self.base.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int) -> Tuple[str, Dict[str, np.ndarray]]:
+        item = self.base[index]
+        return item["name"], {k: np.asarray(item[k], dtype=np.float32) for k in self.names}
+
+
+def build_s5_dataset(mode: str, train_data_conf: dict, valid_data_dir: Optional[str],
+                     corpus_root: Optional[str], seed: int, label_vector_mode: str,
+                     return_source: bool) -> EspnetItems:
+    """The train (on-the-fly) or valid (data dir) dataset of an S5 task."""
+    names = ("mixture", "label_vector") + (("dry_sources",) if return_source else ())
+    if mode == "train":
+        if not train_data_conf:
+            raise S5InputError("--train_data_conf is empty: give the synthesis settings (see conf/tuning/*.yaml)")
+        base = GenerateDataset(dict(train_data_conf), corpus_root=corpus_root or "data",
+                               label_vector_mode=label_vector_mode, return_source=return_source, seed=seed)
+    elif mode == "valid":
+        if not valid_data_dir:
+            raise S5InputError("--valid_data_dir is required (a stage-3 data dir, e.g. data/valid)")
+        base = DataDirDataset(valid_data_dir, label_vector_mode=label_vector_mode, return_source=return_source)
+    else:
+        raise ValueError(f"unsupported mode {mode!r}")
+    return EspnetItems(base, names)

@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+
+from espnet2_ext.tasks.iter_factory import S5IterFactory, s5_collate
+
+
+class EpochDataset:
+    """Item i of epoch e is the value 100*e + i (a pure function of (epoch, index))."""
+
+    def __init__(self, n):
+        self.n, self.epoch = n, 0
+
+    def set_epoch(self, e):
+        self.epoch = e
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        return f"utt{i}", {"x": np.full((2,), 100 * self.epoch + i, dtype=np.float32)}
+
+
+def values(factory, epoch):
+    return [b["x"][:, 0].tolist() for _, b in factory.build_iter(epoch)]
+
+
+def test_batches_follow_epoch_and_index():
+    f = S5IterFactory(EpochDataset(5), batch_size=2)
+    assert values(f, 1) == [[100, 101], [102, 103], [104]]
+    assert values(f, 2) == [[200, 201], [202, 203], [204]]
+
+
+def test_items_do_not_depend_on_worker_count():
+    a = S5IterFactory(EpochDataset(6), batch_size=3, num_workers=0)
+    b = S5IterFactory(EpochDataset(6), batch_size=3, num_workers=2)
+    assert values(a, 3) == values(b, 3)
+
+
+def test_ddp_ranks_share_each_batch():
+    ds = EpochDataset(8)
+    r0 = S5IterFactory(ds, batch_size=4, rank=0, world_size=2).batches(1)
+    r1 = S5IterFactory(ds, batch_size=4, rank=1, world_size=2).batches(1)
+    assert r0 == [[0, 2], [4, 6]] and r1 == [[1, 3], [5, 7]]
+    with pytest.raises(ValueError, match="batch_size 1"):
+        S5IterFactory(ds, batch_size=1, world_size=2)
+
+
+def test_shuffle_is_seeded_by_epoch():
+    f = S5IterFactory(EpochDataset(10), batch_size=10, shuffle=True, seed=3)
+    assert f.batches(1) == f.batches(1)
+    assert f.batches(1) != f.batches(2)
+    assert sorted(f.batches(1)[0]) == list(range(10))
+
+
+def test_collate_stacks_arrays_and_keeps_ids():
+    uids, batch = s5_collate([("a", {"x": np.zeros((2, 3))}), ("b", {"x": np.ones((2, 3))})])
+    assert uids == ["a", "b"] and tuple(batch["x"].shape) == (2, 2, 3)
