@@ -1,0 +1,195 @@
+"""Downloads against a local HTTP server: md5, resume after a cut, offline errors, unpacking."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+
+import pytest
+
+from espnet2_ext.corpus import download as dl
+from espnet2_ext.corpus.split_zip import cut_into_segments
+from espnet2_ext.errors import S5InputError
+
+FAST = dict(retries=2, backoff=0.0, timeout=5.0)
+
+
+def listing(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_fetch_verifies_and_skips_present_files(file_server, tmp_path):
+    data = os.urandom(5000)
+    md5 = file_server.add("/f.bin", data)
+    remote = dl.RemoteFile(file_server.url + "/f.bin", "f.bin", md5, len(data))
+    dest = dl.fetch(remote, tmp_path / "f.bin", **FAST)
+    assert dest.read_bytes() == data and listing(tmp_path) == ["f.bin"]
+    n = len(file_server.requests)
+    dl.fetch(remote, tmp_path / "f.bin", **FAST)         # present and verified: no request
+    assert len(file_server.requests) == n
+
+
+def test_md5_mismatch_leaves_nothing(file_server, tmp_path):
+    file_server.add("/f.bin", b"x" * 4000)
+    remote = dl.RemoteFile(file_server.url + "/f.bin", "f.bin", "0" * 32)
+    with pytest.raises(S5InputError) as e:
+        dl.fetch(remote, tmp_path / "f.bin", **FAST)
+    msg = str(e.value)
+    assert "md5" in msg and "0" * 32 in msg and "removed" in msg and remote.url in msg
+    assert listing(tmp_path) == []
+
+
+def test_resume_after_a_cut(file_server, tmp_path):
+    data = os.urandom(10000)
+    md5 = file_server.add("/big.bin", data)
+    file_server.cut_once["/big.bin"] = 3000
+    remote = dl.RemoteFile(file_server.url + "/big.bin", "big.bin", md5)
+    dl.fetch(remote, tmp_path / "big.bin", **FAST)
+    assert (tmp_path / "big.bin").read_bytes() == data
+    assert file_server.requests == [("/big.bin", None), ("/big.bin", "bytes=3000-")]
+    assert listing(tmp_path) == ["big.bin"]
+
+
+def test_resume_in_a_later_run(file_server, tmp_path):
+    data = os.urandom(8000)
+    md5 = file_server.add("/big.bin", data)
+    file_server.cut_once["/big.bin"] = 2500
+    remote = dl.RemoteFile(file_server.url + "/big.bin", "big.bin", md5)
+    with pytest.raises(S5InputError, match="partial download .* is kept"):
+        dl.fetch(remote, tmp_path / "big.bin", retries=0, backoff=0.0)
+    assert listing(tmp_path) == ["big.bin.part"]
+    assert (tmp_path / "big.bin.part").stat().st_size == 2500
+    dl.fetch(remote, tmp_path / "big.bin", **FAST)
+    assert (tmp_path / "big.bin").read_bytes() == data
+    assert file_server.requests[-1] == ("/big.bin", "bytes=2500-")
+
+
+def test_offline_error_says_how_to_place_the_file(closed_port_url, tmp_path):
+    remote = dl.RemoteFile(closed_port_url + "/records/1/files/a.zip", "a.zip", "ab" * 16)
+    with pytest.raises(S5InputError) as e:
+        dl.fetch(remote, tmp_path / "a.zip", retries=1, backoff=0.0)
+    msg = str(e.value)
+    assert f"cannot download {remote.url}" in msg
+    assert f"Expected file: {tmp_path / 'a.zip'} (md5 {'ab' * 16})" in msg
+    assert f"wget {remote.url}" in msg and "--local_data_dir" in msg
+    assert listing(tmp_path) == []
+
+
+def test_http_404_is_not_retried(file_server, tmp_path):
+    remote = dl.RemoteFile(file_server.url + "/missing.zip", "missing.zip")
+    with pytest.raises(S5InputError, match="HTTP 404"):
+        dl.fetch(remote, tmp_path / "missing.zip", **FAST)
+    assert len(file_server.requests) == 1
+
+
+def test_checksums_from_api_else_table(file_server, tmp_path):
+    archive = dl.SplitArchive("dev_set", 77, "Fake", 1, "Fake/data/dev_set")
+    sources = dl.Sources(zenodo=file_server.url, github=file_server.url)
+    table_file = tmp_path / "checksums.md5"
+    table_file.write_text("# comment\n" + "c" * 32 + "  77/Fake.z01\n-  77/Fake.zip\n")
+    table = dl.read_checksum_table(table_file)
+    assert table == {"77/Fake.z01": "c" * 32}
+    remotes = dl.zenodo_files(archive, sources, table)           # no API: the table
+    assert [(r.name, r.md5) for r in remotes] == [("Fake.z01", "c" * 32), ("Fake.zip", None)]
+    assert remotes[0].url == f"{file_server.url}/records/77/files/Fake.z01"
+    file_server.add("/api/records/77", json.dumps({"files": [
+        {"key": "Fake.z01", "checksum": "md5:" + "a" * 32, "size": 10},
+        {"key": "Fake.zip", "checksum": "md5:" + "b" * 32, "size": 20}]}).encode())
+    remotes = dl.zenodo_files(archive, sources, table)
+    assert [(r.md5, r.size) for r in remotes] == [("a" * 32, 10), ("b" * 32, 20)]
+
+
+def serve_split_archive(server, record, basename, members, n_segments):
+    """Serve ``members`` as a split zip .z01 ... .z<n_segments> + .zip of Zenodo record
+    ``record``, with the record's API JSON (md5 and size of every file)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    data_len = buf.getvalue().rfind(b"PK\x01\x02") + 4    # marker + data before the CD
+    segments = cut_into_segments(buf.getvalue(), -(-data_len // (n_segments + 1)))
+    assert len(segments) == n_segments + 1
+    names = [f"{basename}.z{i + 1:02d}" for i in range(n_segments)] + [f"{basename}.zip"]
+    files = [{"key": n, "checksum": "md5:" + server.add(f"/records/{record}/files/{n}", d),
+              "size": len(d)} for n, d in zip(names, segments)]
+    server.add(f"/api/records/{record}", json.dumps({"files": files}).encode())
+
+
+def test_ensure_archive_downloads_joins_unpacks(file_server, tmp_path):
+    members = {f"Fake/data/dev_set/sound_event/train/Speech/s/{i}.txt": os.urandom(3000)
+               for i in range(8)}
+    serve_split_archive(file_server, 5, "Fake", members, 3)
+    archive = dl.SplitArchive("dev_set", 5, "Fake", 3, "Fake/data/dev_set")
+    sources = dl.Sources(zenodo=file_server.url, github=file_server.url)
+    inner = dl.ensure_archive(archive, tmp_path, sources, {}, **FAST)
+    assert inner == tmp_path / "Fake" / "data" / "dev_set"
+    for name, data in members.items():
+        assert (tmp_path / name).read_bytes() == data
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".part")
+                or p.name.startswith(".unpacking")]
+    n = len(file_server.requests)
+    dl.ensure_archive(archive, tmp_path, sources, {}, **FAST)    # unpacked: nothing fetched
+    assert len(file_server.requests) == n
+
+
+def test_corrupt_archive_is_reported(tmp_path):
+    (tmp_path / "x.zip").write_bytes(b"garbage" * 100)
+    with pytest.raises(S5InputError, match="cannot unpack .*x.zip"):
+        dl.extract_zip([tmp_path / "x.zip"], tmp_path / "out")
+    assert listing(tmp_path / "out") == []
+
+
+def test_release_zips(file_server, tmp_path):
+    """M2D weights and baseline checkpoints: fetched, unpacked to the official places."""
+    sources = dl.Sources(zenodo=file_server.url, github=file_server.url)
+    m2d = io.BytesIO()
+    with zipfile.ZipFile(m2d, "w") as zf:
+        zf.writestr(f"{dl.M2D_FOLDER}/{dl.M2D_WEIGHTS}", b"PK-weights")
+    file_server.add(dl.m2d_file(sources).url[len(file_server.url):], m2d.getvalue())
+    base = io.BytesIO()
+    with zipfile.ZipFile(base, "w") as zf:
+        for name in dl.BASELINE_CKPTS:
+            zf.writestr(f"checkpoint/{name}", name.encode())
+    file_server.add(dl.baseline_file(sources).url[len(file_server.url):], base.getvalue())
+    ckpt = tmp_path / "checkpoint"
+    folder = dl.ensure_m2d(ckpt, sources, **FAST)
+    assert (folder / dl.M2D_WEIGHTS).read_bytes() == b"PK-weights"
+    dl.ensure_baseline_checkpoints(ckpt, sources, **FAST)
+    assert [(ckpt / n).read_bytes() for n in dl.BASELINE_CKPTS] == \
+        [n.encode() for n in dl.BASELINE_CKPTS]
+    assert not list(ckpt.glob(".unpacking*"))
+
+
+def tree_members(root, prefix):
+    return {f"{prefix}/{p.relative_to(root).as_posix()}": p.read_bytes()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_stage1_official_mode_end_to_end(file_server, small_corpus, tmp_path, capsys):
+    """s5_download against a fake Zenodo/GitHub: split archives of a real-layout corpus."""
+    from espnet2_ext.bin import s5_download
+
+    for archive, folder in ((dl.DEV_ARCHIVE, "dev_set"), (dl.EVAL_ARCHIVE, "eval_set")):
+        serve_split_archive(file_server, archive.record, archive.basename,
+                            tree_members(small_corpus / folder, archive.inner),
+                            archive.n_segments)
+    m2d = io.BytesIO()
+    with zipfile.ZipFile(m2d, "w") as zf:
+        weights = small_corpus / "checkpoint" / dl.M2D_FOLDER / dl.M2D_WEIGHTS
+        zf.write(weights, f"{dl.M2D_FOLDER}/{dl.M2D_WEIGHTS}")
+    sources = dl.Sources(zenodo=file_server.url, github=file_server.url)
+    file_server.add(dl.m2d_file(sources).url[len(file_server.url):], m2d.getvalue())
+    argv = ["--corpus_dir", str(tmp_path / "downloads"), "--data_dir", str(tmp_path / "data"),
+            "--checkpoint_dir", str(tmp_path / "checkpoint"), "--zenodo_url", file_server.url,
+            "--github_url", file_server.url, "--retries", "0"]
+    s5_download.main(argv)
+    assert "layout OK" in capsys.readouterr().out
+    data = tmp_path / "data"
+    assert (data / "dev_set").resolve() == \
+        (tmp_path / "downloads" / dl.DEV_SET_IN_ARCHIVE).resolve()
+    assert (data / "eval_set" / "synthesized" / "eval" / "soundscape" / "eval_0000.wav").is_file()
+    assert (tmp_path / "checkpoint" / dl.M2D_FOLDER / dl.M2D_WEIGHTS).is_file()
+    n = len(file_server.requests)
+    s5_download.main(argv)                                  # everything present: no download
+    assert len(file_server.requests) == n
