@@ -19,6 +19,8 @@ import soundfile as sf
 from espnet2_ext.errors import S5InputError
 
 PathLike = Union[str, os.PathLike]
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 @contextlib.contextmanager
@@ -34,6 +36,7 @@ def atomic_path(path: PathLike, suffix: Optional[str] = None) -> Iterator[Path]:
         dir=path.parent,
     )
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
     try:
         yield Path(tmp)
         os.replace(tmp, path)

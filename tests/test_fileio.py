@@ -49,3 +49,10 @@ def test_read_wav_bad_inputs_name_the_file(tmp_path, case, match):
     with pytest.raises(S5InputError, match=match) as e:
         read_wav(p, sr=32000, channels=4, what="soundscape")
     assert str(p) in str(e.value)
+
+
+def test_written_files_get_normal_permissions(tmp_path):
+    import os
+    write_wav(tmp_path / "p.wav", np.zeros(10, dtype=np.float32), 32000)
+    mode = os.stat(tmp_path / "p.wav").st_mode & 0o777
+    assert mode & 0o044 == 0o044  # readable by group and others (umask 022)
