@@ -18,11 +18,9 @@ import logging
 import shutil
 from pathlib import Path
 
-import torch
-
 from espnet2_ext.errors import S5InputError, cli_main
 from espnet2_ext.espnet_compat import quiet_import
-from espnet2_ext.fileio import atomic_path
+from espnet2_ext.fileio import atomic_path, write_torch
 from espnet2_ext.s5.checkpoints import read_checkpoint
 
 str2bool = quiet_import("espnet2.utils.types").str2bool
@@ -49,8 +47,7 @@ def prepare(src_exp: Path, dst_exp: Path, official_resume: bool) -> Path:
     if official_resume and not ckpt.exists():
         states = read_checkpoint(src_exp / "checkpoint.pth")
         states["model"] = read_checkpoint(best)
-        with atomic_path(ckpt) as tmp:
-            torch.save(states, tmp)
+        write_torch(ckpt, states)
         logging.info("official resume: carried the stage-4 optimizer state and epoch counter (%s)",
                      src_exp / "checkpoint.pth")
     return init

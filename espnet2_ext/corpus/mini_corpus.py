@@ -22,9 +22,9 @@ Noise is 4-channel pink-ish noise written as plain 16-bit PCM (format tag 1).
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import logging
+import os
 import shutil
 import wave
 import zlib
@@ -101,7 +101,7 @@ def write_pcm16(path: Path, wav: np.ndarray, sr: int = SR) -> None:
     """
     wav = np.atleast_2d(np.asarray(wav, dtype=np.float64))
     pcm = np.clip(np.round(wav * 32767.0), -32768, 32767).astype("<i2")
-    with atomic_path(path, suffix=".wav") as tmp:
+    with atomic_path(path) as tmp:
         with wave.open(str(tmp), "wb") as w:
             w.setnchannels(pcm.shape[0])
             w.setsampwidth(2)
@@ -421,17 +421,14 @@ def write_m2d_weights(checkpoint_dir: Path, cfg: MiniCorpusConfig) -> Path:
 
     embed_dim, depth, heads = cfg.m2d_dims
     scratch = checkpoint_dir / ".fabricate"
+    # No AudioSet head: the official loader then uses *stacked* features ([B, 62, 5*D]),
+    # which keep the frequency position of each patch; a tiny random ViT with flat
+    # (frequency-averaged) features gives the mini tagger too little to learn from.
     made = fabricate_m2d_weight_file(scratch, embed_dim=embed_dim, depth=depth, num_heads=heads,
-                                     seed=cfg.seed, with_head=True)
-    # Re-save through a buffer: torch.save to a path stores the (random) temporary file name
-    # inside the archive, which would make the file differ between identical builds.
-    import torch
-
-    buf = io.BytesIO()
-    torch.save(torch.load(made, map_location="cpu", weights_only=False), buf)
+                                     seed=cfg.seed, with_head=False)
     path = checkpoint_dir / M2D_FOLDER / M2D_WEIGHTS
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buf.getvalue())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(made, path)
     shutil.rmtree(scratch)
     return path
 

@@ -10,6 +10,11 @@ and how items are encoded (``label_vector_mode``); everything else lives here:
 * ``--valid_data_dir``: a stage-3 data directory (``wav.scp``, ``labels``,
   ``spk{1,2,3}.scp``) holding the fixed validation mixtures.
 * ``iterator_type=task``: batches come from :class:`S5IterFactory`.
+
+Reliability: importing this module makes espnet2's checkpoint writes atomic
+(:mod:`espnet2_ext.tasks.atomic_save`), training runs with :class:`S5Trainer`
+(clear error on an unreadable ``checkpoint.pth``, repaired epoch files after a
+resume), and the data arguments are checked before espnet2 writes anything.
 """
 from __future__ import annotations
 
@@ -19,17 +24,21 @@ from typing import Callable, Optional, Tuple
 import torch
 
 from espnet2_ext.espnet_compat import quiet_import
+from espnet2_ext.tasks import atomic_save
 from espnet2_ext.tasks.iter_factory import S5IterFactory, s5_collate
+from espnet2_ext.tasks.s5_trainer import S5Trainer
 
 AbsTask = quiet_import("espnet2.tasks.abs_task").AbsTask
 NestedDictAction = quiet_import("espnet2.utils.nested_dict_action").NestedDictAction
 str_or_none = quiet_import("espnet2.utils.types").str_or_none
+atomic_save.install()
 
 
 class S5AbsTask(AbsTask):
     """Base class of S5 tasks: data arguments and the on-the-fly iterator."""
 
     num_optimizers = 1
+    trainer = S5Trainer
     #: "stack" (AT: [3, 19] one-hot with silence) or "concat" (SS: [54], silence = zeros)
     label_vector_mode: str = "stack"
     #: whether items carry the dry targets [3, 1, T]
@@ -50,6 +59,14 @@ class S5AbsTask(AbsTask):
         parser.set_defaults(iterator_type="task", num_att_plot=0)
         for class_choices in cls.class_choices_list:
             class_choices.add_arguments(group)
+
+    @classmethod
+    def check_required_command_args(cls, args: argparse.Namespace) -> None:
+        """espnet2's checks, then ours on the data arguments (before any output is written)."""
+        super().check_required_command_args(args)
+        from espnet2_ext.tasks.s5_data import check_data_args
+
+        check_data_args(args.train_data_conf, args.valid_data_dir)
 
     @classmethod
     def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable:

@@ -22,7 +22,7 @@ from typing import Dict, Optional, Tuple, Union
 import torch
 
 from espnet2_ext.errors import S5InputError
-from espnet2_ext.fileio import atomic_path
+from espnet2_ext.fileio import write_torch
 from espnet2_ext.s5.checkpoints import read_checkpoint, strip_prefix
 
 BACKBONE_PREFIX = "module.ar.runtime.backbone."    # EVAR fine-tuned files
@@ -203,6 +203,5 @@ def fabricate_m2d_weight_file(directory: Union[str, Path], embed_dim: int = 768,
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / OFFICIAL_FILE
     sd = fabricated_state_dict(embed_dim, depth, num_heads, seed, with_head, input_size, patch_size)
-    with atomic_path(path) as tmp:
-        torch.save(sd, tmp)
+    write_torch(path, sd)
     return path

@@ -1,0 +1,44 @@
+"""A tiny corpus + validation data dir + configs for few-step training tests."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from espnet2_ext.bin.s5_synthesize import render, write_datadir
+from espnet2_ext.corpus.layout import M2D_FOLDER, M2D_WEIGHTS
+from espnet2_ext.corpus.mini_corpus import MiniCorpusConfig, build_mini_corpus
+
+RECIPE_CONF = Path(__file__).resolve().parents[2] / "egs2" / "dcase26t4" / "s5" / "conf" / "mini"
+
+
+@pytest.fixture(scope="session")
+def tiny_setup(tmp_path_factory):
+    """(corpus_root, valid data dir): a reduced mini corpus with 2 s validation scenes."""
+    root = tmp_path_factory.mktemp("tiny")
+    corpus = build_mini_corpus(root / "corpus", MiniCorpusConfig.small(seed=5, n_valid=2, scene_seconds=2.0))
+    valid = root / "data" / "valid"
+    render(corpus / "dev_set" / "metadata" / "valid.json", corpus, valid, job=1, nj=1)
+    write_datadir(valid / "soundscape", valid, valid / "oracle_target")
+    return corpus, valid
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    """``make(name, corpus, out, **overrides)``: conf/mini/<name>.yaml shrunk to a few 2 s items."""
+    return _tiny_config
+
+
+def _tiny_config(name: str, corpus: Path, out: Path, **overrides) -> Path:
+    conf = yaml.safe_load((RECIPE_CONF / f"{name}.yaml").read_text())
+    scene = conf["train_data_conf"]["spatial_sound_scene"]
+    scene["duration"] = scene["max_event_dur"] = 2.0
+    conf["train_data_conf"]["dataset_length"] = 4
+    conf.update(batch_size=2, valid_batch_size=2, num_workers=0, max_epoch=2, log_interval=1, keep_nbest_models=2,
+                corpus_root=str(corpus))
+    if "tagger_conf" in conf:
+        conf["tagger_conf"]["weight_file"] = str(corpus / "checkpoint" / M2D_FOLDER / M2D_WEIGHTS)
+    conf.update(overrides)
+    out.write_text(yaml.safe_dump(conf))
+    return out
