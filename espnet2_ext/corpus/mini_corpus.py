@@ -63,10 +63,10 @@ class MiniCorpusConfig:
     rooms: Tuple[int, int] = (2, 1)
     n_positions: int = 16
     rir_len: int = 4096                # realistic: 174,763 (the official length)
-    n_valid: int = 12
+    n_valid: int = 16
     n_test: int = 8
     n_eval: int = 6
-    scene_seconds: float = 10.0        # length of valid/test/eval soundscapes
+    scene_seconds: float = 4.0         # valid/test/eval soundscapes (official: 10 s; realistic: 10)
     m2d_dims: Tuple[int, int, int] = (64, 2, 2)        # embed_dim, depth, num_heads
     fixed_sets: bool = True            # make valid metadata + test/eval soundscapes
 
@@ -83,6 +83,7 @@ class MiniCorpusConfig:
     def __post_init__(self):
         if self.realistic:
             self.clip_seconds, self.noise_seconds, self.rir_len = (2.0, 12.0), 12.0, 174763
+            self.scene_seconds = 10.0
         if self.subfolders_per_class < 1 or self.n_positions < 1:
             raise ValueError("subfolders_per_class and n_positions must be >= 1")
 

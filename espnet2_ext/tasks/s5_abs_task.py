@@ -19,7 +19,7 @@ resume), and the data arguments are checked before espnet2 writes anything.
 from __future__ import annotations
 
 import argparse
-from typing import Callable, Optional, Tuple
+from typing import Callable, ClassVar, Optional, Tuple, Type
 
 import torch
 
@@ -35,9 +35,18 @@ atomic_save.install()
 
 
 class S5AbsTask(AbsTask):
-    """Base class of S5 tasks: data arguments and the on-the-fly iterator."""
+    """Base class of S5 tasks: data arguments, the on-the-fly iterator, model building.
+
+    A subclass declares its network choices (``net_choices``, e.g. ``--tagger``), the
+    espnet2 wrapper that pairs the network with the loss (``espnet_model_class``) and
+    how items are encoded.
+    """
 
     num_optimizers = 1
+    #: ClassChoices of the network (its name is the CLI option: --tagger / --separator)
+    net_choices: ClassVar = None
+    #: AbsESPnetModel subclass taking (network, loss)
+    espnet_model_class: ClassVar[Type[torch.nn.Module]] = None
     trainer = S5Trainer
     #: "stack" (AT: [3, 19] one-hot with silence) or "concat" (SS: [54], silence = zeros)
     label_vector_mode: str = "stack"
@@ -104,8 +113,18 @@ class S5AbsTask(AbsTask):
         )
 
     @classmethod
-    def maybe_sync_batchnorm(cls, args: argparse.Namespace, model: torch.nn.Module) -> torch.nn.Module:
-        """Official training syncs BatchNorm statistics across GPUs (DDP)."""
+    def build_model(cls, args: argparse.Namespace) -> torch.nn.Module:
+        """network(**net_conf) + loss(**loss_conf) in the task's espnet2 wrapper.
+
+        Under DDP, BatchNorm statistics are synchronized across GPUs, as in the
+        official training (Lightning ``sync_batchnorm: True``).
+        """
+        from espnet2_ext.s5.loss import loss_choices
+
+        name = cls.net_choices.name
+        net = cls.net_choices.get_class(getattr(args, name))(**(getattr(args, f"{name}_conf", None) or {}))
+        loss = loss_choices.get_class(args.loss)(**(getattr(args, "loss_conf", None) or {}))
+        model = cls.espnet_model_class(net, loss)
         if getattr(args, "distributed", False) and args.ngpu > 0:
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         return model

@@ -8,6 +8,7 @@ named by the task (``mixture``, ``label_vector`` and, for separation,
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
@@ -36,6 +37,21 @@ class EspnetItems(Dataset):
         return item["name"], {k: np.asarray(item[k], dtype=np.float32) for k in self.names}
 
 
+NO_TRAIN_DATA_CONF = "--train_data_conf is empty: give the synthesis settings (see conf/tuning/*.yaml)"
+NO_VALID_DATA_DIR = "--valid_data_dir is required (a stage-3 data dir, e.g. data/valid)"
+
+
+def check_data_args(train_data_conf: dict, valid_data_dir: Optional[str]) -> None:
+    """Cheap checks of the data arguments, so that training fails before it writes anything."""
+    if not train_data_conf:
+        raise S5InputError(NO_TRAIN_DATA_CONF)
+    if not valid_data_dir:
+        raise S5InputError(NO_VALID_DATA_DIR)
+    if not (Path(valid_data_dir) / "wav.scp").is_file():
+        raise S5InputError(f"--valid_data_dir {valid_data_dir}: {Path(valid_data_dir) / 'wav.scp'} not "
+                           f"found; run stage 3 (local/synthesize.sh) first, or fix the path")
+
+
 def build_s5_dataset(mode: str, train_data_conf: dict, valid_data_dir: Optional[str],
                      corpus_root: Optional[str], seed: int, label_vector_mode: str,
                      return_source: bool) -> EspnetItems:
@@ -43,12 +59,12 @@ def build_s5_dataset(mode: str, train_data_conf: dict, valid_data_dir: Optional[
     names = ("mixture", "label_vector") + (("dry_sources",) if return_source else ())
     if mode == "train":
         if not train_data_conf:
-            raise S5InputError("--train_data_conf is empty: give the synthesis settings (see conf/tuning/*.yaml)")
+            raise S5InputError(NO_TRAIN_DATA_CONF)
         base = GenerateDataset(dict(train_data_conf), corpus_root=corpus_root or "data",
                                label_vector_mode=label_vector_mode, return_source=return_source, seed=seed)
     elif mode == "valid":
         if not valid_data_dir:
-            raise S5InputError("--valid_data_dir is required (a stage-3 data dir, e.g. data/valid)")
+            raise S5InputError(NO_VALID_DATA_DIR)
         base = DataDirDataset(valid_data_dir, label_vector_mode=label_vector_mode, return_source=return_source)
     else:
         raise ValueError(f"unsupported mode {mode!r}")

@@ -1,12 +1,8 @@
 """S5 label-queried separation task: ResUNetK trained with class-aware PIT −SNR.
 
-    python -m espnet2_ext.bin.s5_sep_train --config conf/tuning/sep_resunetk.yaml \
+    python -m espnet2_ext.bin.s5_sep_train --config conf/tuning/sep_resunetk.yaml \\
         --output_dir exp/sep_resunetk --valid_data_dir data/valid
 """
-from __future__ import annotations
-
-import argparse
-
 from espnet2_ext.s5.espnet_model_sep import ESPnetS5SeparatorModel
 from espnet2_ext.s5.loss import loss_choices
 from espnet2_ext.s5.separator import separator_choices
@@ -17,11 +13,7 @@ class S5SeparationTask(S5AbsTask):
     """Label-queried separation: (mixture [B, 4, T], query [B, 54]) -> 3 waveforms."""
 
     class_choices_list = [separator_choices, loss_choices]
+    net_choices = separator_choices
+    espnet_model_class = ESPnetS5SeparatorModel
     label_vector_mode = "concat"
     return_source = True
-
-    @classmethod
-    def build_model(cls, args: argparse.Namespace) -> ESPnetS5SeparatorModel:
-        separator = separator_choices.get_class(args.separator)(**args.separator_conf)
-        loss = loss_choices.get_class(args.loss)(**args.loss_conf)
-        return cls.maybe_sync_batchnorm(args, ESPnetS5SeparatorModel(separator, loss))

@@ -92,11 +92,6 @@ fi
 dev_set=${datadir}/dev_set
 eval_set=${datadir}/eval_set
 
-not_implemented() {
-    log "Error: stage $1 ($2) is not implemented yet in this recipe; see the project's issues."
-    exit 3
-}
-
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
     log "Stage 1: corpus and M2D weights -> ${DCASE2026T4}, ${datadir}/{dev_set,eval_set}"
     local/download.sh --mini "${mini}" --mini_seed "${mini_seed}" --corpus_dir "${DCASE2026T4}" \
@@ -118,23 +113,75 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
 fi
 
 if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
-    not_implemented 4 "train AT head"
+    log "Stage 4: train the tagger head on the frozen M2D backbone (${tagger_variants})"
+    for v in ${tagger_variants}; do
+        local/train.sh --task tag --cmd "${cuda_cmd}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" \
+            --config "${confdir}/tag_head_${v}.yaml" --exp "${expdir}/tag_head_${v}" \
+            --valid_data_dir "${datadir}/valid" --args "${tag_args}"
+    done
 fi
 
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
-    not_implemented 5 "fine-tune AT blocks"
+    log "Stage 5: fine-tune the tagger's last 2 blocks from the best stage-4 model"
+    for v in ${tagger_variants}; do
+        src=${expdir}/tag_head_${v}
+        dst=${expdir}/tag_blocks_${v}
+        # Default: best stage-4 weights + a fresh AdamW at the stage-5 lr.
+        # --official_resume true: also carry the stage-4 optimizer state and epoch
+        # counter, as the official `train.py -r epoch=N.ckpt` does (lr stays 1e-3).
+        python -m espnet2_ext.bin.s5_stage5_init --src_exp "${src}" --dst_exp "${dst}" \
+            --official_resume "${official_resume}"
+        local/train.sh --task tag --cmd "${cuda_cmd}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" \
+            --config "${confdir}/tag_blocks_${v}.yaml" --exp "${dst}" \
+            --valid_data_dir "${datadir}/valid" --init_param "${dst}/init.pth" --args "${tag_args}"
+    done
 fi
 
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
-    not_implemented 6 "train SS"
+    log "Stage 6: train the label-queried separator (ResUNetK, class-aware PIT)"
+    local/train.sh --task sep --cmd "${cuda_cmd}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" \
+        --config "${confdir}/sep_resunetk.yaml" --exp "${expdir}/sep_resunetk" \
+        --valid_data_dir "${datadir}/valid" --args "${sep_args}"
 fi
 
+# Models used by stages 7-8: given checkpoints, else this recipe's trained ones.
+m2d_weight_file=${m2d_weight_file:-checkpoint/m2d_as_vit_base-80x1001p16x16p32k-240413_AS-FT_enconly/weights_ep69it3124-0.47998.pth}
+if [ -n "${tagger_ckpt}${separator_ckpt}" ]; then
+    decode_dir=${expdir}/decode_given_${tagger_variant}
+else
+    decode_dir=${expdir}/decode_${tagger_variant}
+fi
+tagger_ckpt=${tagger_ckpt:-${expdir}/tag_blocks_${tagger_variant}/valid.loss.best.pth}
+separator_ckpt=${separator_ckpt:-${expdir}/sep_resunetk/valid.loss.best.pth}
+
 if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
-    not_implemented 7 "decode"
+    log "Stage 7: decode ${test_sets} with ${tagger_ckpt} + ${separator_ckpt} -> ${decode_dir}"
+    if "${gpu_inference}"; then _cmd="${cuda_cmd} --gpu 1"; _device=cuda; else _cmd=${decode_cmd}; _device=cpu; fi
+    for dset in ${test_sets}; do
+        local/decode.sh --cmd "${_cmd}" --nj "${nj}" --device "${_device}" \
+            --soundscape_dir "$(cat "${datadir}/${dset}/soundscape_dir")" --output_dir "${decode_dir}/${dset}" \
+            --tagger_ckpt "${tagger_ckpt}" --tagger_type "m2d_at_${tagger_variant}" \
+            --m2d_weight_file "${m2d_weight_file}" --separator_ckpt "${separator_ckpt}"
+    done
 fi
 
 if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
-    not_implemented 8 "score"
+    log "Stage 8: score the dev test set -> ${decode_dir}/test/score"
+    ${decode_cmd} "${decode_dir}/test/score/score.log" \
+        python -m espnet2_ext.bin.s5_score --soundscape_dir "$(cat "${datadir}/test/soundscape_dir")" \
+            --oracle_target_dir "$(cat "${datadir}/test/oracle_target_dir")" \
+            --estimate_dir "${decode_dir}/test" --output_dir "${decode_dir}/test/score" \
+            --system "M2DAT_${tagger_variant}+ResUNetK ($(basename "${decode_dir}"))"
+    grep -E '^(CAPI-SDRi|Accuracy)' "${decode_dir}/test/score/score.log"
+    cat "${decode_dir}/test/score/RESULTS.md"
+    if "${submission}"; then
+        log "Stage 8: submission package ${author}_${affiliation}_task4_${submission_number}"
+        python -m espnet2_ext.bin.s5_submission --eval_estimate_dir "${decode_dir}/eval" \
+            --eval_soundscape_dir "$(cat "${datadir}/eval/soundscape_dir")" \
+            --dev_results "${decode_dir}/test/score/results.json" --author "${author}" \
+            --affiliation "${affiliation}" --submission_number "${submission_number}" \
+            --output_dir "${expdir}/submission"
+    fi
 fi
 
 log "Successfully finished stages ${stage}-${stop_stage}"

@@ -31,11 +31,14 @@ def main() -> None:
     p.add_argument("--n_valid", type=int, default=d.n_valid, help="validation scenes")
     p.add_argument("--n_test", type=int, default=d.n_test, help="dev test soundscapes")
     p.add_argument("--n_eval", type=int, default=d.n_eval, help="eval soundscapes")
+    p.add_argument("--scene_seconds", type=float, default=d.scene_seconds,
+                   help="length of the valid/test/eval soundscapes (official corpus: 10 s)")
     p.add_argument("--n_positions", type=int, default=d.n_positions,
                    help="source positions per SOFA file")
     args = p.parse_args()
     cfg = MiniCorpusConfig(seed=args.seed, realistic=args.realistic, n_valid=args.n_valid,
-                           n_test=args.n_test, n_eval=args.n_eval, n_positions=args.n_positions)
+                           n_test=args.n_test, n_eval=args.n_eval, n_positions=args.n_positions,
+                           scene_seconds=args.scene_seconds)
     start = time.time()
     out = build_mini_corpus(args.outdir, cfg)
     report = verify_layout(out / "dev_set", out / "eval_set", out / "checkpoint" / M2D_FOLDER)

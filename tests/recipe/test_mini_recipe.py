@@ -1,0 +1,71 @@
+"""The README's first command, end to end: ./run.sh --mini true (all 8 stages, CPU).
+
+Runs in a copy of the recipe folder so the checkout stays clean; then packages a
+submission from the same experiment (stage 8 with --submission true).
+"""
+import json
+import os
+import shutil
+import subprocess
+import zipfile
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def mini_run(recipe_dir, repo_root, tmp_path_factory):
+    work = tmp_path_factory.mktemp("recipe") / "s5"
+    shutil.copytree(recipe_dir, work, symlinks=True, ignore=shutil.ignore_patterns(
+        "mini", "data", "exp", "checkpoint", "downloads"))
+    (work / "utils").unlink()
+    (work / "utils").symlink_to(repo_root / "utils")
+    res = subprocess.run(["./run.sh", "--mini", "true", "--nj", "2"], cwd=work, capture_output=True,
+                         text=True, timeout=40 * 60, env={**os.environ, "cmd_backend": "local"})
+    assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-5000:]
+    return work, res.stdout + res.stderr
+
+
+def test_all_stages_ran_and_printed_the_score_table(mini_run):
+    work, out = mini_run
+    for stage in range(1, 9):
+        assert f"Stage {stage}:" in out
+    assert "Successfully finished stages 1-8" in out
+    assert "| CAPI-SDRi" in out or "CAPI-SDRi" in (work / "exp/decode_4c/test/score/RESULTS.md").read_text()
+    results = json.loads((work / "exp/decode_4c/test/score/results.json").read_text())
+    assert {"CAPI-SDRi", "label_metrics", "details"} <= set(results)
+    for png in ("per_class_capi_sdri.png", "label_confusion.png"):
+        assert (work / "exp/decode_4c/test/score" / png).stat().st_size > 1000
+
+
+def test_models_logs_tensorboard_and_learning_figures(mini_run):
+    work, _ = mini_run
+    for exp in ("tag_head_1c", "tag_head_4c", "tag_blocks_1c", "tag_blocks_4c", "sep_resunetk"):
+        d = work / "exp" / exp
+        assert (d / "valid.loss.best.pth").exists() and (d / "train.log").exists(), exp
+        assert list((d / "tensorboard").rglob("events.out.tfevents.*")), exp
+        figures = (d / "learning_figures.txt").read_text()
+        assert "initial (untrained) valid" in figures and "best epoch" in figures, exp
+
+
+def test_decoded_estimates_are_complete(mini_run):
+    work, _ = mini_run
+    for dset, folder in (("test", "data/test/soundscape_dir"), ("eval", "data/eval/soundscape_dir")):
+        soundscapes = sorted(p.stem for p in (work / (work / folder).read_text().strip()).glob("*.wav"))
+        est = json.loads((work / f"exp/decode_4c/{dset}/estimates.json").read_text())
+        assert sorted(est) == soundscapes
+        for name, entries in est.items():
+            for e in entries:
+                assert (work / f"exp/decode_4c/{dset}" / e["filename"]).is_file()
+
+
+def test_submission_package(mini_run):
+    work, _ = mini_run
+    res = subprocess.run(["./run.sh", "--mini", "true", "--stage", "8", "--submission", "true",
+                          "--author", "Doe", "--affiliation", "Lab", "--submission_number", "1"],
+                         cwd=work, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    z = work / "exp/submission/Doe_Lab_task4_1.zip"
+    names = zipfile.ZipFile(z).namelist()
+    assert "Doe_Lab_task4_1/eval_results.json" in names
+    assert "Doe_Lab_task4_1/dev_set_test_results.json" in names
+    assert any(n.startswith("Doe_Lab_task4_1/eval_out/eval_") and n.endswith(".wav") for n in names)
