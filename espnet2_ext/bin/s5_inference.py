@@ -9,7 +9,8 @@ slot, ``i`` = slot index after moving silence last) and ``E/estimates.json``
 (per soundscape: filename, label, probability). Every file is written
 atomically and each finished soundscape gets a record in ``E/records/``, so an
 interrupted run resumes where it stopped; ``estimates.json`` is assembled from
-the records once every soundscape is done (by the last job, or --merge_only).
+the records once every soundscape is done (by the last job, or --merge_only),
+and the hidden ``.*.part`` temporaries of killed jobs are then removed.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from tqdm import tqdm
 
 from espnet2_ext.errors import S5InputError, cli_main
 from espnet2_ext.espnet_compat import quiet_import
-from espnet2_ext.fileio import read_wav, write_json, write_wav
+from espnet2_ext.fileio import missing_frames, read_wav, write_json, write_wav
 from espnet2_ext.s5.estimates import list_soundscapes, oracle_labels_of
 from espnet2_ext.s5.pipeline import S5Pipeline, active_slots
 
@@ -45,7 +46,11 @@ def check_soundscapes(soundscape_dir: Path, names: Sequence[str]) -> None:
         if info.samplerate != SR or info.channels != NCHAN:
             raise S5InputError(
                 f"soundscape {p} is {info.channels} ch at {info.samplerate} Hz; S5 needs "
-                f"{NCHAN}-channel {SR} Hz mixtures (the DCASE2026 Task 4 format)")
+                f"{NCHAN}-channel {SR} Hz mixtures (the DCASE2026 Task 4 format): convert it "
+                f"(e.g. sox in.wav -r {SR} out.wav) or remove it from the folder")
+        if info.frames == 0 or missing_frames(p, info.frames):
+            raise S5InputError(f"soundscape {p} is {'empty' if info.frames == 0 else 'truncated'}; "
+                               f"re-create or re-download it, or remove it from the folder")
 
 
 def job_share(names: Sequence[str], job: int, nj: int) -> List[str]:
@@ -75,6 +80,9 @@ def merge_records(out_dir: Path, names: Sequence[str]) -> bool:
         return False
     merged: Dict[str, list] = {n: json.loads((recs / f"{n}.json").read_text()) for n in names}
     write_json(out_dir / "estimates.json", merged)
+    # every soundscape is done, so no job is writing: drop temporaries left by killed jobs
+    for stale in [*out_dir.glob(".*.part"), *recs.glob(".*.part")]:
+        stale.unlink(missing_ok=True)
     return True
 
 

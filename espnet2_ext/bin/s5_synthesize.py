@@ -49,8 +49,11 @@ def render(metadata_list: Path, corpus_root: Path, out_dir: Path, job: int, nj: 
         if (out_dir / "soundscape" / f"{name}.wav").is_file():
             continue   # the soundscape is written last: its presence means the item is complete
         scene = Scene.from_metadata(files[i])
-        write_mixture(out_dir, name, scene, renderer, with_targets=True, subtype=subtype,
-                      dry_channel=dry_channel)
+        try:
+            write_mixture(out_dir, name, scene, renderer, with_targets=True, subtype=subtype,
+                          dry_channel=dry_channel)
+        except S5InputError as e:   # a missing/bad source file: name the scene that uses it
+            raise S5InputError(f"{e} (while rendering {files[i]})") from e
         done += 1
     logger.info("job %d/%d: %d mixtures written, %d already present", job, nj, done, len(mine) - done)
     return done

@@ -25,11 +25,12 @@ import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence
 
 import soundfile as sf
 from tqdm import tqdm
 
+from espnet2_ext.fileio import WavHeader, missing_frames, read_wav_header  # noqa: F401 (re-exported)
 from espnet2_ext.s5.labels import CLASSES
 
 SR = 32000
@@ -77,43 +78,6 @@ REQUIRED_DEV_DIRS = (
 EXTERNAL_DEV_DIRS = ("interference/train", "interference/valid")
 
 
-# --------------------------------------------------------------------------- WAV headers
-class WavHeader(NamedTuple):
-    format_tag: int   # 1 = PCM, 3 = IEEE float, 0xFFFE = WAVE_FORMAT_EXTENSIBLE
-    channels: int
-    sample_rate: int
-    bits: int
-    frames: int
-
-
-def read_wav_header(path: Path) -> WavHeader:
-    """Parse the RIFF ``fmt `` and ``data`` chunks of a WAV file (no audio decoding).
-
-    Raises ValueError for a file that is not RIFF/WAVE or lacks either chunk.
-    """
-    with open(path, "rb") as f:
-        head = f.read(12)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            raise ValueError("not a RIFF/WAVE file")
-        fmt = None
-        while True:
-            chunk = f.read(8)
-            if len(chunk) < 8:
-                break
-            cid, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
-            if cid == b"fmt ":
-                fmt = struct.unpack("<HHIIHH", f.read(16))
-                f.seek(size - 16 + (size & 1), 1)
-            elif cid == b"data":
-                if fmt is None:
-                    raise ValueError("data chunk before fmt chunk")
-                tag, ch, rate, _, block_align, bits = fmt
-                return WavHeader(tag, ch, rate, bits, size // max(block_align, 1))
-            else:
-                f.seek(size + (size & 1), 1)
-    raise ValueError("missing fmt or data chunk")
-
-
 # --------------------------------------------------------------------------- the checker
 @dataclass
 class LayoutReport:
@@ -158,6 +122,9 @@ def _check_audio(report: LayoutReport, path: Path, what: str, channels: int,
         report.add(f"{what} {path}: sample rate {info.samplerate} Hz, expected {SR} Hz")
     if info.frames == 0:
         report.add(f"{what} {path}: empty (0 samples)")
+    elif (missing := missing_frames(path, info.frames)):
+        report.add(f"{what} {path}: truncated ({missing} samples announced "
+                   f"by the header are missing); re-create or re-download it")
     elif info.frames < min_seconds * info.samplerate:
         report.add(f"{what} {path}: {info.frames / info.samplerate:.3f} s long, "
                    f"shorter than the required {min_seconds:g} s")

@@ -31,9 +31,14 @@ def is_lightning(ckpt: dict) -> bool:
     return isinstance(sd, dict) and any(k.startswith("model.") for k in sd)
 
 
+def config_path(model_file: Path, config: Optional[PathLike]) -> Path:
+    """``config``, or the ``config.yaml`` beside an espnet2 model file."""
+    return Path(config) if config else model_file.resolve().parent / "config.yaml"
+
+
 def espnet_config(model_file: Path, config: Optional[PathLike]) -> argparse.Namespace:
     """The training config of an espnet2 model file (``config.yaml`` beside it by default)."""
-    path = Path(config) if config else model_file.resolve().parent / "config.yaml"
+    path = config_path(model_file, config)
     if not path.is_file():
         raise S5InputError(
             f"{model_file} looks like an espnet2 model file but {path} is missing; "
@@ -45,6 +50,12 @@ def load_espnet_submodule(model_file: Path, config: Optional[PathLike], task, at
                           expected: str) -> torch.nn.Module:
     """Rebuild the espnet2 model of ``task`` and return its ``attr`` sub-module, loaded strictly."""
     args = espnet_config(model_file, config)
+    if not hasattr(args, attr):   # e.g. a tagger's model file given as the separator
+        kind = next((k for k in ("tagger", "separator") if hasattr(args, k)), "different")
+        raise S5InputError(
+            f"{model_file} is not {expected}: its config {config_path(model_file, config)} is that "
+            f"of a {kind} model (no '{attr}' entry); give the model file of {expected} "
+            f"(e.g. exp/<{attr} experiment>/valid.loss.best.pth)")
     model = task.build_model(args)
     load_strict(model, state_dict_of(read_checkpoint(model_file)), str(model_file), expected)
     return getattr(model, attr)

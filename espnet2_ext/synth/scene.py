@@ -39,6 +39,7 @@ import scipy.signal
 import soundfile as sf
 
 from espnet2_ext.errors import S5InputError
+from espnet2_ext.s5.labels import CLASSES
 from espnet2_ext.synth.room import ByteLru, RirCache, direct_path_rir, resample
 
 logger = logging.getLogger(__name__)
@@ -167,7 +168,9 @@ class Scene:
             info = dict(meta["room"]["args"]["metadata"])
             if "inteference_dir" in config and "interference_dir" not in config:
                 config["interference_dir"] = config.pop("inteference_dir")
-            events = {k: [Event.from_dict(e) for e in meta.get(k, [])]
+            # fg_events is required (a scene without it would silently render no target);
+            # an absent bg_events / int_events list means no such events
+            events = {k: [Event.from_dict(e) for e in (meta[k] if k == "fg_events" else meta.get(k, []))]
                       for k in ("fg_events", "bg_events", "int_events")}
             for key in ("duration", "sr", "ref_db"):
                 config[key]
@@ -175,6 +178,12 @@ class Scene:
         except (KeyError, TypeError) as e:
             raise S5InputError(f"scene metadata {where} is malformed (missing {e}); "
                                "expected the SpAudSyn keys config/fg_events/bg_events/int_events/room") from e
+        except S5InputError as e:
+            raise S5InputError(f"scene metadata {where}: {e}") from e
+        unknown = [ev.label for ev in events["fg_events"] if ev.label not in CLASSES]
+        if unknown:
+            raise S5InputError(f"scene metadata {where}: foreground label(s) {unknown} are not among "
+                               f"the 18 target classes ({', '.join(CLASSES)}); fix the metadata")
         return cls(config=config, room_info=info, **events)
 
 
@@ -209,6 +218,9 @@ class SourceLoader:
     def info(self, path: Path):
         key = str(path)
         if key not in self._info:
+            if not Path(path).is_file():
+                raise S5InputError(f"audio file not found: {path}; the scene refers to a file that is "
+                                   f"not in the corpus (re-run stages 1-2, or fix the metadata)")
             try:
                 self._info[key] = sf.info(key)
             except Exception as e:

@@ -67,7 +67,7 @@ def write_sofa(
     rec = (np.zeros((r, 3)) if receiver_positions is None
            else np.asarray(receiver_positions, dtype=np.float64).reshape(r, 3))
     now = datetime.datetime(2026, 1, 1).strftime("%Y-%m-%d %H:%M:%S")  # fixed: byte-stable files
-    with atomic_path(path, suffix=".sofa") as tmp:
+    with atomic_path(path) as tmp:   # temp name ends in .part: never listed as a room
         ds = netCDF4.Dataset(str(tmp), "w", format="NETCDF4")
         try:
             ds.setncatts({

@@ -18,7 +18,7 @@ def test_mini_corpus_passes(mini_corpus):
                            mini_corpus / "checkpoint" / M2D_FOLDER)
     assert report.problems == []
     assert report.checked == {"M2D weights": 1, "SOFA": 3, "eval soundscape": 6,
-                              "interference": 12, "metadata": 12, "noise": 5,
+                              "interference": 12, "metadata": 16, "noise": 5,
                               "sound_event": 162, "test oracle_target": report.checked[
                                   "test oracle_target"], "test soundscape": 8}
     assert report.checked["test oracle_target"] >= 8

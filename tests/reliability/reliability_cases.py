@@ -1,0 +1,204 @@
+"""The reliability catalogue: every bad input, interruption and determinism case we test.
+
+Each case has an id, the tool it exercises, what goes wrong and the outcome the test
+checks. Tests declare the case(s) they cover with ``@covers("id", ...)``;
+``test_report.py`` checks that the tests cover exactly these ids and that
+``REPORT.md`` is :func:`render_report` of this table (regenerate it with
+``python tests/reliability/reliability_cases.py > tests/reliability/REPORT.md``).
+
+Unless said otherwise a *bad input* outcome means: exit status 2, one line
+``ERROR: <message>`` on stderr naming the file/item and the fix, and no output
+written (no output folder, or the same files as before the call).
+"""
+from __future__ import annotations
+
+from typing import Callable, List, NamedTuple
+
+
+class Case(NamedTuple):
+    id: str
+    kind: str      # "bad input" | "interruption" | "determinism"
+    tool: str      # the CLI / script exercised
+    what: str      # what goes wrong
+    outcome: str   # what the test checks
+
+
+BAD, INT, DET = "bad input", "interruption", "determinism"
+
+CASES: List[Case] = [
+    # ----------------------------------------------------------------- decoding (stage 7)
+    Case("soundscape_16k", BAD, "s5_inference", "a 16 kHz soundscape among 32 kHz ones",
+         "names the file, '16000 Hz', says to convert it with sox; nothing written"),
+    Case("soundscape_2ch", BAD, "s5_inference", "a 2-channel soundscape",
+         "names the file, '2 ch', needs 4 channels; nothing written"),
+    Case("soundscape_corrupt", BAD, "s5_inference", "random bytes in a .wav",
+         "'cannot read soundscape <file>'; nothing written"),
+    Case("soundscape_truncated", BAD, "s5_inference", "a soundscape cut in the middle of its data",
+         "'<file> is truncated', re-create or re-download; nothing written (was decoded silently)"),
+    Case("soundscape_empty", BAD, "s5_inference", "a soundscape with 0 samples",
+         "'<file> is empty' before any model is loaded; nothing written"),
+    Case("soundscape_nan", BAD, "s5_inference", "a float soundscape with NaN and Inf samples",
+         "'contains NaN or Inf samples' naming the file; nothing written"),
+    Case("soundscape_dir_empty", BAD, "s5_inference", "a soundscape folder without .wav files",
+         "'no .wav soundscapes in <folder>'; nothing written"),
+    Case("decode_job_out_of_range", BAD, "s5_inference", "--job 5 --nj 4",
+         "'--job must be in 1..4'; nothing written"),
+    Case("merge_before_jobs_done", BAD, "s5_inference --merge_only",
+         "merging while a soundscape has no record yet",
+         "'1 soundscapes not decoded yet ... rerun the decoding jobs'; no estimates.json"),
+    Case("tagger_given_as_separator", BAD, "s5_inference",
+         "a tagger's model file (with its config.yaml) given as --separator_ckpt",
+         "'<file> is not an S5 separator model: its config ... is that of a tagger model' "
+         "(was an AttributeError traceback); nothing written"),
+    Case("checkpoint_keys_mismatch", BAD, "s5_inference",
+         "a tagger's weights beside a separator config.yaml",
+         "'checkpoint <file> does not match ESPnetS5SeparatorModel', lists missing/unexpected "
+         "keys; nothing written"),
+    Case("checkpoint_truncated", BAD, "s5_inference", "a separator .pth cut in half",
+         "'cannot read checkpoint <file> ... Is it a complete PyTorch file?'; nothing written"),
+    Case("model_config_missing", BAD, "s5_inference", "an espnet2 model file without config.yaml",
+         "'<config.yaml> is missing; pass the training config.yaml'; nothing written"),
+    Case("m2d_wrong_folder_name", BAD, "s5_inference",
+         "the M2D weight file moved to a folder named 'm2d_weights'",
+         "names the folder, says to keep the release folder name; nothing written"),
+    Case("disk_full_sf_write", BAD, "s5_inference",
+         "disk full while writing an estimate (soundfile.write raises ENOSPC)",
+         "'no space left on the device while writing <file>'; no file under a final name "
+         "is truncated, no temporary left, no estimates.json; after freeing space the rerun "
+         "gives the same outputs as a run that never failed"),
+    Case("disk_full_rename", BAD, "s5_inference",
+         "disk full at the rename of a finished estimate (os.replace raises ENOSPC)",
+         "same as disk_full_sf_write"),
+    Case("disk_full_real_tmpfs", BAD, "fileio writers",
+         "a real full file system (64 KiB tmpfs) under write_wav / write_json / write_torch",
+         "S5InputError 'no space left on the device while writing <file>' although libsndfile "
+         "and torch hide the errno; nothing under the final names, no temporaries"),
+    # ----------------------------------------------------------------- scoring (stage 8)
+    Case("oracle_unknown_label", BAD, "s5_score", "oracle target test_0000_0_Dog.wav",
+         "'unknown label 'Dog'' naming the file and the 18 classes; no score folder"),
+    Case("estimate_bad_name", BAD, "s5_score", "an estimate named test_0000-Speech.wav",
+         "'the name matches no soundscape', expected <soundscape>_<i>_<Label>.wav; no score folder"),
+    Case("estimate_wrong_length", BAD, "s5_score", "an estimate 1 s shorter than its soundscape",
+         "'has N samples but its soundscape has M'; no score folder"),
+    Case("estimate_inf", BAD, "s5_score", "an estimate with an Inf sample",
+         "'contains NaN or Inf samples' naming the file; no score folder"),
+    # ----------------------------------------------------------------- synthesis (stage 3)
+    Case("metadata_missing_key", BAD, "s5_synthesize render", "valid_0000.json without 'fg_events'",
+         "'scene metadata <file> is malformed (missing 'fg_events')' (was rendered without "
+         "targets); nothing written"),
+    Case("metadata_event_missing_key", BAD, "s5_synthesize render",
+         "an fg event without 'label'", "names the metadata file and the missing key; nothing written"),
+    Case("metadata_unknown_label", BAD, "s5_synthesize render", "an fg event labelled 'Dog'",
+         "names the metadata file and the 18 classes (was rendered as ..._Dog.wav); nothing written"),
+    Case("metadata_missing_source", BAD, "s5_synthesize render",
+         "an fg event whose source file does not exist",
+         "'audio file not found: <file> ... (while rendering <metadata>)'; nothing written"),
+    Case("too_many_oracle_targets", BAD, "s5_synthesize datadir", "4 oracle targets for one soundscape",
+         "names the soundscape and 'at most 3'; no data-dir file written"),
+    # ----------------------------------------------------------------- corpus layout (stages 1-2)
+    Case("sofa_2_receivers", BAD, "s5_verify_layout", "a SOFA room with 2 receivers",
+         "'room_ir <file>: 2 receivers, expected 4'"),
+    Case("empty_class_folder", BAD, "s5_verify_layout", "sound_event/train/Speech without .wav files",
+         "'empty class folder <folder>'"),
+    Case("noise_too_short", BAD, "s5_verify_layout", "a 0.5 s noise file",
+         "'<file>: 0.500 s long, shorter than the required 1 s'"),
+    Case("event_wrong_rate", BAD, "s5_verify_layout", "a 16 kHz sound event",
+         "'<file>: sample rate 16000 Hz, expected 32000 Hz'"),
+    Case("event_truncated", BAD, "s5_verify_layout", "a sound event cut in the middle of its data",
+         "'<file>: truncated' (was accepted)"),
+    # ----------------------------------------------------------------- training (stages 4-6)
+    Case("config_unknown_key", BAD, "s5_tag_train", "a config YAML with the key 'foo_bar'",
+         "espnet2's 'unrecognized arguments: foo_bar (from <yaml>)', exit 2; no exp folder"),
+    Case("missing_valid_data_dir", BAD, "s5_tag_train", "--valid_data_dir pointing nowhere",
+         "'<dir>/wav.scp not found; run stage 3' (was a traceback after config.yaml was "
+         "written); no exp folder"),
+    Case("resume_damaged_checkpoint", BAD, "s5_tag_train --resume true",
+         "a truncated checkpoint.pth in the exp folder",
+         "'cannot resume training from <exp>/checkpoint.pth ... Delete it to restart'; exit 2, "
+         "the file is left for the user to inspect"),
+    # ----------------------------------------------------------------- recipe
+    Case("run_sh_stage_9", BAD, "run.sh", "./run.sh --stage 9",
+         "'stages are 1..8', non-zero exit; no data/ or exp/ created"),
+    # ----------------------------------------------------------------- interruptions
+    Case("train_kill_random", INT, "s5_tag_train",
+         "SIGKILL at a random point of epoch 2 (of 3), then the same command again",
+         "resumes from checkpoint.pth; final model, optimizer state and epoch files equal to "
+         "an uninterrupted run's, tensor for tensor"),
+    Case("train_kill_in_checkpoint_save", INT, "s5_tag_train",
+         "SIGKILL half-way through writing checkpoint.pth of epoch 2",
+         "checkpoint.pth stays the complete epoch-1 file (atomic save); the rerun ends with the "
+         "uninterrupted run's weights"),
+    Case("train_kill_before_epoch_file", INT, "s5_tag_train",
+         "SIGKILL after checkpoint.pth of epoch 2, before 2epoch.pth is written",
+         "the rerun re-creates 2epoch.pth and the links; same final weights; "
+         "valid.loss.best.pth points to an existing file"),
+    Case("decode_kill_random", INT, "s5_inference",
+         "SIGKILL after 1 or 2 (random) of 3 soundscapes are done, then the same command again",
+         "same output files (WAVs sample for sample), byte-identical estimates.json and records "
+         "as an uninterrupted run"),
+    Case("decode_kill_in_wav_write", INT, "s5_inference",
+         "SIGKILL half-way through writing an estimate wav",
+         "no truncated file under a final name; the rerun completes identically and removes "
+         "the hidden temporary"),
+    Case("synth_kill_between_files", INT, "s5_synthesize render",
+         "SIGKILL half-way through the oracle targets of a mixture",
+         "the rerun renders the mixture again; outputs byte-identical to an uninterrupted run, "
+         "no extra *.wav"),
+    Case("download_kill", INT, "corpus.download.fetch",
+         "SIGKILL of the downloader while a slow local HTTP server sends the file",
+         "the .part file is kept; the rerun asks for the rest (Range), md5 verified, file identical"),
+    # ----------------------------------------------------------------- determinism
+    Case("same_seed_training_items", DET, "GenerateDataset",
+         "two datasets with the same seed, epochs 1-2",
+         "bit-identical mixtures, label vectors and dry sources; another seed differs"),
+    Case("same_seed_stage3", DET, "s5_synthesize render",
+         "stage-3 rendering of the valid list twice", "byte-identical wav files"),
+    Case("same_seed_training", DET, "s5_tag_train", "two identical short trainings on CPU",
+         "identical final weights"),
+]
+
+
+def covers(*case_ids: str) -> Callable:
+    """Mark a test as checking the catalogue cases ``case_ids``."""
+    known = {c.id for c in CASES}
+    unknown = [c for c in case_ids if c not in known]
+    if unknown:
+        raise KeyError(f"not in the catalogue: {unknown}")
+
+    def mark(test: Callable) -> Callable:
+        test.case_ids = tuple(case_ids)
+        return test
+
+    return mark
+
+
+def counts_line() -> str:
+    n_bad = sum(c.kind == BAD for c in CASES)
+    n_int = sum(c.kind == INT for c in CASES)
+    return f"{n_bad} bad inputs, {n_int} interruptions tried, 0 lost"
+
+
+def render_report() -> str:
+    """REPORT.md: the counts line, then one table row per case."""
+    def esc(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    lines = [
+        "# Reliability report",
+        "",
+        counts_line(),
+        "",
+        "Generated from `tests/reliability/reliability_cases.py`; every row is checked by the test",
+        "marked `@covers(\"<id>\")` in `tests/reliability/` (`pytest tests/reliability`). Bad input: exit 2 with",
+        "`ERROR: <message>` naming the item and the fix, and no partial output. Interruption:",
+        "nothing lost, i.e. the rerun ends exactly where an uninterrupted run ends.",
+        "",
+        "| id | kind | tool | what goes wrong | checked outcome |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [f"| `{c.id}` | {c.kind} | {esc(c.tool)} | {esc(c.what)} | {esc(c.outcome)} |" for c in CASES]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(render_report(), end="")

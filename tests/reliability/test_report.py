@@ -1,0 +1,43 @@
+"""REPORT.md and the tests agree: every catalogue case is tested once and reported once."""
+from __future__ import annotations
+
+import importlib
+import re
+from collections import Counter
+from pathlib import Path
+
+from reliability_cases import CASES, counts_line, render_report
+
+TEST_MODULES = ("test_bad_input_catalogue", "test_interruptions", "test_determinism")
+REPORT = Path(__file__).with_name("REPORT.md")
+
+
+def covered_case_ids() -> Counter:
+    """How many test functions declare each case id (``@covers``)."""
+    ids: Counter = Counter()
+    for name in TEST_MODULES:
+        module = importlib.import_module(name)
+        for attr in vars(module).values():
+            if callable(attr) and attr.__name__.startswith("test_"):
+                ids.update(getattr(attr, "case_ids", ()))
+    return ids
+
+
+def test_every_case_is_tested_exactly_once():
+    ids = [c.id for c in CASES]
+    assert len(ids) == len(set(ids)), "duplicate case ids"
+    covered = covered_case_ids()
+    assert sorted(covered) == sorted(ids), (set(ids) ^ set(covered))
+    assert all(n == 1 for n in covered.values()), [k for k, n in covered.items() if n != 1]
+
+
+def test_report_lists_exactly_the_tested_cases():
+    text = REPORT.read_text()
+    assert text == render_report(), ("REPORT.md is stale; regenerate it: python "
+                                     "tests/reliability/reliability_cases.py > tests/reliability/REPORT.md")
+    rows = [line.split("|")[1].strip().strip("`") for line in text.splitlines() if line.startswith("| `")]
+    assert rows == [c.id for c in CASES]
+    assert sorted(rows) == sorted(covered_case_ids())
+    assert text.splitlines()[2] == counts_line()
+    match = re.fullmatch(r"(\d+) bad inputs, (\d+) interruptions tried, 0 lost", counts_line())
+    assert match and int(match.group(1)) >= 20 and int(match.group(2)) >= 3
