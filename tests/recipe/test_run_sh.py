@@ -40,3 +40,10 @@ def test_bad_options_fail_clearly(recipe_dir, args, msg):
     res = run_sh(recipe_dir, *args)
     assert res.returncode != 0
     assert msg in res.stdout + res.stderr
+
+
+def test_one_given_checkpoint_is_not_enough(recipe_dir):
+    res = run_sh(recipe_dir, "--tagger_ckpt", "x.ckpt")
+    assert res.returncode == 2
+    assert "give both --tagger_ckpt and --separator_ckpt" in res.stdout + res.stderr
+    assert "Stage 1" not in res.stdout  # nothing ran before the check

@@ -92,6 +92,18 @@ fi
 dev_set=${datadir}/dev_set
 eval_set=${datadir}/eval_set
 
+# Given checkpoints replace training: stages 4-6 are skipped.
+skip_train=false
+if [ -n "${tagger_ckpt}" ] && [ -n "${separator_ckpt}" ]; then
+    skip_train=true
+    if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 4 ]; then
+        log "Checkpoints given (--tagger_ckpt, --separator_ckpt): skipping training stages 4-6"
+    fi
+elif [ -n "${tagger_ckpt}${separator_ckpt}" ]; then
+    log "Error: give both --tagger_ckpt and --separator_ckpt (or neither, to use this recipe's models)"
+    exit 2
+fi
+
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
     log "Stage 1: corpus and M2D weights -> ${DCASE2026T4}, ${datadir}/{dev_set,eval_set}"
     local/download.sh --mini "${mini}" --mini_seed "${mini_seed}" --corpus_dir "${DCASE2026T4}" \
@@ -112,7 +124,7 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
         --eval_set "${eval_set}" --data_dir "${datadir}" --logdir "${expdir}/synthesize"
 fi
 
-if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
+if ! "${skip_train}" && [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     log "Stage 4: train the tagger head on the frozen M2D backbone (${tagger_variants})"
     for v in ${tagger_variants}; do
         local/train.sh --task tag --cmd "${cuda_cmd}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" \
@@ -121,7 +133,7 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     done
 fi
 
-if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
+if ! "${skip_train}" && [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     log "Stage 5: fine-tune the tagger's last 2 blocks from the best stage-4 model"
     for v in ${tagger_variants}; do
         src=${expdir}/tag_head_${v}
@@ -137,7 +149,7 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     done
 fi
 
-if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
+if ! "${skip_train}" && [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
     log "Stage 6: train the label-queried separator (ResUNetK, class-aware PIT)"
     local/train.sh --task sep --cmd "${cuda_cmd}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" \
         --config "${confdir}/sep_resunetk.yaml" --exp "${expdir}/sep_resunetk" \
@@ -146,7 +158,7 @@ fi
 
 # Models used by stages 7-8: given checkpoints, else this recipe's trained ones.
 m2d_weight_file=${m2d_weight_file:-checkpoint/m2d_as_vit_base-80x1001p16x16p32k-240413_AS-FT_enconly/weights_ep69it3124-0.47998.pth}
-if [ -n "${tagger_ckpt}${separator_ckpt}" ]; then
+if "${skip_train}"; then
     decode_dir=${expdir}/decode_given_${tagger_variant}
 else
     decode_dir=${expdir}/decode_${tagger_variant}
