@@ -85,19 +85,18 @@ def write_json(path: PathLike, obj: object, indent: int = 2) -> None:
 
 
 def write_torch(path: PathLike, obj: object) -> None:
-    """Atomically ``torch.save`` ``obj``; the bytes depend only on ``obj``.
+    """Atomically ``torch.save`` ``obj`` (temporary file, fsync, rename).
 
-    (torch.save to a path names its zip records after the file, so saving to a
-    random temporary name would make identical objects give different files.)
+    Saved through a file object: torch.save to a *path* names its zip records after
+    the file, so identical objects saved to random temporary names would differ.
     """
-    import io
-
     import torch
 
-    buf = io.BytesIO()
-    torch.save(obj, buf)
     with atomic_path(path) as tmp:
-        tmp.write_bytes(buf.getvalue())
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
 
 
 class WavHeader(NamedTuple):

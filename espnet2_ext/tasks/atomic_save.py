@@ -28,7 +28,7 @@ from types import ModuleType
 import torch
 
 from espnet2_ext.espnet_compat import quiet_import
-from espnet2_ext.fileio import atomic_path
+from espnet2_ext.fileio import write_torch
 
 #: espnet2 modules whose ``torch.save(obj, path)`` calls are made atomic
 PATCHED_MODULES = ("espnet2.train.trainer", "espnet2.main_funcs.average_nbest_models")
@@ -39,11 +39,7 @@ def save_atomically(obj: object, path: os.PathLike) -> None:
     path = Path(path)
     for stale in path.parent.glob(f".{glob.escape(path.name)}.*.part"):   # left by a kill
         stale.unlink(missing_ok=True)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:   # a file object: the bytes do not depend on the temp name
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
+    write_torch(path, obj)
 
 
 class AtomicSaveTorch:
