@@ -126,6 +126,7 @@ fi
 
 if ! "${skip_train}" && [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     log "Stage 4: train the tagger head on the frozen M2D backbone (${tagger_variants})"
+    local/verify_layout.sh --dev_set "${dev_set}" --eval_set "${eval_set}"   # fail early on a broken corpus
     for v in ${tagger_variants}; do
         local/train.sh --task tag --cmd "${cuda_cmd}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" \
             --config "${confdir}/tag_head_${v}.yaml" --exp "${expdir}/tag_head_${v}" \
