@@ -1,5 +1,7 @@
 # Sourced by run.sh: project venv, utils/ on PATH, single-threaded BLAS per job.
-MAIN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+# The repository root, found through the recipe's utils -> <repo>/utils link, so that a
+# copy of this recipe folder elsewhere still finds the project's tools/ and utils/.
+MAIN_ROOT=$(cd -P "$(dirname "${BASH_SOURCE[0]}")/utils/.." && pwd)
 export MAIN_ROOT
 if [ -f "${MAIN_ROOT}/tools/activate_python.sh" ]; then
     . "${MAIN_ROOT}/tools/activate_python.sh"
