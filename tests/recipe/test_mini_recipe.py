@@ -15,8 +15,9 @@ import pytest
 @pytest.fixture(scope="module")
 def mini_run(recipe_dir, repo_root, tmp_path_factory):
     work = tmp_path_factory.mktemp("recipe") / "s5"
-    shutil.copytree(recipe_dir, work, symlinks=True, ignore=shutil.ignore_patterns(
-        "mini", "data", "exp", "checkpoint", "downloads"))
+    made = {"mini", "data", "exp", "checkpoint", "downloads"}   # run-time folders, top level only
+    shutil.copytree(recipe_dir, work, symlinks=True,
+                    ignore=lambda d, names: made & set(names) if d == str(recipe_dir) else set())
     (work / "utils").unlink()
     (work / "utils").symlink_to(repo_root / "utils")
     res = subprocess.run(["./run.sh", "--mini", "true", "--nj", "2"], cwd=work, capture_output=True,
