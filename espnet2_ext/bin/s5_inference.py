@@ -137,6 +137,10 @@ def run(args: argparse.Namespace) -> None:
                 labels, wav, probs = out.labels, out.waveform, out.probabilities.tolist()
             for b, n in enumerate(batch):
                 write_estimates(args.output_dir, n, labels[b], probs[b], wav[b])
+        write_json(args.output_dir / "model_info.json", {   # for results.json / the submission
+            "nparams": sum(p.numel() for p in pipe.parameters()),
+            "tagger_ckpt": None if args.oracle_labels else str(args.tagger_ckpt),
+            "separator_ckpt": str(args.separator_ckpt), "oracle_labels": args.oracle_labels})
     merge_records(args.output_dir, names)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import logging
 import platform
 from collections import defaultdict
@@ -95,13 +96,14 @@ def score_records(records: Iterable[est_io.MixtureRecord]) -> Scores:
     return scores
 
 
-def summarize(scores: Scores, config: dict) -> dict:
-    """The results.json object (official keys first)."""
+def summarize(scores: Scores, config: dict, nparams: Optional[int] = None) -> dict:
+    """The results.json object (official keys first; ``nparams`` as the decoder recorded it)."""
     per_class = {c: {"mean": float(np.mean(scores.per_class[c])) if scores.per_class.get(c) else None,
                      "count": len(scores.per_class.get(c, []))} for c in CLASSES}
     return {
         "CAPI-SDRi": {"mean": mean_ignoring_none(scores.capi)},
         "label_metrics": label_accuracies(scores.counts),
+        "nparams": nparams,
         "CA-SDRi_2025": {"mean": mean_ignoring_none(scores.ca_2025)},
         "per_class_CAPI-SDRi": per_class,
         "label_confusion": {"labels": LABELS_WITH_SILENCE,
@@ -258,7 +260,9 @@ def main(cmd: Optional[List[str]] = None) -> None:
     config = {"system": system, "soundscape_dir": str(args.soundscape_dir),
               "oracle_target_dir": str(args.oracle_target_dir), "estimate_dir": str(args.estimate_dir),
               "estimates_json": None if json_path is None else str(json_path)}
-    summary = summarize(scores, config)
+    info = args.estimate_dir / "model_info.json"   # written by s5_inference
+    nparams = json.loads(info.read_text()).get("nparams") if info.is_file() else None
+    summary = summarize(scores, config, nparams)
 
     for line in official_lines(summary):
         print(line)

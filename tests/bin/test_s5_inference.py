@@ -143,6 +143,10 @@ def test_official_checkpoints_as_a_module_then_scored(corpus, models, tmp_path):
     assert res["label_metrics"]["accuracy_mix"] == pytest.approx(100 / 3, abs=1e-3)   # sc_a only
     details = {d["soundscape"]: d for d in res["details"]}
     assert details["sc_a"]["est_labels"] == ["Speech", "Dishes", "silence"]
+    # the parameter count travels from the decoder to the results (the submission needs it)
+    nparams = sum(p.numel() for p in models.official_pipe.parameters())
+    assert json.loads((out / "model_info.json").read_text())["nparams"] == nparams
+    assert res["nparams"] == nparams
 
 
 def test_espnet_model_files(corpus, models, tmp_path):
