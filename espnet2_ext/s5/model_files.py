@@ -46,9 +46,12 @@ def espnet_config(model_file: Path, config: Optional[PathLike]) -> argparse.Name
     return argparse.Namespace(**yaml.safe_load(path.read_text()))
 
 
-def load_espnet_submodule(model_file: Path, config: Optional[PathLike], task, attr: str,
+def load_espnet_submodule(model_file: Path, ckpt: dict, config: Optional[PathLike], task, attr: str,
                           expected: str) -> torch.nn.Module:
-    """Rebuild the espnet2 model of ``task`` and return its ``attr`` sub-module, loaded strictly."""
+    """Rebuild the espnet2 model of ``task`` and return its ``attr`` sub-module, loaded strictly.
+
+    ``ckpt`` is the content of ``model_file`` (already read by the caller).
+    """
     args = espnet_config(model_file, config)
     if not hasattr(args, attr):   # e.g. a tagger's model file given as the separator
         kind = next((k for k in ("tagger", "separator") if hasattr(args, k)), "different")
@@ -57,7 +60,7 @@ def load_espnet_submodule(model_file: Path, config: Optional[PathLike], task, at
             f"of a {kind} model (no '{attr}' entry); give the model file of {expected} "
             f"(e.g. exp/<{attr} experiment>/valid.loss.best.pth)")
     model = task.build_model(args)
-    load_strict(model, state_dict_of(read_checkpoint(model_file)), str(model_file), expected)
+    load_strict(model, state_dict_of(ckpt), str(model_file), expected)
     return getattr(model, attr)
 
 
@@ -75,10 +78,10 @@ def load_tagger(path: PathLike, tagger_type: str = "m2d_at_4c", m2d_weight_file:
             raise S5InputError(f"{path} is an official tagger checkpoint: also pass --m2d_weight_file "
                                f"(checkpoint/m2d_as_vit_base-80x1001p16x16p32k-240413_AS-FT_enconly/"
                                f"weights_ep69it3124-0.47998.pth)")
-        tagger = load_official_tagger(path, m2d_weight_file, tagger_type)
+        tagger = load_official_tagger(path, m2d_weight_file, tagger_type, ckpt=ckpt)
     else:
         from espnet2_ext.tasks.s5_tag import S5TaggingTask
-        tagger = load_espnet_submodule(path, config, S5TaggingTask, "tagger", "an S5 tagger model")
+        tagger = load_espnet_submodule(path, ckpt, config, S5TaggingTask, "tagger", "an S5 tagger model")
     return tagger.eval()
 
 
@@ -89,8 +92,9 @@ def load_separator(path: PathLike, config: Optional[PathLike] = None) -> torch.n
     path = Path(path)
     ckpt = read_checkpoint(path)
     if is_lightning(ckpt):
-        sep = load_official_separator(path)
+        sep = load_official_separator(path, ckpt=ckpt)
     else:
         from espnet2_ext.tasks.s5_sep import S5SeparationTask
-        sep = load_espnet_submodule(path, config, S5SeparationTask, "separator", "an S5 separator model")
+        sep = load_espnet_submodule(path, ckpt, config, S5SeparationTask, "separator",
+                                    "an S5 separator model")
     return sep.eval()

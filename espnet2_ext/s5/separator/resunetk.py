@@ -227,14 +227,16 @@ class ResUNet30(AbsSeparator):
         return sources, ilens, OrderedDict(source_mask=source_mask)
 
 
-def load_official_separator(ckpt_path: Union[str, Path], **kwargs) -> ResUNet30:
+def load_official_separator(ckpt_path: Union[str, Path], ckpt: Optional[dict] = None,
+                            **kwargs) -> ResUNet30:
     """Build ResUNet30(**kwargs) and load an official Lightning checkpoint strictly (eval mode).
 
     Accepts ``{"state_dict": {"model.<key>": ...}}`` (``resunetk.ckpt``) or a plain state
     dict under any prefix. Raises S5InputError listing missing/unexpected keys when the file
-    is not a matching separator checkpoint (e.g. a tagger checkpoint)."""
+    is not a matching separator checkpoint (e.g. a tagger checkpoint). ``ckpt``: the file's
+    contents if the caller has already read it."""
     model = ResUNet30(**kwargs)
-    sd = state_dict_of(read_checkpoint(ckpt_path))
+    sd = state_dict_of(ckpt if ckpt is not None else read_checkpoint(ckpt_path))
     prefix = find_prefix(sd, model.state_dict().keys()) or "model."
     load_strict(model, strip_prefix(sd, prefix), source=str(ckpt_path),
                 expected="an official ResUNetK separator checkpoint (resunetk.ckpt)")

@@ -186,16 +186,17 @@ VARIANTS = {"1c": M2dAt, "4c": M2dAtSpatial}
 
 
 def load_official_tagger(ckpt_path: Union[str, Path], weight_file: Union[str, Path],
-                         variant: str) -> nn.Module:
+                         variant: str, ckpt: Optional[dict] = None) -> nn.Module:
     """Build the official tagger (``variant`` '1c'/'4c' or 'm2d_at_1c'/'m2d_at_4c') from the
     M2D weight file and load an official Lightning checkpoint (``m2dat_1c.ckpt`` /
     ``m2dat_4c.ckpt``, keys ``model.<key>``) strictly. Returns the model in eval mode on CPU.
+    ``ckpt``: the file's contents if the caller has already read it.
     """
     key = variant.lower().replace("m2d_at_", "")
     if key not in VARIANTS:
         raise S5InputError(f"unknown tagger variant {variant!r}: use '1c' or '4c'")
     model = VARIANTS[key](weight_file)
-    sd = state_dict_of(read_checkpoint(ckpt_path))
+    sd = state_dict_of(ckpt if ckpt is not None else read_checkpoint(ckpt_path))
     sd = strip_prefix(sd, find_prefix(sd, model.state_dict().keys()))
     load_strict(model, sd, str(ckpt_path), expected=f"an official m2dat_{key} tagger checkpoint")
     return model.eval()
