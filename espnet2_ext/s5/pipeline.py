@@ -12,7 +12,8 @@ from typing import List, Optional, Sequence
 
 import torch
 
-from espnet2_ext.s5.labels import SILENCE, index_to_label, labels_to_query, silence_last
+from espnet2_ext.s5.labels import SILENCE, labels_to_query, silence_last
+from espnet2_ext.s5.tagger.m2d_tagger import slots_from_logits
 
 
 @dataclass
@@ -26,14 +27,13 @@ class S5Output:
 
 def slot_predictions(logits: torch.Tensor):
     """logits [B, 3, 19] -> (labels [B][3] with silence last, probabilities [B, 3])."""
-    probs, idx = logits.softmax(dim=-1).max(dim=-1)
-    labels, out_probs = [], []
-    for b in range(logits.shape[0]):
-        names = [index_to_label(int(i)) for i in idx[b]]
+    slots = slots_from_logits(logits)   # official predict: softmax + argmax, no threshold
+    labels, probs = [], []
+    for names, p in zip(slots["labels"], slots["probabilities"]):
         order = silence_last(names)
         labels.append([names[i] for i in order])
-        out_probs.append(probs[b, order])
-    return labels, torch.stack(out_probs)
+        probs.append(p[order])
+    return labels, torch.stack(probs)
 
 
 class S5Pipeline(torch.nn.Module):
