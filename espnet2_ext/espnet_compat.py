@@ -9,11 +9,8 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
-import os
 import types
 
-# nltk must never try the network from our imports.
-os.environ.setdefault("NLTK_DATA", os.path.join(os.path.expanduser("~"), "nltk_data"))
 
 
 def quiet_import(name: str) -> types.ModuleType:
