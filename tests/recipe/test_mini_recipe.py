@@ -31,7 +31,9 @@ def test_all_stages_ran_and_printed_the_score_table(mini_run):
     for stage in range(1, 9):
         assert f"Stage {stage}:" in out
     assert "Successfully finished stages 1-8" in out
-    assert "| CAPI-SDRi" in out or "CAPI-SDRi" in (work / "exp/decode_4c/test/score/RESULTS.md").read_text()
+    for line in ("CAPI-SDRi: ", "Accuracy (mixture): ", "Accuracy (source) : "):   # official lines
+        assert line in out, line
+    assert "|CAPI-SDRi (dB)|" in out   # the RESULTS.md table is printed too
     results = json.loads((work / "exp/decode_4c/test/score/results.json").read_text())
     assert {"CAPI-SDRi", "label_metrics", "details"} <= set(results)
     for png in ("per_class_capi_sdri.png", "label_confusion.png"):
