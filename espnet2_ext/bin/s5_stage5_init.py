@@ -6,10 +6,14 @@ its own learning rate (1e-5 in the official config), as the baseline intends.
 
 ``--official_resume true`` reproduces the official ``train.py -r epoch=N.ckpt``
 instead: the stage-4 optimizer state (lr 1e-3 after load_state_dict) and epoch
-counter are carried over too. espnet2 keeps optimizer state only for the last
+counter N are carried over too. espnet2 keeps optimizer state only for the last
 epoch, so the checkpoint is assembled from the best weights and the last
-stage-4 optimizer/reporter state. A stage-5 run that already started is never
-touched (its own checkpoint.pth wins, so reruns resume).
+stage-4 optimizer state; the reporter keeps the counter but not the stage-4
+statistics (the best stage-5 model is chosen among stage-5 epochs, whose files
+are the only ones in this folder). ``official_resume.json`` records N, and the
+trainer then runs the configured ``max_epoch`` epochs after it (N+1 .. N+max_epoch),
+as the official run continues after ``-r`` with ``max_epochs: -1``. A stage-5 run
+that already started is never touched (its own checkpoint.pth wins, so reruns resume).
 """
 from __future__ import annotations
 
@@ -20,8 +24,9 @@ from pathlib import Path
 
 from espnet2_ext.errors import S5InputError, cli_main
 from espnet2_ext.espnet_compat import quiet_import
-from espnet2_ext.fileio import atomic_path, write_torch
+from espnet2_ext.fileio import atomic_path, write_json, write_torch
 from espnet2_ext.s5.checkpoints import read_checkpoint
+from espnet2_ext.tasks.s5_trainer import CARRIED_EPOCH_FILE
 
 str2bool = quiet_import("espnet2.utils.types").str2bool
 
@@ -44,12 +49,17 @@ def prepare(src_exp: Path, dst_exp: Path, official_resume: bool) -> Path:
     (dst_exp / "init_source.txt").write_text(f"{best}\nofficial_resume={official_resume}\n")
     logging.info("stage 5 starts from %s", best)
     ckpt = dst_exp / "checkpoint.pth"
+    if not official_resume and not ckpt.exists():    # a fresh start: no stale carried counter
+        (dst_exp / CARRIED_EPOCH_FILE).unlink(missing_ok=True)
     if official_resume and not ckpt.exists():
         states = read_checkpoint(src_exp / "checkpoint.pth")
+        epoch = int(states["reporter"]["epoch"])
         states["model"] = read_checkpoint(best)
+        states["reporter"] = {"epoch": epoch, "stats": {}}
+        write_json(dst_exp / CARRIED_EPOCH_FILE, {"carried_epoch": epoch, "source": str(src_exp / "checkpoint.pth")})
         write_torch(ckpt, states)
-        logging.info("official resume: carried the stage-4 optimizer state and epoch counter (%s)",
-                     src_exp / "checkpoint.pth")
+        logging.info("official resume: carried the stage-4 optimizer state and epoch counter %d (%s)",
+                     epoch, src_exp / "checkpoint.pth")
     return init
 
 

@@ -23,6 +23,7 @@ from espnet2_ext.errors import S5InputError, cli_main
 from espnet2_ext.espnet_compat import quiet_import
 from espnet2_ext.fileio import write_json
 from espnet2_ext.s5.checkpoints import read_checkpoint
+from espnet2_ext.tasks.exact_validation import validation_means
 
 
 def task_of(config: dict):
@@ -32,21 +33,6 @@ def task_of(config: dict):
         return S5TaggingTask
     from espnet2_ext.tasks.s5_sep import S5SeparationTask
     return S5SeparationTask
-
-
-@torch.no_grad()
-def validate(model: torch.nn.Module, iterator) -> Dict[str, float]:
-    """Weighted means of the model's stats over an iterator of (uids, batch)."""
-    sums: Dict[str, float] = {}
-    total = 0.0
-    model.eval()
-    for _, batch in iterator:
-        _, stats, weight = model(**batch)
-        w = float(weight)
-        total += w
-        for k, v in stats.items():
-            sums[k] = sums.get(k, 0.0) + float(v) * w
-    return {k: v / total for k, v in sums.items()}
 
 
 def initial_valid_stats(exp: Path) -> Dict[str, float]:
@@ -66,7 +52,7 @@ def initial_valid_stats(exp: Path) -> Dict[str, float]:
     factory = task.build_task_iter_factory(
         args, SimpleNamespace(batch_size=batch, distributed=False), "valid")
     factory.num_workers = 0
-    stats = validate(model, factory.build_iter(0))
+    stats, _ = validation_means(model, factory.build_iter(0), "cpu")
     write_json(cache, stats)
     return stats
 

@@ -9,6 +9,7 @@ from espnet2_ext.espnet_compat import quiet_import
 from espnet2_ext.s5.labels import NUM_CLASSES
 
 AbsESPnetModel = quiet_import("espnet2.train.abs_espnet_model").AbsESPnetModel
+force_gatherable = quiet_import("espnet2.torch_utils.device_funcs").force_gatherable
 
 
 class ESPnetS5SeparatorModel(AbsESPnetModel):
@@ -26,13 +27,16 @@ class ESPnetS5SeparatorModel(AbsESPnetModel):
 
     def forward(self, mixture: torch.Tensor, label_vector: torch.Tensor, dry_sources: torch.Tensor,
                 **kwargs) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
-        """mixture [B, 4, T], label_vector [B, 54], dry_sources [B, 3, 1, T] -> loss, stats, weight."""
+        """mixture [B, 4, T], label_vector [B, 54], dry_sources [B, 3, 1, T] -> loss, stats [1], weight [1].
+
+        The loss (an SNR: sums of squares, a log) always runs in float32, also under autocast."""
         est = self.separator.separate(mixture, label_vector)
         labels = label_vector.reshape(label_vector.shape[0], -1, NUM_CLASSES)
-        loss, _ = self.loss(est, dry_sources, labels)
+        with torch.autocast(mixture.device.type, enabled=False):
+            loss, _ = self.loss(est.float(), dry_sources.float(), labels)
         stats = {"loss": loss.detach()}
         weight = torch.tensor(mixture.shape[0], device=mixture.device)
-        return loss, stats, weight
+        return force_gatherable((loss, stats, weight), loss.device)
 
     def collect_feats(self, mixture: torch.Tensor, **kwargs) -> Dict[str, torch.Tensor]:
         return {}

@@ -1,4 +1,15 @@
-"""espnet2 model wrapper for the audio tagger: batch -> (loss, stats, weight)."""
+"""espnet2 model wrapper for the audio tagger: batch -> (loss, stats, weight).
+
+Statistics are per-mixture means (weight = batch size), computed on the model's
+device, so espnet2 can reduce them across ranks and the epoch value is exact:
+
+* ``loss``: PIT cross-entropy; ``acc_mix``: fraction of mixtures whose label multiset is right;
+* ``src_tp`` / ``src_err``: true-positive / wrong (fp + fn) sources per mixture;
+* ``acc_src`` = ΣTP / (ΣTP + ΣFP + ΣFN): in a batch, the batch's ratio (training logs);
+  over the validation set, recomputed from the summed ``src_tp``/``src_err`` by
+  :meth:`ESPnetS5TaggerModel.finalize_stats` (the official pooled value, whatever the
+  batch size or number of ranks).
+"""
 from __future__ import annotations
 
 from typing import Dict, Tuple
@@ -6,18 +17,23 @@ from typing import Dict, Tuple
 import torch
 
 from espnet2_ext.espnet_compat import quiet_import
-from espnet2_ext.s5.labels import index_to_label
-from espnet2_ext.s5.metrics.label_accuracy import label_accuracies, label_counts
+from espnet2_ext.s5.metrics.label_accuracy import label_counts_batch
 
 AbsESPnetModel = quiet_import("espnet2.train.abs_espnet_model").AbsESPnetModel
+force_gatherable = quiet_import("espnet2.torch_utils.device_funcs").force_gatherable
+
+
+def source_accuracy(tp: float, err: float) -> float:
+    """ΣTP / (ΣTP + ΣFP + ΣFN) as a fraction; 1 when nothing is present on either side."""
+    return tp / (tp + err) if tp + err > 0 else 1.0
 
 
 def batch_label_stats(pred: torch.Tensor, ref: torch.Tensor) -> Dict[str, torch.Tensor]:
-    """Official label accuracies of a batch as fractions: class indices [B, 3] x2 -> stats."""
-    counts = [label_counts([index_to_label(int(i)) for i in p], [index_to_label(int(i)) for i in r])
-              for p, r in zip(pred.cpu(), ref.cpu())]
-    acc = label_accuracies(counts)
-    return {"acc_mix": torch.tensor(acc["accuracy_mix"] / 100), "acc_src": torch.tensor(acc["accuracy_src"] / 100)}
+    """Label statistics of a batch (see module docstring): class indices [B, 3] x2 -> 0-dim tensors."""
+    c = label_counts_batch(pred, ref)
+    tp, err = c["tp"].double().mean(), (c["fp"] + c["fn"]).double().mean()
+    acc_src = torch.where(tp + err > 0, tp / (tp + err).clamp(min=1e-12), torch.ones_like(tp))
+    return {"acc_mix": c["acc"].double().mean(), "acc_src": acc_src, "src_tp": tp, "src_err": err}
 
 
 class ESPnetS5TaggerModel(AbsESPnetModel):
@@ -35,13 +51,21 @@ class ESPnetS5TaggerModel(AbsESPnetModel):
 
     def forward(self, mixture: torch.Tensor, label_vector: torch.Tensor,
                 **kwargs) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
-        """mixture [B, 4, T], label_vector [B, 3, 19] one-hot -> loss, stats, weight."""
+        """mixture [B, 4, T], label_vector [B, 3, 19] one-hot -> loss, stats [1], weight [1]."""
         logits = self.tagger(mixture)
-        loss, _ = self.loss(logits, label_vector)
+        with torch.autocast(mixture.device.type, enabled=False):
+            loss, _ = self.loss(logits.float(), label_vector.float())
         stats = {"loss": loss.detach()}
         stats.update(batch_label_stats(logits.detach().argmax(-1), label_vector.argmax(-1)))
         weight = torch.tensor(mixture.shape[0], device=mixture.device)
-        return loss, stats, weight
+        return force_gatherable((loss, stats, weight), loss.device)
+
+    @staticmethod
+    def finalize_stats(means: Dict[str, float]) -> Dict[str, float]:
+        """Exact ``acc_src`` from the set-level means of ``src_tp`` and ``src_err``."""
+        if "src_tp" in means and "src_err" in means:
+            means = dict(means, acc_src=source_accuracy(means["src_tp"], means["src_err"]))
+        return means
 
     def collect_feats(self, mixture: torch.Tensor, **kwargs) -> Dict[str, torch.Tensor]:
         return {}

@@ -19,6 +19,7 @@ resume), and the data arguments are checked before espnet2 writes anything.
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import Callable, ClassVar, Optional, Tuple, Type
 
 import torch
@@ -32,6 +33,17 @@ AbsTask = quiet_import("espnet2.tasks.abs_task").AbsTask
 NestedDictAction = quiet_import("espnet2.utils.nested_dict_action").NestedDictAction
 str_or_none = quiet_import("espnet2.utils.types").str_or_none
 atomic_save.install()
+
+
+def log_batch_semantics(batch_size: int, world_size: int, accum_grad: int, epoch_items: int) -> str:
+    """Log (and return) what one update and one epoch are under the per-rank batch convention."""
+    effective = batch_size * world_size * accum_grad
+    steps = -(-epoch_items // (batch_size * world_size))
+    msg = (f"batch: {batch_size} items per rank x {world_size} rank(s) x accum_grad {accum_grad} = "
+           f"{effective} items per update; {epoch_items} items per epoch = {steps} steps per rank "
+           f"(official runs: 4 GPUs x batch_size)")
+    logging.info(msg)
+    return msg
 
 
 class S5AbsTask(AbsTask):
@@ -106,10 +118,12 @@ class S5AbsTask(AbsTask):
         rank, world = 0, 1
         if iter_options.distributed and torch.distributed.is_initialized():
             rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
+        if mode == "train":
+            log_batch_semantics(iter_options.batch_size, world, args.accum_grad, len(dataset))
         return S5IterFactory(
             dataset, batch_size=iter_options.batch_size, shuffle=False,
             num_workers=args.num_workers, seed=args.seed, rank=rank, world_size=world,
-            pin_memory=args.ngpu > 0,
+            pin_memory=args.ngpu > 0, pad=mode == "train",
         )
 
     @classmethod

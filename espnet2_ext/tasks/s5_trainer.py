@@ -18,6 +18,7 @@ weights as an uninterrupted one.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -29,9 +30,26 @@ import yaml
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.espnet_compat import quiet_import
 from espnet2_ext.tasks.atomic_save import save_atomically
+from espnet2_ext.tasks.exact_validation import validation_means
 
-Trainer = quiet_import("espnet2.train.trainer").Trainer
+espnet2_trainer = quiet_import("espnet2.train.trainer")
+Trainer = espnet2_trainer.Trainer
 log = logging.getLogger(__name__)
+
+#: written next to an officially resumed stage-5 checkpoint: {"carried_epoch": N, "source": ...}
+CARRIED_EPOCH_FILE = "official_resume.json"
+
+
+def carried_epoch(output_dir: Path) -> int:
+    """The stage-4 epoch counter an official resume carried into ``output_dir`` (0 if none)."""
+    marker = output_dir / CARRIED_EPOCH_FILE
+    if not marker.is_file():
+        return 0
+    try:
+        return int(json.loads(marker.read_text())["carried_epoch"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise S5InputError(f"{marker}: not a valid official-resume record ({e}); delete it and rerun "
+                           f"stage 5 (it is rewritten by s5_stage5_init)") from e
 
 
 def relink(link: Path, target: str) -> None:
@@ -56,7 +74,7 @@ def best_model_criterion(output_dir: Path) -> List[Sequence[str]]:
 def repair_epoch_files(output_dir: Path, model: torch.nn.Module, reporter) -> None:
     """Re-create ``<N>epoch.pth``, ``latest.pth`` and the best links after resuming at epoch N."""
     epoch = reporter.get_epoch()
-    if epoch < 1:
+    if epoch < 1 or epoch not in reporter.stats:   # nothing trained here yet (an official resume)
         return
     model_file = output_dir / f"{epoch}epoch.pth"
     if not model_file.is_file():
@@ -77,7 +95,31 @@ def _is_main_rank() -> bool:
 
 
 class S5Trainer(Trainer):
-    """espnet2 ``Trainer`` whose :meth:`resume` fails clearly and repairs the epoch files."""
+    """espnet2 ``Trainer``: clear resume errors and repaired epoch files, exact validation,
+    and ``max_epoch`` counted after an official resume's carried epoch counter."""
+
+    @classmethod
+    def run(cls, model, optimizers, schedulers, train_iter_factory, valid_iter_factory,
+            plot_attention_iter_factory, trainer_options, distributed_option) -> None:
+        offset = carried_epoch(Path(trainer_options.output_dir))
+        if offset:
+            log.info("official resume: epochs %d..%d (max_epoch %d after the carried stage-4 counter %d)",
+                     offset + 1, offset + trainer_options.max_epoch, trainer_options.max_epoch, offset)
+            trainer_options.max_epoch += offset
+        super().run(model, optimizers, schedulers, train_iter_factory, valid_iter_factory,
+                    plot_attention_iter_factory, trainer_options, distributed_option)
+
+    @classmethod
+    def validate_one_epoch(cls, model, iterator, reporter, options, distributed_option) -> None:
+        """One validation pass: every item once, statistics reduced exactly across ranks."""
+        def autocast():   # as espnet2's training step: CUDA autocast only (bf16 where supported)
+            return torch.autocast("cuda", enabled=options.use_amp, **espnet2_trainer.autocast_args)
+
+        on_gpu = options.ngpu > 0
+        means, count = validation_means(model, iterator, "cuda" if on_gpu else "cpu", autocast if on_gpu else None)
+        if count:
+            reporter.register(means, count)
+            reporter.next()
 
     @classmethod
     def resume(cls, checkpoint, model, reporter, optimizers, schedulers, scaler,

@@ -36,13 +36,28 @@ def test_items_do_not_depend_on_worker_count():
     assert values(a, 3) == values(b, 3)
 
 
-def test_ddp_ranks_share_each_batch():
+def test_ddp_batch_size_is_per_rank_and_ranks_take_disjoint_items():
     ds = EpochDataset(8)
-    r0 = S5IterFactory(ds, batch_size=4, rank=0, world_size=2).batches(1)
-    r1 = S5IterFactory(ds, batch_size=4, rank=1, world_size=2).batches(1)
+    r0 = S5IterFactory(ds, batch_size=2, rank=0, world_size=2).batches(1)
+    r1 = S5IterFactory(ds, batch_size=2, rank=1, world_size=2).batches(1)
     assert r0 == [[0, 2], [4, 6]] and r1 == [[1, 3], [5, 7]]
-    with pytest.raises(ValueError, match="batch_size 1"):
-        S5IterFactory(ds, batch_size=1, world_size=2)
+
+
+@pytest.mark.parametrize("n, world, batch", [(7, 2, 2), (5, 3, 1), (2, 4, 3), (10, 3, 4)])
+def test_training_pads_so_ranks_run_equal_steps_and_cover_the_epoch(n, world, batch):
+    shares = [S5IterFactory(EpochDataset(n), batch_size=batch, rank=r, world_size=world).batches(1)
+              for r in range(world)]
+    assert len({len(s) for s in shares}) == 1, "DDP needs the same number of steps on every rank"
+    seen = [i for s in shares for b in s for i in b]
+    assert set(seen) == set(range(n)) and len(seen) - n < world   # padding repeats < world items
+
+
+@pytest.mark.parametrize("n, world, batch", [(7, 2, 2), (5, 3, 1), (2, 4, 3), (10, 3, 4)])
+def test_validation_sees_every_item_exactly_once_whatever_the_world_size(n, world, batch):
+    seen = [i for r in range(world)
+            for b in S5IterFactory(EpochDataset(n), batch_size=batch, rank=r, world_size=world,
+                                   pad=False).batches(1) for i in b]
+    assert sorted(seen) == list(range(n))
 
 
 def test_shuffle_is_seeded_by_epoch():

@@ -42,6 +42,23 @@ def label_accuracies(counts: Sequence[Dict[str, object]]) -> Dict[str, float]:
     }
 
 
+def label_counts_batch(est: torch.Tensor, ref: torch.Tensor, n_classes: int = SILENCE_INDEX
+                       ) -> Dict[str, torch.Tensor]:
+    """:func:`label_counts` of a batch, on the tensors' device (no host sync).
+
+    est, ref: [B, S] class indices, ``n_classes`` (18) = silence. Per mixture, the label
+    multisets are class histograms h [B, n_classes]: tp = sum(min(h_est, h_ref)).
+    Returns {acc: [B] bool, tp, fp, fn: [B] int64}.
+    """
+    def histogram(idx: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.one_hot(idx.long(), n_classes + 1)[..., :n_classes].sum(dim=1)
+
+    h_est, h_ref = histogram(est), histogram(ref)
+    tp = torch.minimum(h_est, h_ref).sum(dim=-1)
+    return {"acc": (h_est == h_ref).all(dim=-1), "tp": tp,
+            "fp": h_est.sum(dim=-1) - tp, "fn": h_ref.sum(dim=-1) - tp}
+
+
 # ------------------------------------------------------------------------------------------
 # label confusion (diagnostic, not an official metric)
 # ------------------------------------------------------------------------------------------

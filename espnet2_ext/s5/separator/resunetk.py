@@ -151,10 +151,17 @@ class ResUNet30Base(nn.Module):
         return torch.einsum("oc,bsctf->bsotf", weight, spec) + self.out_conv.bias[:, None, None]
 
     def forward(self, mixture: torch.Tensor, film: FilmBetas) -> torch.Tensor:
-        """mixture [B, C, L], betas -> waveform [B, S, O, L] (silent slots not yet zeroed)."""
-        mag, real, imag = self.spectrum(mixture)
-        real, imag = self.masked_spectra(self.unet(mag, film), real, imag)
-        return self.istft(real, imag, mixture.shape[-1])
+        """mixture [B, C, L], betas -> waveform [B, S, O, L] (silent slots not yet zeroed).
+
+        Under autocast only the U-Net runs in reduced precision: the STFT, the magnitude
+        (whose ``clamp(min=1e-10)`` underflows to 0 in float16, giving inf x 0 = NaN at the
+        silent Nyquist bin), the masking and the ISTFT always run in float32."""
+        with torch.autocast(mixture.device.type, enabled=False):
+            mag, real, imag = self.spectrum(mixture.float())
+        logits = self.unet(mag, film)
+        with torch.autocast(mixture.device.type, enabled=False):
+            real, imag = self.masked_spectra(logits.float(), real, imag)
+            return self.istft(real, imag, mixture.shape[-1])
 
 
 class ResUNet30(AbsSeparator):
@@ -183,6 +190,19 @@ class ResUNet30(AbsSeparator):
             nn.Linear(CONDITION_SIZE, CONDITION_SIZE), nn.LayerNorm(CONDITION_SIZE), nn.ReLU(),
         )
         self.film = FiLM(film_meta(self.base), CONDITION_SIZE)
+        self.freeze_unused_parameters()
+
+    def freeze_unused_parameters(self) -> None:
+        """Mark the parameters that never reach the output as not trainable.
+
+        Each decoder block's ``bn2`` and its FiLM ``beta2`` layer (24 tensors) exist only
+        because the official checkpoint stores them; they never receive a gradient, so
+        AdamW always skipped them. Freezing them changes no trained value, keeps them in
+        the checkpoint under the official keys, and lets DDP run without
+        ``find_unused_parameters`` (which would otherwise stop at the second step)."""
+        for name, *_ in DECODER:
+            getattr(self.base, name).bn2.requires_grad_(False)
+            self.film[f"{name}->beta2"].requires_grad_(False)
 
     @property
     def num_spk(self) -> int:

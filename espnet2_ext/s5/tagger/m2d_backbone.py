@@ -128,9 +128,12 @@ class PortableM2D(nn.Module):
 
     # -- features ---------------------------------------------------------------------
     def to_normalized_feature(self, wav: torch.Tensor) -> torch.Tensor:
-        """Waveform [B, T] -> normalised log-mel [B, 1, n_mels, frames]."""
-        x = log_mel(self.to_spec(wav))
-        return (x - self.norm_mean) / self.norm_std
+        """Waveform [B, T] -> normalised log-mel [B, 1, n_mels, frames].
+
+        Always float32, also under autocast: the squared STFT magnitudes overflow float16."""
+        with torch.autocast(wav.device.type, enabled=False):
+            x = log_mel(self.to_spec(wav.float()))
+            return (x - self.norm_mean) / self.norm_std
 
     def encode_lms(self, lms: torch.Tensor) -> torch.Tensor:
         """Normalised log-mel [B, 1, F, frames] -> features [B, tokens, feature_d].

@@ -32,3 +32,19 @@ def test_confusion_pairs_use_scores_for_wrong_labels():
     assert m.shape == (19, 19) and m.sum() == 3
     assert m[CLASS_TO_INDEX["Cough"], SILENCE_INDEX] == 1 and m[SILENCE_INDEX, CLASS_TO_INDEX["Pour"]] == 1
     assert np.trace(m) == 0
+
+
+def test_batch_counts_on_tensors_equal_the_per_mixture_counts():
+    from espnet2_ext.s5.labels import index_to_label
+    from espnet2_ext.s5.metrics.label_accuracy import label_counts, label_counts_batch
+
+    g = torch.Generator().manual_seed(0)
+    est = torch.randint(0, 19, (200, 3), generator=g)
+    ref = torch.randint(0, 19, (200, 3), generator=g)
+    ref[:50] = est[:50].flip(-1)                                   # same multisets, other order
+    est[50:80] = ref[50:80] = 18                                   # empty vs empty
+    got = label_counts_batch(est, ref)
+    for b in range(200):
+        want = label_counts([index_to_label(int(i)) for i in est[b]], [index_to_label(int(i)) for i in ref[b]])
+        assert (bool(got["acc"][b]), int(got["tp"][b]), int(got["fp"][b]), int(got["fn"][b])) == \
+            (want["acc"], want["tp"], want["fp"], want["fn"]), b

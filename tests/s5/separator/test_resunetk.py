@@ -37,7 +37,13 @@ def test_parameter_counts():
     model = ResUNet30()
     n = lambda mod: sum(p.numel() for p in mod.parameters())  # noqa: E731
     assert n(model) == 29_888_747
-    assert sum(p.numel() for p in model.parameters() if not p.requires_grad) == 3_147_776
+    frozen = {n: p.numel() for n, p in model.named_parameters() if not p.requires_grad}
+    kernels = sum(v for n, v in frozen.items() if ".stft." in n or ".istft." in n)
+    assert kernels == 3_147_776                                     # the DFT kernels
+    unused = {n for n in frozen if ".stft." not in n and ".istft." not in n}
+    assert len(unused) == 24 and all(".bn2." in n or n.endswith(("->beta2.weight", "->beta2.bias"))
+                                     for n in unused)
+    assert all(n.startswith(("base.decoder_block", "film.decoder_block")) for n in unused)
     assert n(model.label_embedding) == 292_864 and n(model.film) == 5_056_128
     narrow = ResUNet30(base_channels=8)
     assert n(narrow) < 0.3 * n(model)
@@ -112,6 +118,34 @@ def test_narrow_model_trains_and_query_matters(narrow):
         a = narrow.separate(x, lv)
         b = narrow.separate(x, lv.roll(1, dims=1))
     assert not torch.allclose(a[:, 0], b[:, 0])
+
+
+def test_frozen_unused_parameters_get_no_gradient_and_training_is_unchanged():
+    """The 24 never-used tensors (decoder bn2, FiLM beta2) are frozen; every trainable
+    parameter gets a gradient (DDP needs no unused-parameter search), and AdamW steps give
+    the same weights as with the official flags (those tensors trainable but never reached)."""
+    x = torch.randn(2, 4, 3200, generator=torch.Generator().manual_seed(5))
+    lv = _query([["Speech", "Dishes", "silence"], ["FootSteps", "silence", "FootSteps"]])
+
+    def train(unfreeze: bool):
+        torch.manual_seed(0)
+        model = ResUNet30(base_channels=8).train()
+        if unfreeze:   # the official flags: every learned tensor trainable
+            for name, p in model.named_parameters():
+                p.requires_grad_(".stft." not in name and ".istft." not in name)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3, amsgrad=True)
+        for _ in range(3):
+            opt.zero_grad()
+            model.separate(x, lv).pow(2).mean().backward()
+            if not unfreeze:
+                assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+            opt.step()
+        return model.state_dict()
+
+    ours, official = train(unfreeze=False), train(unfreeze=True)
+    assert ours.keys() == official.keys()
+    for k in ours:
+        assert torch.equal(ours[k], official[k]), k
 
 
 def test_registry_and_abs_separator():

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Train one S5 model with espnet2 (through espnet2.bin.launch, so ngpu > 1 uses DDP
 # and num_nodes > 1 uses srun under slurm.pl), then print its learning figures.
+# --cpu_procs N (with --ngpu 0) trains with N CPU processes instead, started by torchrun
+# (DDP on the gloo backend): the same distributed code path as N GPUs, on any machine.
+# batch_size in the config is per process (per GPU), as in the official configs.
 #
 #   local/train.sh --task tag|sep --config conf/x.yaml --exp exp/x --valid_data_dir data/valid \
-#       [--cmd "${cuda_cmd}"] [--ngpu N] [--num_nodes N] [--init_param F] [--args "..."]
+#       [--cmd "${cuda_cmd}"] [--ngpu N] [--num_nodes N] [--cpu_procs N] [--init_param F] [--args "..."]
 set -euo pipefail
 
 task=
@@ -13,6 +16,7 @@ valid_data_dir=
 cmd=run.pl
 ngpu=0
 num_nodes=1
+cpu_procs=1
 init_param=
 args=
 help_message="Usage: $0 --task tag|sep --config YAML --exp DIR --valid_data_dir DIR [options]"
@@ -22,15 +26,30 @@ case "${task}" in tag|sep) ;; *) echo "$0: --task must be tag or sep (got '${tas
 for f in "${config}" "${valid_data_dir}/wav.scp"; do
     [ -f "${f}" ] || { echo "$0: ${f} not found (run the earlier stages first)" >&2; exit 1; }
 done
+if ! [[ "${cpu_procs}" =~ ^[1-9][0-9]*$ ]]; then
+    echo "ERROR: --cpu_procs must be a positive integer (got '${cpu_procs}')" >&2; exit 2
+fi
+if [ "${cpu_procs}" -gt 1 ] && { [ "${ngpu}" != 0 ] || [ "${num_nodes}" != 1 ]; }; then
+    echo "ERROR: --cpu_procs ${cpu_procs} trains on CPUs of one node: use it with --ngpu 0 --num_nodes 1" >&2; exit 2
+fi
 mkdir -p "${exp}"
 
 init_opt=()
 [ -n "${init_param}" ] && init_opt=(--init_param "${init_param}")
-# shellcheck disable=SC2086
-python -m espnet2.bin.launch --cmd "${cmd} --name ${exp}" --log "${exp}/train.log" \
-    --ngpu "${ngpu}" --num_nodes "${num_nodes}" --init_file_prefix "${exp}/.dist_init_" \
-    --multiprocessing_distributed true -- \
-    python -m "espnet2_ext.bin.s5_${task}_train" --config "${config}" --output_dir "${exp}" \
-        --valid_data_dir "${valid_data_dir}" --ngpu "${ngpu}" --resume true "${init_opt[@]}" ${args}
+train=(python -m "espnet2_ext.bin.s5_${task}_train" --config "${config}" --output_dir "${exp}"
+       --valid_data_dir "${valid_data_dir}" --ngpu "${ngpu}" --resume true "${init_opt[@]}")
+if [ "${cpu_procs}" -gt 1 ]; then
+    # one job, N ranks on this node (torchrun sets RANK, WORLD_SIZE, MASTER_ADDR/PORT)
+    # shellcheck disable=SC2086
+    ${cmd} --num_threads "${cpu_procs}" --name "${exp}" "${exp}/train.log" \
+        python -m torch.distributed.run --standalone --nproc_per_node "${cpu_procs}" \
+            -m "espnet2_ext.bin.s5_${task}_train" "${train[@]:3}" \
+            --multiprocessing_distributed false --dist_backend gloo ${args}
+else
+    # shellcheck disable=SC2086
+    python -m espnet2.bin.launch --cmd "${cmd} --name ${exp}" --log "${exp}/train.log" \
+        --ngpu "${ngpu}" --num_nodes "${num_nodes}" --init_file_prefix "${exp}/.dist_init_" \
+        --multiprocessing_distributed true -- "${train[@]}" ${args}
+fi
 
 python -m espnet2_ext.bin.s5_train_summary --exp "${exp}" | tee "${exp}/learning_figures.txt"
