@@ -16,7 +16,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Dict, List
 
-import torch
 import yaml
 
 from espnet2_ext.errors import S5InputError, cli_main

@@ -5,14 +5,15 @@ and how items are encoded (``label_vector_mode``); everything else lives here:
 
 * ``--train_data_conf``: the official on-the-fly synthesis settings (the
   ``spatial_sound_scene`` block and ``config`` keys of the baseline YAMLs,
-  plus ``dataset_length`` and ``data_root``); every epoch draws new mixtures,
+  plus ``dataset_length`` and our per-process cache sizes ``rir_cache_mb`` /
+  ``source_cache_mb``); every epoch draws new mixtures,
   item ``i`` of epoch ``e`` being a pure function of ``(seed, e, i)``.
 * ``--valid_data_dir``: a stage-3 data directory (``wav.scp``, ``labels``,
   ``spk{1,2,3}.scp``) holding the fixed validation mixtures.
 * ``iterator_type=task``: batches come from :class:`S5IterFactory`.
 
-Reliability: importing this module makes espnet2's checkpoint writes atomic
-(:mod:`espnet2_ext.tasks.atomic_save`), training runs with :class:`S5Trainer`
+Reliability: :meth:`S5AbsTask.main` makes espnet2's checkpoint writes atomic
+(:func:`espnet2_ext.tasks.atomic_save.install`, nothing is patched at import), training runs with :class:`S5Trainer`
 (clear error on an unreadable ``checkpoint.pth``, repaired epoch files after a
 resume), and the data arguments are checked before espnet2 writes anything.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from typing import Callable, ClassVar, Optional, Tuple, Type
 
 import torch
@@ -32,7 +34,6 @@ from espnet2_ext.tasks.s5_trainer import S5Trainer
 AbsTask = quiet_import("espnet2.tasks.abs_task").AbsTask
 NestedDictAction = quiet_import("espnet2.utils.nested_dict_action").NestedDictAction
 str_or_none = quiet_import("espnet2.utils.types").str_or_none
-atomic_save.install()
 
 
 def log_batch_semantics(batch_size: int, world_size: int, accum_grad: int, epoch_items: int) -> str:
@@ -44,6 +45,13 @@ def log_batch_semantics(batch_size: int, world_size: int, accum_grad: int, epoch
            f"(official runs: 4 GPUs x batch_size)")
     logging.info(msg)
     return msg
+
+
+def ranks_on_this_node(args: argparse.Namespace, world_size: int) -> int:
+    """Training processes on this node: torchrun's LOCAL_WORLD_SIZE, else one per GPU."""
+    if os.environ.get("LOCAL_WORLD_SIZE"):
+        return int(os.environ["LOCAL_WORLD_SIZE"])
+    return min(world_size, max(args.ngpu, 1))
 
 
 class S5AbsTask(AbsTask):
@@ -66,16 +74,24 @@ class S5AbsTask(AbsTask):
     return_source: bool = False
 
     @classmethod
+    def main(cls, args: Optional[argparse.Namespace] = None, cmd=None) -> None:
+        """espnet2's ``AbsTask.main`` with atomic checkpoint writes installed first."""
+        atomic_save.install()
+        super().main(args=args, cmd=cmd)
+
+    @classmethod
     def add_task_arguments(cls, parser: argparse.ArgumentParser) -> None:
         group = parser.add_argument_group(description="S5 data")
         group.add_argument("--train_data_conf", action=NestedDictAction, default=dict(),
                            help="On-the-fly synthesis settings (official keys: spatial_sound_scene, "
-                                "nevent_range, snr_range, dupse_rate, ..., dataset_length, data_root)")
+                                "nevent_range, snr_range, dupse_rate, ..., dataset_length; ours: rir_cache_mb, "
+                                "source_cache_mb per data-loading process)")
         group.add_argument("--valid_data_dir", type=str_or_none, default=None,
                            help="Stage-3 data directory of the validation set (e.g. data/valid)")
         group.add_argument("--corpus_root", type=str_or_none, default=None,
-                           help="Folder that holds dev_set/ (resolves 'data/dev_set/...' paths in "
-                                "metadata); default: the parent of train_data_conf.data_root")
+                           help="Folder that holds dev_set/: the 'data/' of the config's paths "
+                                "('data/dev_set/...') maps to it; default: data (relative to the "
+                                "working directory, i.e. the recipe's data/)")
         # no attention plots (espnet2 default 3) and on-the-fly data through our iterator
         parser.set_defaults(iterator_type="task", num_att_plot=0)
         for class_choices in cls.class_choices_list:
@@ -108,7 +124,7 @@ class S5AbsTask(AbsTask):
 
     @classmethod
     def build_task_iter_factory(cls, args: argparse.Namespace, iter_options, mode: str) -> S5IterFactory:
-        from espnet2_ext.tasks.s5_data import build_s5_dataset
+        from espnet2_ext.tasks.s5_data import build_s5_dataset, check_loader_memory
 
         dataset = build_s5_dataset(
             mode=mode, train_data_conf=args.train_data_conf, valid_data_dir=args.valid_data_dir,
@@ -120,6 +136,7 @@ class S5AbsTask(AbsTask):
             rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
         if mode == "train":
             log_batch_semantics(iter_options.batch_size, world, args.accum_grad, len(dataset))
+            check_loader_memory(args.train_data_conf, args.num_workers, ranks_on_this_node(args, world))
         return S5IterFactory(
             dataset, batch_size=iter_options.batch_size, shuffle=False,
             num_workers=args.num_workers, seed=args.seed, rank=rank, world_size=world,

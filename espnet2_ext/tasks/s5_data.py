@@ -8,6 +8,8 @@ named by the task (``mixture``, ``label_vector`` and, for separation,
 """
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -37,6 +39,46 @@ class EspnetItems(Dataset):
         return item["name"], {k: np.asarray(item[k], dtype=np.float32) for k in self.names}
 
 
+#: per-process synthesis caches (MB) unless train_data_conf sets rir_cache_mb / source_cache_mb
+DEFAULT_RIR_CACHE_MB, DEFAULT_SOURCE_CACHE_MB = 512.0, 128.0
+
+
+def cache_sizes_mb(train_data_conf: dict) -> Tuple[float, float]:
+    """(RIR-spectrum cache, decoded-clip cache) in MB per data-loading process."""
+    return (float(train_data_conf.get("rir_cache_mb", DEFAULT_RIR_CACHE_MB)),
+            float(train_data_conf.get("source_cache_mb", DEFAULT_SOURCE_CACHE_MB)))
+
+
+def node_memory_mb() -> float:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 20
+
+
+def check_loader_memory(train_data_conf: dict, num_workers: int, ranks_on_node: int,
+                        node_mb: Optional[float] = None) -> str:
+    """Log (and return) the most memory the synthesis caches of this node can take; stop if
+    it would not fit.
+
+    Each data-loading process (``num_workers`` per rank, or the rank itself when 0) keeps
+    its own byte-bounded caches, so the node holds up to
+    ``ranks_on_node x max(num_workers, 1) x (rir_cache_mb + source_cache_mb)``. Over 80 %
+    of the node's memory is an error, over 50 % a warning."""
+    rir, src = cache_sizes_mb(train_data_conf)
+    procs = ranks_on_node * max(num_workers, 1)
+    total, node = procs * (rir + src), node_memory_mb() if node_mb is None else node_mb
+    msg = (f"data loading: {ranks_on_node} rank(s) on this node x {max(num_workers, 1)} process(es) x "
+           f"(RIR cache {rir:g} MB + clip cache {src:g} MB) = {total / 1024:.1f} GB of synthesis caches "
+           f"at most; this node has {node / 1024:.0f} GB")
+    fix = ("lower num_workers, or train_data_conf.rir_cache_mb / source_cache_mb (e.g. --tag_args "
+           "'--num_workers 4 --train_data_conf rir_cache_mb=256')")
+    if total > 0.8 * node:
+        raise S5InputError(f"{msg}: more than 80 % of the node's memory; {fix}")
+    if total > 0.5 * node:
+        logging.warning("%s: more than half of the node's memory; %s", msg, fix)
+    else:
+        logging.info(msg)
+    return msg
+
+
 NO_TRAIN_DATA_CONF = "--train_data_conf is empty: give the synthesis settings (see conf/tuning/*.yaml)"
 NO_VALID_DATA_DIR = "--valid_data_dir is required (a stage-3 data dir, e.g. data/valid)"
 
@@ -60,8 +102,10 @@ def build_s5_dataset(mode: str, train_data_conf: dict, valid_data_dir: Optional[
     if mode == "train":
         if not train_data_conf:
             raise S5InputError(NO_TRAIN_DATA_CONF)
+        rir_mb, source_mb = cache_sizes_mb(train_data_conf)
         base = GenerateDataset(dict(train_data_conf), corpus_root=corpus_root or "data",
-                               label_vector_mode=label_vector_mode, return_source=return_source, seed=seed)
+                               label_vector_mode=label_vector_mode, return_source=return_source, seed=seed,
+                               rir_cache_mb=rir_mb, source_cache_mb=source_mb)
     elif mode == "valid":
         if not valid_data_dir:
             raise S5InputError(NO_VALID_DATA_DIR)

@@ -20,6 +20,7 @@ mini_seed=0            # seed of the mini corpus
 nj=4                   # parallel jobs for data preparation, synthesis and decoding
 ngpu=0                 # GPUs per training job (0 = CPU); >1 uses DDP
 num_nodes=1            # nodes per training job (Slurm, through srun)
+cpu_procs=1            # with --ngpu 0: training processes on this node's CPUs (DDP on gloo, via torchrun)
 gpu_inference=false    # decode with ${cuda_cmd} --gpu 1 instead of ${decode_cmd}
 local_data_dir=        # stage 1: link an already extracted corpus (folder holding dev_set/ and eval_set/)
 download_baseline_ckpt=false  # stage 1: also fetch the official baseline checkpoints
@@ -56,7 +57,9 @@ Options:
   --stage N / --stop-stage N    stages to run (default ${stage}..${stop_stage})
   --mini true|false             use the built-in mini corpus and conf/mini/ (default ${mini})
   --nj N                        parallel jobs (default ${nj})
-  --ngpu N --num_nodes N        training resources (default ${ngpu} GPU, ${num_nodes} node)
+  --ngpu N --num_nodes N        training resources (default ${ngpu} GPU, ${num_nodes} node);
+                                batch_size in the configs is per GPU (official meaning)
+  --cpu_procs N                 with --ngpu 0: N training processes on CPUs (same DDP code path)
   --local_data_dir DIR          stage 1: use an extracted corpus already on disk
   --download_baseline_ckpt B    stage 1: also download the official checkpoints
   --semhear_path P --ears_path E  stage 2 inputs
@@ -128,7 +131,7 @@ if ! "${skip_train}" && [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     log "Stage 4: train the tagger head on the frozen M2D backbone (${tagger_variants})"
     local/verify_layout.sh --dev_set "${dev_set}" --eval_set "${eval_set}"   # fail early on a broken corpus
     for v in ${tagger_variants}; do
-        local/train.sh --task tag --cmd "${cuda_cmd}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" \
+        local/train.sh --task tag --cmd "${cuda_cmd}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" --cpu_procs "${cpu_procs}" \
             --config "${confdir}/tag_head_${v}.yaml" --exp "${expdir}/tag_head_${v}" \
             --valid_data_dir "${datadir}/valid" --args "${tag_args}"
     done
@@ -144,7 +147,7 @@ if ! "${skip_train}" && [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
         # counter, as the official `train.py -r epoch=N.ckpt` does (lr stays 1e-3).
         python -m espnet2_ext.bin.s5_stage5_init --src_exp "${src}" --dst_exp "${dst}" \
             --official_resume "${official_resume}"
-        local/train.sh --task tag --cmd "${cuda_cmd}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" \
+        local/train.sh --task tag --cmd "${cuda_cmd}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" --cpu_procs "${cpu_procs}" \
             --config "${confdir}/tag_blocks_${v}.yaml" --exp "${dst}" \
             --valid_data_dir "${datadir}/valid" --init_param "${dst}/init.pth" --args "${tag_args}"
     done
@@ -152,7 +155,7 @@ fi
 
 if ! "${skip_train}" && [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
     log "Stage 6: train the label-queried separator (ResUNetK, class-aware PIT)"
-    local/train.sh --task sep --cmd "${cuda_cmd}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" \
+    local/train.sh --task sep --cmd "${cuda_cmd}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" --cpu_procs "${cpu_procs}" \
         --config "${confdir}/sep_resunetk.yaml" --exp "${expdir}/sep_resunetk" \
         --valid_data_dir "${datadir}/valid" --args "${sep_args}"
 fi
