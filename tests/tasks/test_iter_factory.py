@@ -70,3 +70,15 @@ def test_shuffle_is_seeded_by_epoch():
 def test_collate_stacks_arrays_and_keeps_ids():
     uids, batch = s5_collate([("a", {"x": np.zeros((2, 3))}), ("b", {"x": np.ones((2, 3))})])
     assert uids == ["a", "b"] and tuple(batch["x"].shape) == (2, 2, 3)
+
+
+def test_loader_memory_check_counts_every_loading_process():
+    from espnet2_ext.errors import S5InputError
+    from espnet2_ext.tasks.s5_data import check_loader_memory
+
+    conf = {"rir_cache_mb": 500, "source_cache_mb": 100}
+    msg = check_loader_memory(conf, num_workers=8, ranks_on_node=4, node_mb=64 * 1024)
+    assert "4 rank(s) on this node x 8 process(es)" in msg and "18.8 GB" in msg
+    assert "1 process(es)" in check_loader_memory(conf, num_workers=0, ranks_on_node=1, node_mb=4096)
+    with pytest.raises(S5InputError, match="more than 80 %.*num_workers"):
+        check_loader_memory(conf, num_workers=8, ranks_on_node=4, node_mb=20 * 1024)
