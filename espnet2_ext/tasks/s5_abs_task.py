@@ -129,7 +129,7 @@ class S5AbsTask(AbsTask):
         dataset = build_s5_dataset(
             mode=mode, train_data_conf=args.train_data_conf, valid_data_dir=args.valid_data_dir,
             corpus_root=args.corpus_root, seed=args.seed,
-            label_vector_mode=cls.label_vector_mode, return_source=cls.return_source,
+            label_vector_mode=cls.label_vector_mode, names=cls.required_data_names(train=mode == "train"),
         )
         rank, world = 0, 1
         if iter_options.distributed and torch.distributed.is_initialized():

@@ -1,8 +1,8 @@
-"""Datasets for the S5 espnet2 tasks: synthesizer items -> ``(uid, {name: array})``.
+"""Datasets for the S5 espnet2 tasks: synthesizer items -> ``(uid, {name: tensor})``.
 
 Training items are synthesized on the fly (:class:`GenerateDataset`, the
 official ``generate`` mode); validation items come from a stage-3 data
-directory (:class:`DataDirDataset`). espnet2's trainer only sees the arrays
+directory (:class:`DataDirDataset`). espnet2's trainer only sees the tensors
 named by the task (``mixture``, ``label_vector`` and, for separation,
 ``dry_sources``).
 """
@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
 
-import numpy as np
+import torch
 from torch.utils.data import Dataset
 
 from espnet2_ext.errors import S5InputError
@@ -21,7 +21,7 @@ from espnet2_ext.synth.dataset import DataDirDataset, GenerateDataset
 
 
 class EspnetItems(Dataset):
-    """View of a synthesizer dataset as ``(uid, {name: float32 array})`` items."""
+    """View of a synthesizer dataset as ``(uid, {name: float32 tensor})`` items."""
 
     def __init__(self, base: Dataset, names: Sequence[str]):
         self.base = base
@@ -34,9 +34,9 @@ class EspnetItems(Dataset):
     def __len__(self) -> int:
         return len(self.base)
 
-    def __getitem__(self, index: int) -> Tuple[str, Dict[str, np.ndarray]]:
+    def __getitem__(self, index: int) -> Tuple[str, Dict[str, torch.Tensor]]:
         item = self.base[index]
-        return item["name"], {k: np.asarray(item[k], dtype=np.float32) for k in self.names}
+        return item["name"], {k: torch.as_tensor(item[k], dtype=torch.float32) for k in self.names}
 
 
 #: per-process synthesis caches (MB) unless train_data_conf sets rir_cache_mb / source_cache_mb
@@ -96,9 +96,11 @@ def check_data_args(train_data_conf: dict, valid_data_dir: Optional[str]) -> Non
 
 def build_s5_dataset(mode: str, train_data_conf: dict, valid_data_dir: Optional[str],
                      corpus_root: Optional[str], seed: int, label_vector_mode: str,
-                     return_source: bool) -> EspnetItems:
-    """The train (on-the-fly) or valid (data dir) dataset of an S5 task."""
-    names = ("mixture", "label_vector") + (("dry_sources",) if return_source else ())
+                     names: Sequence[str]) -> EspnetItems:
+    """The train (on-the-fly) or valid (data dir) dataset of an S5 task, yielding ``names``
+    (the task's ``required_data_names``; ``dry_sources`` among them makes items carry the
+    dry targets)."""
+    return_source = "dry_sources" in names
     if mode == "train":
         if not train_data_conf:
             raise S5InputError(NO_TRAIN_DATA_CONF)
