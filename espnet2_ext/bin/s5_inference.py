@@ -11,6 +11,12 @@ atomically and each finished soundscape gets a record in ``E/records/``, so an
 interrupted run resumes where it stopped; ``estimates.json`` is assembled from
 the records once every soundscape is done (by the last job, or --merge_only),
 and the hidden ``.*.part`` temporaries of killed jobs are then removed.
+
+``E/identity.json`` records what the estimates come from (the digests of the model
+files and their configs, the soundscape folder, oracle labels): decoding into a folder
+made with other models stops with an error instead of resuming (``--overwrite true``
+empties it first). Run ``--claim_only true`` once before starting parallel jobs
+(``local/decode.sh`` does), so that only one process ever empties the folder.
 """
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ from tqdm import tqdm
 from espnet2_ext.errors import S5InputError, cli_main
 from espnet2_ext.espnet_compat import quiet_import
 from espnet2_ext.fileio import missing_frames, read_wav, write_json, write_wav
+from espnet2_ext.identity import claim_folder, file_digest, model_identity
 from espnet2_ext.s5.estimates import list_soundscapes, oracle_labels_of
 from espnet2_ext.s5.pipeline import S5Pipeline, active_slots
 
@@ -106,8 +113,39 @@ def build_pipeline(args: argparse.Namespace) -> S5Pipeline:
     return S5Pipeline(tagger, separator)
 
 
+def decode_identity(args: argparse.Namespace) -> dict:
+    """What the estimates of ``args.output_dir`` depend on (see the module docstring)."""
+    from espnet2_ext.s5.model_files import config_path
+
+    def model(path: Path, config, **extra):
+        return model_identity(path, config_path(path, config), extra.items())
+
+    tagger = None
+    if not args.oracle_labels and args.tagger_ckpt is not None:
+        m2d = file_digest(args.m2d_weight_file) if args.m2d_weight_file else None
+        tagger = model(args.tagger_ckpt, args.tagger_config, tagger_type=args.tagger_type, m2d_weight_file=m2d)
+    return {"soundscape_dir": str(args.soundscape_dir.resolve()), "oracle_labels": args.oracle_labels,
+            "oracle_target_dir": str(args.oracle_target_dir.resolve()) if args.oracle_labels else None,
+            "tagger": tagger, "separator": model(args.separator_ckpt, args.separator_config)}
+
+
+def claim_output_dir(args: argparse.Namespace) -> None:
+    """Check (or record) the decode folder's identity before anything is written."""
+    for flag, path in (("--separator_ckpt", args.separator_ckpt), ("--tagger_ckpt", args.tagger_ckpt),
+                       ("--m2d_weight_file", args.m2d_weight_file)):
+        if path is not None and not path.is_file():
+            raise S5InputError(f"{flag} {path}: file not found")
+    claim_folder(args.output_dir, "decode", decode_identity(args),
+                 overwrite=args.overwrite and (args.claim_only or args.nj == 1),
+                 way_out="in run.sh another --inference_tag; here another --output_dir",
+                 has_results=lambda d: (d / "records").is_dir() or (d / "estimates.json").exists())
+
+
 def run(args: argparse.Namespace) -> None:
     names = list_soundscapes(args.soundscape_dir)
+    claim_output_dir(args)
+    if args.claim_only:
+        return
     if args.merge_only:
         if not merge_records(args.output_dir, names):
             missing = [n for n in names if not (args.output_dir / "records" / f"{n}.json").exists()]
@@ -166,6 +204,11 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--nj", type=int, default=1, help="number of jobs the folder is split into")
     p.add_argument("--merge_only", type=str2bool, default=False,
                    help="only assemble estimates.json from the finished jobs' records")
+    p.add_argument("--claim_only", type=str2bool, default=False,
+                   help="only check/record the output folder's identity (before parallel jobs)")
+    p.add_argument("--overwrite", type=str2bool, default=False,
+                   help="true: if --output_dir holds estimates of other models, delete them first "
+                        "(acts with --claim_only true or a single job)")
     return p
 
 

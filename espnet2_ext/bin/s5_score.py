@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from espnet2_ext.errors import S5InputError, cli_main
 from espnet2_ext.fileio import atomic_path, write_json
+from espnet2_ext.identity import environment
 from espnet2_ext.s5 import estimates as est_io
 from espnet2_ext.s5.labels import CLASSES, LABELS_WITH_SILENCE
 from espnet2_ext.s5.metrics import (
@@ -259,7 +260,7 @@ def main(cmd: Optional[List[str]] = None) -> None:
     scores = score_records(tqdm(records, total=len(soundscapes), desc="scoring", unit="mix"))
     config = {"system": system, "soundscape_dir": str(args.soundscape_dir),
               "oracle_target_dir": str(args.oracle_target_dir), "estimate_dir": str(args.estimate_dir),
-              "estimates_json": None if json_path is None else str(json_path)}
+              "estimates_json": None if json_path is None else str(json_path), "environment": environment()}
     info = args.estimate_dir / "model_info.json"   # written by s5_inference
     nparams = json.loads(info.read_text()).get("nparams") if info.is_file() else None
     summary = summarize(scores, config, nparams)

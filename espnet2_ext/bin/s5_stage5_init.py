@@ -25,6 +25,7 @@ from pathlib import Path
 from espnet2_ext.errors import S5InputError, cli_main
 from espnet2_ext.espnet_compat import quiet_import
 from espnet2_ext.fileio import atomic_path, write_json, write_torch
+from espnet2_ext.identity import empty_folder, file_digest, keep_logs, read_record
 from espnet2_ext.s5.checkpoints import read_checkpoint
 from espnet2_ext.tasks.s5_trainer import CARRIED_EPOCH_FILE
 
@@ -39,9 +40,32 @@ def best_model_file(exp: Path) -> Path:
     return best.resolve()
 
 
-def prepare(src_exp: Path, dst_exp: Path, official_resume: bool) -> Path:
+def check_started_stage5(best: Path, dst_exp: Path, official_resume: bool, overwrite: bool) -> None:
+    """A stage 5 already started in ``dst_exp`` must come from the same stage-4 model and
+    resume mode; else stop (or, with ``overwrite``, empty the folder so that it restarts)."""
+    record = read_record(dst_exp) if dst_exp.is_dir() else None
+    if record is None:
+        return
+    started_from = (record["identity"].get("init_param") or [None])[0]
+    was_official = (dst_exp / CARRIED_EPOCH_FILE).exists()
+    why = []
+    if started_from != file_digest(best):
+        why.append(f"it started from another stage-4 model (now {best})")
+    if was_official != official_resume:
+        why.append(f"it was started with --official_resume {str(was_official).lower()}")
+    if not why:
+        return
+    if not overwrite:
+        raise S5InputError(f"{dst_exp} holds a stage-5 training that does not match: {'; '.join(why)}. "
+                           f"Use another --tag_tag, or --overwrite true to delete it and start again")
+    logging.warning("--overwrite true: emptying %s (%s)", dst_exp, "; ".join(why))
+    empty_folder(dst_exp, keep_logs)
+
+
+def prepare(src_exp: Path, dst_exp: Path, official_resume: bool, overwrite: bool = False) -> Path:
     """Write dst_exp/init.pth (and checkpoint.pth when official_resume); return init.pth."""
     best = best_model_file(src_exp)
+    check_started_stage5(best, dst_exp, official_resume, overwrite)
     dst_exp.mkdir(parents=True, exist_ok=True)
     init = dst_exp / "init.pth"
     with atomic_path(init) as tmp:
@@ -69,6 +93,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--dst_exp", type=Path, required=True, help="stage-5 experiment directory")
     p.add_argument("--official_resume", type=str2bool, default=False,
                    help="true: also carry the stage-4 optimizer state (official -r behaviour)")
+    p.add_argument("--overwrite", type=str2bool, default=False,
+                   help="true: restart a stage 5 begun from another stage-4 model or resume mode")
     return p
 
 
@@ -76,7 +102,7 @@ def get_parser() -> argparse.ArgumentParser:
 def main(cmd=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
     args = get_parser().parse_args(cmd)
-    prepare(args.src_exp, args.dst_exp, args.official_resume)
+    prepare(args.src_exp, args.dst_exp, args.official_resume, args.overwrite)
 
 
 if __name__ == "__main__":

@@ -22,11 +22,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from pathlib import Path
 from typing import Callable, ClassVar, Optional, Tuple, Type
 
 import torch
 
 from espnet2_ext.espnet_compat import quiet_import
+from espnet2_ext.identity import claim_folder, file_digest
 from espnet2_ext.tasks import atomic_save
 from espnet2_ext.tasks.iter_factory import S5IterFactory, s5_collate
 from espnet2_ext.tasks.s5_trainer import S5Trainer
@@ -34,6 +36,42 @@ from espnet2_ext.tasks.s5_trainer import S5Trainer
 AbsTask = quiet_import("espnet2.tasks.abs_task").AbsTask
 NestedDictAction = quiet_import("espnet2.utils.nested_dict_action").NestedDictAction
 str_or_none = quiet_import("espnet2.utils.types").str_or_none
+str2bool = quiet_import("espnet2.utils.types").str2bool
+
+#: options that do not change what a training produces (resources, logging, stopping,
+#: resuming): left out of the training identity, so changing them resumes the folder
+RUN_TIME_OPTIONS = frozenset("""
+    config output_dir resume overwrite ngpu num_workers dist_backend dist_init_method dist_launcher
+    dist_master_addr dist_master_port dist_rank dist_world_size local_rank multiprocessing_distributed
+    unused_parameters sharded_ddp use_deepspeed deepspeed_config ddp_comm_hook gradient_as_bucket_view
+    log_level log_interval use_tensorboard create_graph_in_tensorboard use_matplotlib use_wandb
+    wandb_project wandb_id wandb_entity wandb_name wandb_model_log_interval print_config dry_run
+    max_epoch patience early_stopping_criterion best_model_criterion keep_nbest_models
+    nbest_averaging_interval num_att_plot detect_anomaly cudnn_enabled cudnn_benchmark
+    cudnn_deterministic max_cache_size max_cache_fd valid_max_cache_size required save_strategy
+    collect_stats write_collected_feats
+""".split())
+#: train_data_conf keys that only size caches
+CACHE_KEYS = ("rir_cache_mb", "source_cache_mb")
+
+
+def training_identity(args: argparse.Namespace) -> dict:
+    """The effective configuration of a training, with digests instead of input model paths."""
+    ident = {k: v for k, v in sorted(vars(args).items()) if k not in RUN_TIME_OPTIONS}
+    ident["train_data_conf"] = {k: v for k, v in (ident.get("train_data_conf") or {}).items()
+                                if k not in CACHE_KEYS}
+    ident["init_param"] = [file_digest(p.split(":")[0]) + p[len(p.split(":")[0]):]
+                           for p in ident.get("init_param") or []]
+    for name in ("valid_data_dir", "corpus_root"):
+        if ident.get(name):
+            ident[name] = str(Path(ident[name]).resolve())
+    for conf_name in ("tagger_conf", "separator_conf"):
+        conf = dict(ident.get(conf_name) or {})
+        if conf.get("weight_file"):
+            conf["weight_file"] = file_digest(conf["weight_file"])
+        if conf_name in ident:
+            ident[conf_name] = conf
+    return ident
 
 
 def log_batch_semantics(batch_size: int, world_size: int, accum_grad: int, epoch_items: int) -> str:
@@ -92,6 +130,9 @@ class S5AbsTask(AbsTask):
                            help="Folder that holds dev_set/: the 'data/' of the config's paths "
                                 "('data/dev_set/...') maps to it; default: data (relative to the "
                                 "working directory, i.e. the recipe's data/)")
+        group.add_argument("--overwrite", type=str2bool, default=False,
+                           help="true: if --output_dir holds a training of another configuration, "
+                                "delete it and start again (default: stop with an error)")
         # no attention plots (espnet2 default 3) and on-the-fly data through our iterator
         parser.set_defaults(iterator_type="task", num_att_plot=0)
         for class_choices in cls.class_choices_list:
@@ -104,6 +145,10 @@ class S5AbsTask(AbsTask):
         from espnet2_ext.tasks.s5_data import check_data_args
 
         check_data_args(args.train_data_conf, args.valid_data_dir)
+        if int(args.dist_rank or os.environ.get("RANK") or 0) == 0 and args.output_dir:
+            claim_folder(args.output_dir, "training", training_identity(args), args.overwrite,
+                         way_out="another --output_dir; in run.sh another --tag_tag / --sep_tag",
+                         has_results=lambda d: (d / "config.yaml").exists() or (d / "checkpoint.pth").exists())
 
     @classmethod
     def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable:

@@ -228,3 +228,29 @@ def test_espnet_model_file_of_the_other_task_is_a_clear_error(corpus, models, tm
         decode(corpus, tmp_path, "--tagger_ckpt", str(models.espnet_sep), "--separator_ckpt", str(models.espnet_sep))
     err = capsys.readouterr().err
     assert exc.value.code == 2 and str(models.espnet_sep) in err and "separator" in err
+
+
+def test_decoding_another_model_into_a_used_folder_stops_or_equals_a_fresh_decode(corpus, models, tmp_path, capsys):
+    used = tmp_path / "used"
+    decode(corpus, used, *espnet_args(models))
+    before = {p.name: samples(p) for p in used.glob("*.wav")}
+    official = ["--tagger_ckpt", str(models.official_tag), "--tagger_type", "m2d_at_4c",
+                "--m2d_weight_file", str(models.weights), "--separator_ckpt", str(models.official_sep)]
+    with pytest.raises(SystemExit) as exc:
+        decode(corpus, used, *official)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("ERROR:") == 1
+    assert str(used) in err and "separator.file" in err and "--overwrite true" in err
+    assert {p.name: samples(p) for p in used.glob("*.wav")}.keys() == before.keys()   # untouched
+
+    decode(corpus, used, *official, "--overwrite", "true")
+    decode(corpus, tmp_path / "fresh", *official)
+    fresh_files, fresh_json = written(tmp_path / "fresh")
+    used_files, used_json = written(used)
+    assert used_json == fresh_json and used_files.keys() == fresh_files.keys()
+    for name in fresh_files:
+        for f in fresh_files[name]:
+            assert np.array_equal(used_files[name][f], fresh_files[name][f])
+    identity = json.loads((used / "identity.json").read_text())
+    assert identity["kind"] == "decode" and identity["identity"]["tagger"]["tagger_type"] == "m2d_at_4c"
+    decode(corpus, used, *official)                      # same models: resumes, nothing to do

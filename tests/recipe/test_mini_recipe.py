@@ -11,6 +11,8 @@ import zipfile
 
 import pytest
 
+DECODE = "exp/decode_4c_resunetk_valid.loss.best"    # tagger tag, separator tag, model file
+
 
 @pytest.fixture(scope="module")
 def mini_run(recipe_dir, repo_root, tmp_path_factory):
@@ -34,10 +36,10 @@ def test_all_stages_ran_and_printed_the_score_table(mini_run):
     for line in ("CAPI-SDRi: ", "Accuracy (mixture): ", "Accuracy (source) : "):   # official lines
         assert line in out, line
     assert "|CAPI-SDRi (dB)|" in out   # the RESULTS.md table is printed too
-    results = json.loads((work / "exp/decode_4c/test/score/results.json").read_text())
+    results = json.loads((work / f"{DECODE}/test/score/results.json").read_text())
     assert {"CAPI-SDRi", "label_metrics", "details"} <= set(results)
     for png in ("per_class_capi_sdri.png", "label_confusion.png"):
-        assert (work / "exp/decode_4c/test/score" / png).stat().st_size > 1000
+        assert (work / DECODE / "test/score" / png).stat().st_size > 1000
 
 
 def test_models_logs_tensorboard_and_learning_figures(mini_run):
@@ -54,11 +56,11 @@ def test_decoded_estimates_are_complete(mini_run):
     work, _ = mini_run
     for dset, folder in (("test", "data/test/soundscape_dir"), ("eval", "data/eval/soundscape_dir")):
         soundscapes = sorted(p.stem for p in (work / (work / folder).read_text().strip()).glob("*.wav"))
-        est = json.loads((work / f"exp/decode_4c/{dset}/estimates.json").read_text())
+        est = json.loads((work / DECODE / dset / "estimates.json").read_text())
         assert sorted(est) == soundscapes
         for name, entries in est.items():
             for e in entries:
-                assert (work / f"exp/decode_4c/{dset}" / e["filename"]).is_file()
+                assert (work / DECODE / dset / e["filename"]).is_file()
 
 
 def test_submission_package(mini_run):
@@ -72,3 +74,25 @@ def test_submission_package(mini_run):
     assert "Doe_Lab_task4_1/eval_results.json" in names
     assert "Doe_Lab_task4_1/dev_set_test_results.json" in names
     assert any(n.startswith("Doe_Lab_task4_1/eval_out/eval_") and n.endswith(".wav") for n in names)
+
+
+def test_identity_records_and_a_second_system_on_the_leaderboard(mini_run):
+    work, _ = mini_run
+    for folder in ("exp/tag_head_4c", "exp/tag_blocks_4c", "exp/sep_resunetk", f"{DECODE}/test"):
+        assert json.loads((work / folder / "identity.json").read_text())["identity"], folder
+    res = subprocess.run(["./run.sh", "--mini", "true", "--stage", "7", "--stop-stage", "8", "--test_sets", "test",
+                          "--inference_model", "latest.pth", "--inference_tag", "last"],
+                         cwd=work, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    board = (work / "RESULTS.md").read_text()
+    assert "decode_4c_resunetk_valid.loss.best" in board and "decode_4c_resunetk_latest_last" in board
+    assert "official baseline M2DAT_4c + ResUNetK †" in board and "Bando_AIST_task4_3 †" in board
+    assert "not run here" in board
+
+    # another configuration in a used experiment folder stops before any work
+    res = subprocess.run(["./run.sh", "--mini", "true", "--stage", "6", "--stop-stage", "6",
+                          "--sep_tag", "resunetk", "--sep_args", "--optim_conf lr=0.5"],
+                         cwd=work, capture_output=True, text=True, timeout=600)
+    out = res.stdout + res.stderr + (work / "exp/sep_resunetk/train.log").read_text()
+    assert res.returncode != 0 and "holds results of another training: optim_conf.lr" in out
+    assert "Traceback" not in out

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 import pytest
 import torch
@@ -72,3 +73,24 @@ def test_config_round_trip_rebuilds_the_trained_model(tiny_setup, tiny_config, t
             q[0, 5] = 1
             y = model.separator.separate(x, q)
             assert y.shape == (1, 3, 1, 8000) and y[0, 1:].abs().max() == 0
+
+
+def test_changed_config_in_a_used_folder_stops_and_overwrite_restarts(tiny_setup, tiny_config, tmp_path):
+    from espnet2_ext.errors import S5InputError
+
+    corpus, valid = tiny_setup
+    config = tiny_config("tag_head_1c", corpus, tmp_path / "c.yaml", max_epoch=1)
+    exp = tmp_path / "exp"
+    train(TASKS["tag_head_1c"], config, exp, valid)
+    first = weights(exp / "1epoch.pth")
+    with pytest.raises(S5InputError, match=r"holds results of another training: optim_conf.lr: 0.003 -> 0.01.*"
+                                           r"--overwrite true"):
+        train(TASKS["tag_head_1c"], config, exp, valid, "--optim_conf", "lr=0.01")
+    assert all(torch.equal(v, first[k]) for k, v in weights(exp / "1epoch.pth").items())   # untouched
+    train(TASKS["tag_head_1c"], config, exp, valid, "--max_epoch", "2")            # run-time option: resumes
+    assert (exp / "2epoch.pth").exists()
+    train(TASKS["tag_head_1c"], config, exp, valid, "--optim_conf", "lr=0.01", "--overwrite", "true")
+    stats = weights(exp / "checkpoint.pth")["reporter"]["stats"]
+    assert sorted(stats) == [1] and not (exp / "2epoch.pth").exists()              # trained again from epoch 1
+    ident = json.loads((exp / "identity.json").read_text())["identity"]
+    assert ident["optim_conf"]["lr"] == 0.01 and ident["tagger_conf"]["weight_file"].startswith("sha256:")

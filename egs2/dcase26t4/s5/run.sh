@@ -29,8 +29,17 @@ ears_path=             # stage 2: EARS folder (p001 ... p107)
 tagger_variants="1c 4c"  # stages 4-5: which taggers to train
 tagger_variant=4c      # stages 7-8: which tagger decodes
 official_resume=false  # stage 5: resume the stage-4 optimizer state like the official -r flag
+tag_head_config=       # stage 4 config (default: conf/tuning/tag_head_<variant>.yaml, conf/mini/ with --mini)
+tag_blocks_config=     # stage 5 config (default: conf/.../tag_blocks_<variant>.yaml)
+sep_config=            # stage 6 config (default: conf/.../sep_resunetk.yaml)
 tag_args=              # extra arguments for the tagger trainer (e.g. "--max_epoch 10")
 sep_args=              # extra arguments for the separator trainer
+tag_tag=               # tagger experiment name: exp/tag_{head,blocks}_<tag> (default: variant + args)
+sep_tag=               # separator experiment name: exp/sep_<tag> (default: config name + args)
+inference_model=valid.loss.best.pth  # stages 7-8: model file of each experiment to decode with
+inference_tag=         # stages 7-8: suffix of the decode folder (e.g. to compare decoding options)
+inference_nj=          # stage 7: decoding jobs (default: --nj)
+overwrite=false        # true: folders holding results of other settings are emptied and redone
 tagger_ckpt=           # stages 7-8: decode with this tagger (official .ckpt or our .pth) instead of exp/
 separator_ckpt=        # stages 7-8: decode with this separator instead of exp/
 m2d_weight_file=       # M2D weight file (default: checkpoint/<official folder>/weights_*.pth)
@@ -66,7 +75,12 @@ Options:
   --tagger_variants "1c 4c"     stages 4-5
   --official_resume B           stage 5: official -r behaviour (old optimizer state, lr 1e-3)
   --tagger_variant 1c|4c        stages 7-8
+  --tag_head_config Y --tag_blocks_config Y --sep_config Y   stages 4-6 configs (any YAML)
+  --tag_tag T --sep_tag T       experiment names: exp/tag_{head,blocks}_T, exp/sep_T
   --tagger_ckpt F --separator_ckpt F  stages 7-8: decode with these checkpoints, no training
+  --inference_model F           stages 7-8: e.g. valid.loss.ave_2best.pth (default ${inference_model})
+  --inference_tag T --inference_nj N  stages 7-8: decode folder suffix, decoding jobs
+  --overwrite true              redo folders that hold results of other settings (default: stop)
   --submission true --author A --affiliation F --submission_number N  stage 8 package
 Backends: edit cmd.sh or export cmd_backend=local|slurm.
 EOF
@@ -94,6 +108,28 @@ else
 fi
 dev_set=${datadir}/dev_set
 eval_set=${datadir}/eval_set
+inference_nj=${inference_nj:-${nj}}
+
+# ---- experiment names (ESPnet style: the config name plus a compact form of the extra args) ----
+args_suffix() { [ -z "$1" ] || echo "$1" | sed -e "s/--/_/g" -e "s/[ |=/]//g"; }
+tag_head_conf() { echo "${tag_head_config:-${confdir}/tag_head_$1.yaml}"; }
+tag_blocks_conf() { echo "${tag_blocks_config:-${confdir}/tag_blocks_$1.yaml}"; }
+# tagger tag of variant $1: --tag_tag, else the variant (or the given head config's name) + args
+tagger_tag() {
+    local name=$1
+    [ -n "${tag_head_config}" ] && name=$(basename "${tag_head_config}" .yaml | sed -e 's/^tag_head_//')
+    echo "${tag_tag:-${name}$(args_suffix "${tag_args}")}"
+}
+sep_config=${sep_config:-${confdir}/sep_resunetk.yaml}
+sep_tag=${sep_tag:-$(basename "${sep_config}" .yaml | sed -e 's/^sep_//')$(args_suffix "${sep_args}")}
+n_variants=$(echo ${tagger_variants} | wc -w)
+if [ "${n_variants}" -gt 1 ] && [ -n "${tag_head_config}${tag_blocks_config}${tag_tag}" ]; then
+    log "Error: --tag_head_config/--tag_blocks_config/--tag_tag name one tagger: give one --tagger_variants (got '${tagger_variants}')"
+    exit 2
+fi
+for f in ${tag_head_config} ${tag_blocks_config}; do
+    [ -f "${f}" ] || { log "Error: config ${f} not found"; exit 2; }
+done
 
 # Given checkpoints replace training: stages 4-6 are skipped.
 skip_train=false
@@ -132,23 +168,23 @@ if ! "${skip_train}" && [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     local/verify_layout.sh --dev_set "${dev_set}" --eval_set "${eval_set}"   # fail early on a broken corpus
     for v in ${tagger_variants}; do
         local/train.sh --task tag --cmd "${cuda_cmd}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" --cpu_procs "${cpu_procs}" \
-            --config "${confdir}/tag_head_${v}.yaml" --exp "${expdir}/tag_head_${v}" \
-            --valid_data_dir "${datadir}/valid" --args "${tag_args}"
+            --config "$(tag_head_conf "${v}")" --exp "${expdir}/tag_head_$(tagger_tag "${v}")" \
+            --valid_data_dir "${datadir}/valid" --overwrite "${overwrite}" --args "${tag_args}"
     done
 fi
 
 if ! "${skip_train}" && [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     log "Stage 5: fine-tune the tagger's last 2 blocks from the best stage-4 model"
     for v in ${tagger_variants}; do
-        src=${expdir}/tag_head_${v}
-        dst=${expdir}/tag_blocks_${v}
+        src=${expdir}/tag_head_$(tagger_tag "${v}")
+        dst=${expdir}/tag_blocks_$(tagger_tag "${v}")
         # Default: best stage-4 weights + a fresh AdamW at the stage-5 lr.
         # --official_resume true: also carry the stage-4 optimizer state and epoch
         # counter, as the official `train.py -r epoch=N.ckpt` does (lr stays 1e-3).
         python -m espnet2_ext.bin.s5_stage5_init --src_exp "${src}" --dst_exp "${dst}" \
-            --official_resume "${official_resume}"
+            --official_resume "${official_resume}" --overwrite "${overwrite}"
         local/train.sh --task tag --cmd "${cuda_cmd}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" --cpu_procs "${cpu_procs}" \
-            --config "${confdir}/tag_blocks_${v}.yaml" --exp "${dst}" \
+            --config "$(tag_blocks_conf "${v}")" --exp "${dst}" --overwrite "${overwrite}" \
             --valid_data_dir "${datadir}/valid" --init_param "${dst}/init.pth" --args "${tag_args}"
     done
 fi
@@ -156,25 +192,31 @@ fi
 if ! "${skip_train}" && [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
     log "Stage 6: train the label-queried separator (ResUNetK, class-aware PIT)"
     local/train.sh --task sep --cmd "${cuda_cmd}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" --cpu_procs "${cpu_procs}" \
-        --config "${confdir}/sep_resunetk.yaml" --exp "${expdir}/sep_resunetk" \
+        --config "${sep_config}" --exp "${expdir}/sep_${sep_tag}" --overwrite "${overwrite}" \
         --valid_data_dir "${datadir}/valid" --args "${sep_args}"
 fi
 
 # Models used by stages 7-8: given checkpoints, else this recipe's trained ones.
 m2d_weight_file=${m2d_weight_file:-checkpoint/m2d_as_vit_base-80x1001p16x16p32k-240413_AS-FT_enconly/weights_ep69it3124-0.47998.pth}
+# The decode folder is named after what decodes: tagger, separator, model file, inference tag.
+stem() { basename "$1" | sed -e 's/\.\(pth\|ckpt\)$//'; }
 if "${skip_train}"; then
-    decode_dir=${expdir}/decode_given_${tagger_variant}
+    decode_dir=${expdir}/decode_given_$(stem "${tagger_ckpt}")_$(stem "${separator_ckpt}")
 else
-    decode_dir=${expdir}/decode_${tagger_variant}
+    tagger_ckpt=${expdir}/tag_blocks_$(tagger_tag "${tagger_variant}")/${inference_model}
+    separator_ckpt=${expdir}/sep_${sep_tag}/${inference_model}
+    decode_dir=${expdir}/decode_$(tagger_tag "${tagger_variant}")_${sep_tag}_$(stem "${inference_model}")
 fi
-tagger_ckpt=${tagger_ckpt:-${expdir}/tag_blocks_${tagger_variant}/valid.loss.best.pth}
-separator_ckpt=${separator_ckpt:-${expdir}/sep_resunetk/valid.loss.best.pth}
+decode_dir=${decode_dir}${inference_tag:+_${inference_tag}}
 
 if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
     log "Stage 7: decode ${test_sets} with ${tagger_ckpt} + ${separator_ckpt} -> ${decode_dir}"
+    for f in "${tagger_ckpt}" "${separator_ckpt}"; do
+        [ -e "${f}" ] || { log "Error: ${f} not found (train stages 4-6 first; an N-best average valid.loss.ave_<N>best.pth exists when keep_nbest_models >= N)"; exit 1; }
+    done
     if "${gpu_inference}"; then _cmd="${cuda_cmd} --gpu 1"; _device=cuda; else _cmd=${decode_cmd}; _device=cpu; fi
     for dset in ${test_sets}; do
-        local/decode.sh --cmd "${_cmd}" --nj "${nj}" --device "${_device}" \
+        local/decode.sh --cmd "${_cmd}" --nj "${inference_nj}" --device "${_device}" --overwrite "${overwrite}" \
             --soundscape_dir "$(cat "${datadir}/${dset}/soundscape_dir")" --output_dir "${decode_dir}/${dset}" \
             --tagger_ckpt "${tagger_ckpt}" --tagger_type "m2d_at_${tagger_variant}" \
             --m2d_weight_file "${m2d_weight_file}" --separator_ckpt "${separator_ckpt}"
@@ -190,6 +232,8 @@ if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
             --system "M2DAT_${tagger_variant}+ResUNetK ($(basename "${decode_dir}"))"
     grep -E '^(CAPI-SDRi|Accuracy)' "${decode_dir}/test/score/score.log"
     cat "${decode_dir}/test/score/RESULTS.md"
+    python -m espnet2_ext.bin.s5_leaderboard --exp "${expdir}" --output RESULTS.md
+    log "Every scored system, best first: $(pwd)/RESULTS.md"
     if "${submission}"; then
         log "Stage 8: submission package ${author}_${affiliation}_task4_${submission_number}"
         python -m espnet2_ext.bin.s5_submission --eval_estimate_dir "${decode_dir}/eval" \

@@ -4,7 +4,9 @@
 #
 #   local/decode.sh --cmd "${decode_cmd}" --nj 4 --soundscape_dir D --output_dir E \
 #       --separator_ckpt S [--tagger_ckpt T --tagger_type m2d_at_4c --m2d_weight_file W]
-#       [--oracle_target_dir O --oracle_labels true] [--device auto] [--batch_size 2]
+#       [--oracle_target_dir O --oracle_labels true] [--device auto] [--batch_size 2] [--overwrite false]
+# The folder records what it was decoded with (identity.json): another model stops with an
+# error, --overwrite true empties it first.
 set -euo pipefail
 
 cmd=run.pl
@@ -19,6 +21,7 @@ oracle_target_dir=
 oracle_labels=false
 device=auto
 batch_size=2
+overwrite=false
 help_message="Usage: $0 --soundscape_dir D --output_dir E --separator_ckpt S [options]"
 . utils/parse_options.sh
 
@@ -28,14 +31,16 @@ n=$(find "${soundscape_dir}" -maxdepth 1 -name '*.wav' | wc -l)
 [ "${nj}" -le "${n}" ] || nj=${n}
 mkdir -p "${output_dir}/log"
 
-opts=(--soundscape_dir "${soundscape_dir}" --output_dir "${output_dir}")
+opts=(--soundscape_dir "${soundscape_dir}" --output_dir "${output_dir}" --separator_ckpt "${separator_ckpt}"
+      --oracle_labels "${oracle_labels}")
 [ -n "${tagger_ckpt}" ] && opts+=(--tagger_ckpt "${tagger_ckpt}" --tagger_type "${tagger_type}")
 [ -n "${m2d_weight_file}" ] && opts+=(--m2d_weight_file "${m2d_weight_file}")
 [ -n "${oracle_target_dir}" ] && opts+=(--oracle_target_dir "${oracle_target_dir}")
 
+# one process checks (or records) the folder's identity before the parallel jobs start
+python -m espnet2_ext.bin.s5_inference "${opts[@]}" --claim_only true --overwrite "${overwrite}"
 ${cmd} JOB=1:"${nj}" "${output_dir}/log/decode.JOB.log" \
-    python -m espnet2_ext.bin.s5_inference "${opts[@]}" --separator_ckpt "${separator_ckpt}" \
-        --oracle_labels "${oracle_labels}" --device "${device}" --batch_size "${batch_size}" \
+    python -m espnet2_ext.bin.s5_inference "${opts[@]}" --device "${device}" --batch_size "${batch_size}" \
         --job JOB --nj "${nj}"
-python -m espnet2_ext.bin.s5_inference "${opts[@]}" --separator_ckpt "${separator_ckpt}" --merge_only true
+python -m espnet2_ext.bin.s5_inference "${opts[@]}" --merge_only true
 echo "$0: estimates of ${n} soundscapes in ${output_dir}"

@@ -7,6 +7,7 @@
 #
 #   local/train.sh --task tag|sep --config conf/x.yaml --exp exp/x --valid_data_dir data/valid \
 #       [--cmd "${cuda_cmd}"] [--ngpu N] [--num_nodes N] [--cpu_procs N] [--init_param F] [--args "..."]
+#       [--overwrite true]   (the trainer stops if --exp holds a training of other settings; true: redo it)
 set -euo pipefail
 
 task=
@@ -17,6 +18,7 @@ cmd=run.pl
 ngpu=0
 num_nodes=1
 cpu_procs=1
+overwrite=false
 init_param=
 args=
 help_message="Usage: $0 --task tag|sep --config YAML --exp DIR --valid_data_dir DIR [options]"
@@ -37,19 +39,30 @@ mkdir -p "${exp}"
 init_opt=()
 [ -n "${init_param}" ] && init_opt=(--init_param "${init_param}")
 train=(python -m "espnet2_ext.bin.s5_${task}_train" --config "${config}" --output_dir "${exp}"
-       --valid_data_dir "${valid_data_dir}" --ngpu "${ngpu}" --resume true "${init_opt[@]}")
+       --valid_data_dir "${valid_data_dir}" --ngpu "${ngpu}" --resume true --overwrite "${overwrite}"
+       "${init_opt[@]}")
+# A failed training prints its ERROR line (or the end of its log), not the launcher's traceback.
+failed() {
+    echo "ERROR: training in ${exp} failed; the log is ${exp}/train.log:" >&2
+    if grep -q '^ERROR: ' "${exp}/train.log" 2>/dev/null; then
+        grep '^ERROR: ' "${exp}/train.log" | sort -u >&2
+    else
+        tail -n 20 "${exp}/train.log" >&2
+    fi
+    exit 1
+}
 if [ "${cpu_procs}" -gt 1 ]; then
     # one job, N ranks on this node (torchrun sets RANK, WORLD_SIZE, MASTER_ADDR/PORT)
     # shellcheck disable=SC2086
     ${cmd} --num_threads "${cpu_procs}" --name "${exp}" "${exp}/train.log" \
         python -m torch.distributed.run --standalone --nproc_per_node "${cpu_procs}" \
             -m "espnet2_ext.bin.s5_${task}_train" "${train[@]:3}" \
-            --multiprocessing_distributed false --dist_backend gloo ${args}
+            --multiprocessing_distributed false --dist_backend gloo ${args} 2>"${exp}/launch.log" || failed
 else
     # shellcheck disable=SC2086
     python -m espnet2.bin.launch --cmd "${cmd} --name ${exp}" --log "${exp}/train.log" \
         --ngpu "${ngpu}" --num_nodes "${num_nodes}" --init_file_prefix "${exp}/.dist_init_" \
-        --multiprocessing_distributed true -- "${train[@]}" ${args}
+        --multiprocessing_distributed true -- "${train[@]}" ${args} >"${exp}/launch.log" 2>&1 || failed
 fi
 
 python -m espnet2_ext.bin.s5_train_summary --exp "${exp}" | tee "${exp}/learning_figures.txt"
