@@ -10,6 +10,7 @@ import subprocess
 import zipfile
 
 import pytest
+import soundfile as sf
 
 DECODE = "exp/decode_4c_resunetk_valid.loss.best"    # tagger tag, separator tag, model file
 
@@ -96,3 +97,21 @@ def test_identity_records_and_a_second_system_on_the_leaderboard(mini_run):
     out = res.stdout + res.stderr + (work / "exp/sep_resunetk/train.log").read_text()
     assert res.returncode != 0 and "holds results of another training: optim_conf.lr" in out
     assert "Traceback" not in out
+
+
+def test_pack_then_decode_from_the_archive_equals_decoding_exp(mini_run):
+    work, _ = mini_run
+    res = subprocess.run(["./run.sh", "--mini", "true", "--stage", "9", "--stop-stage", "9"],
+                         cwd=work, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    archive = work / "exp/packed/4c_resunetk_valid.loss.best.zip"
+    assert "RESULTS.md" in zipfile.ZipFile(archive).namelist()
+    res = subprocess.run(["./run.sh", "--mini", "true", "--stage", "7", "--stop-stage", "7", "--test_sets", "test",
+                          "--packed_model", str(archive)], cwd=work, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    packed, direct = work / "exp/decode_packed_4c_resunetk_valid.loss.best/test", work / DECODE / "test"
+    assert (packed / "estimates.json").read_text() == (direct / "estimates.json").read_text()
+    wavs = sorted(p.name for p in direct.glob("*.wav"))
+    assert wavs and sorted(p.name for p in packed.glob("*.wav")) == wavs
+    for name in wavs:
+        assert sf.read(str(packed / name))[0].tolist() == sf.read(str(direct / name))[0].tolist(), name

@@ -31,8 +31,8 @@ def test_help_prints_usage(recipe_dir):
 
 
 @pytest.mark.parametrize("args,msg", [
-    (["--stage", "9"], "stages are 1..8"),
-    (["--stop_stage", "0"], "stages are 1..8"),
+    (["--stage", "10"], "stages are 1..9"),
+    (["--stop_stage", "0"], "stages are 1..9"),
     (["--no-such-option", "1"], "invalid option"),
     (["--mini", "maybe"], "true or false"),
 ])

@@ -117,8 +117,8 @@ CASES: List[Case] = [
          "'cannot resume training from <exp>/checkpoint.pth ... Delete it to restart'; exit 2, "
          "the file is left for the user to inspect"),
     # ----------------------------------------------------------------- recipe
-    Case("run_sh_stage_9", BAD, "run.sh", "./run.sh --stage 9",
-         "'stages are 1..8', non-zero exit; no data/ or exp/ created"),
+    Case("run_sh_stage_10", BAD, "run.sh", "./run.sh --stage 10",
+         "'stages are 1..9', non-zero exit; no data/ or exp/ created"),
     # ----------------------------------------------------------------- interruptions
     Case("train_kill_random", INT, "s5_tag_train",
          "SIGKILL at a random point of epoch 2 (of 3), then the same command again",

@@ -422,8 +422,8 @@ def test_missing_valid_data_dir(tag_config, corpus, tmp_path, capsys):
 
 
 # ================================================================== recipe (run.sh)
-@covers("run_sh_stage_9")
-def test_run_sh_stage_9(tmp_path):
+@covers("run_sh_stage_10")
+def test_run_sh_stage_10(tmp_path):
     recipe = tmp_path / "egs2" / "dcase26t4" / "s5"
     recipe.mkdir(parents=True)
     for name in ("run.sh", "path.sh", "cmd.sh", "db.sh", "conf", "local"):
@@ -431,9 +431,9 @@ def test_run_sh_stage_9(tmp_path):
         (shutil.copytree if src.is_dir() else shutil.copy)(src, recipe / name)
     (recipe / "utils").symlink_to(REPO / "utils")
     before = listing(recipe)
-    res = subprocess.run(["./run.sh", "--stage", "9"], cwd=recipe, capture_output=True, text=True,
+    res = subprocess.run(["./run.sh", "--stage", "10"], cwd=recipe, capture_output=True, text=True,
                          env={**env(), "DCASE26T4_NO_VENV": "1", "PATH": f"{Path(PY).parent}:{os.environ['PATH']}"},
                          timeout=60)
     assert res.returncode != 0
-    assert "Error: stages are 1..8, got --stage 9" in res.stdout + res.stderr
+    assert "Error: stages are 1..9, got --stage 10" in res.stdout + res.stderr
     assert listing(recipe) == before

@@ -40,6 +40,8 @@ inference_model=valid.loss.best.pth  # stages 7-8: model file of each experiment
 inference_tag=         # stages 7-8: suffix of the decode folder (e.g. to compare decoding options)
 inference_nj=          # stage 7: decoding jobs (default: --nj)
 overwrite=false        # true: folders holding results of other settings are emptied and redone
+packed_model=          # stages 7-8: decode with a system packed by stage 9 (.zip) instead of exp/
+hf_repo=               # stage 9: also upload the packed system to this Hugging Face Hub repository
 tagger_ckpt=           # stages 7-8: decode with this tagger (official .ckpt or our .pth) instead of exp/
 separator_ckpt=        # stages 7-8: decode with this separator instead of exp/
 m2d_weight_file=       # M2D weight file (default: checkpoint/<official folder>/weights_*.pth)
@@ -62,6 +64,8 @@ Stages:
   6  train the label-queried separator (ResUNetK, class-aware PIT)
   7  decode: tagger -> separator on the dev test and eval sets
   8  score (CAPI-SDRi, label accuracies, RESULTS.md) and optionally package a submission
+  9  pack the decoded system (models, configs, M2D reference, scores) into exp/packed/*.zip
+     (run it with --stage 9 --stop-stage 9; --hf_repo NAME also uploads it)
 Options:
   --stage N / --stop-stage N    stages to run (default ${stage}..${stop_stage})
   --mini true|false             use the built-in mini corpus and conf/mini/ (default ${mini})
@@ -81,6 +85,7 @@ Options:
   --inference_model F           stages 7-8: e.g. valid.loss.ave_2best.pth (default ${inference_model})
   --inference_tag T --inference_nj N  stages 7-8: decode folder suffix, decoding jobs
   --overwrite true              redo folders that hold results of other settings (default: stop)
+  --packed_model F              stages 7-8: decode a system packed by stage 9
   --submission true --author A --affiliation F --submission_number N  stage 8 package
 Backends: edit cmd.sh or export cmd_backend=local|slurm.
 EOF
@@ -95,8 +100,8 @@ if [ $# -ne 0 ]; then
     log "Error: unexpected positional arguments: $*"; echo "${help_message}"; exit 2
 fi
 for s in "${stage}" "${stop_stage}"; do
-    if ! [[ "${s}" =~ ^[0-9]+$ ]] || [ "${s}" -lt 1 ] || [ "${s}" -gt 8 ]; then
-        log "Error: stages are 1..8, got --stage ${stage} --stop-stage ${stop_stage}"; exit 2
+    if ! [[ "${s}" =~ ^[0-9]+$ ]] || [ "${s}" -lt 1 ] || [ "${s}" -gt 9 ]; then
+        log "Error: stages are 1..9, got --stage ${stage} --stop-stage ${stop_stage}"; exit 2
     fi
 done
 
@@ -138,6 +143,9 @@ if [ -n "${tagger_ckpt}" ] && [ -n "${separator_ckpt}" ]; then
     if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 4 ]; then
         log "Checkpoints given (--tagger_ckpt, --separator_ckpt): skipping training stages 4-6"
     fi
+elif [ -n "${packed_model}" ]; then
+    skip_train=true
+    [ -f "${packed_model}" ] || { log "Error: --packed_model ${packed_model} not found"; exit 2; }
 elif [ -n "${tagger_ckpt}${separator_ckpt}" ]; then
     log "Error: give both --tagger_ckpt and --separator_ckpt (or neither, to use this recipe's models)"
     exit 2
@@ -199,8 +207,16 @@ fi
 # Models used by stages 7-8: given checkpoints, else this recipe's trained ones.
 m2d_weight_file=${m2d_weight_file:-checkpoint/m2d_as_vit_base-80x1001p16x16p32k-240413_AS-FT_enconly/weights_ep69it3124-0.47998.pth}
 # The decode folder is named after what decodes: tagger, separator, model file, inference tag.
-stem() { basename "$1" | sed -e 's/\.\(pth\|ckpt\)$//'; }
-if "${skip_train}"; then
+stem() { basename "$1" | sed -e 's/\.\(pth\|ckpt\|zip\|tgz\|tar\)$//'; }
+if [ -n "${packed_model}" ]; then
+    decode_dir=${expdir}/decode_packed_$(stem "${packed_model}")
+    if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
+        unpacked=$(python -m espnet2_ext.bin.s5_pack unpack --archive "${packed_model}" \
+                   --outdir "${expdir}/packed/$(stem "${packed_model}")")
+        tagger_ckpt=$(echo "${unpacked}" | sed -n 's/^tagger_model=//p')
+        separator_ckpt=$(echo "${unpacked}" | sed -n 's/^separator_model=//p')
+    fi
+elif "${skip_train}"; then
     decode_dir=${expdir}/decode_given_$(stem "${tagger_ckpt}")_$(stem "${separator_ckpt}")
 else
     tagger_ckpt=${expdir}/tag_blocks_$(tagger_tag "${tagger_variant}")/${inference_model}
@@ -241,6 +257,19 @@ if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
             --dev_results "${decode_dir}/test/score/results.json" --author "${author}" \
             --affiliation "${affiliation}" --submission_number "${submission_number}" \
             --output_dir "${expdir}/submission"
+    fi
+fi
+
+if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
+    packed=${expdir}/packed/${decode_dir#"${expdir}"/decode_}.zip
+    log "Stage 9: pack ${tagger_ckpt} + ${separator_ckpt} -> ${packed}"
+    if "${skip_train}"; then
+        log "Error: stage 9 packs this recipe's trained models (exp/), not given checkpoints"; exit 2
+    fi
+    python -m espnet2_ext.bin.s5_pack pack --tagger_model "${tagger_ckpt}" --separator_model "${separator_ckpt}" \
+        --score_dir "${decode_dir}/test/score" --outpath "${packed}"
+    if [ -n "${hf_repo}" ]; then
+        python -m espnet2_ext.bin.s5_pack upload --archive "${packed}" --hf_repo "${hf_repo}"
     fi
 fi
 

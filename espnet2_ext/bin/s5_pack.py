@@ -1,0 +1,166 @@
+"""Pack a trained S5 system into one archive, unpack it for decoding, share it on the Hub.
+
+    python -m espnet2_ext.bin.s5_pack pack --tagger_model exp/tag_blocks_4c/valid.loss.best.pth \\
+        --separator_model exp/sep_resunetk/valid.loss.best.pth --score_dir exp/decode_.../test/score \\
+        --outpath exp/packed/<name>.zip
+    python -m espnet2_ext.bin.s5_pack unpack --archive exp/packed/<name>.zip --outdir exp/packed/<name>
+    python -m espnet2_ext.bin.s5_pack upload --archive exp/packed/<name>.zip --hf_repo user/name
+
+The archive is written with espnet2's own packing code (``espnet2.main_funcs.pack_funcs``:
+``meta.yaml`` listing the files, configs rewritten to the unpacked paths on unpacking) in
+a fixed layout, whatever the experiment names::
+
+    meta.yaml
+    tagger/model.pth  tagger/config.yaml  separator/model.pth  separator/config.yaml
+    m2d_weight_reference.yaml      the M2D weight file the tagger is built on: path and sha256
+                                   (not the 350 MB file itself: stage 1 downloads it)
+    RESULTS.md  results.json       the dev-test scores of the system, when given
+
+``unpack`` prints ``tagger_model=...`` and ``separator_model=...`` lines (for run.sh) after
+checking that the referenced M2D weight file is present with the recorded digest.
+``upload`` needs ``huggingface_hub`` and the network; offline it fails with one ERROR
+line and leaves nothing behind.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Dict, Optional
+
+import yaml
+
+from espnet2_ext.errors import S5InputError, cli_main
+from espnet2_ext.espnet_compat import quiet_import
+from espnet2_ext.fileio import atomic_path
+from espnet2_ext.identity import file_digest
+from espnet2_ext.s5.model_files import config_path
+
+pack_funcs = quiet_import("espnet2.main_funcs.pack_funcs")
+M2D_REFERENCE = "m2d_weight_reference.yaml"
+ARCHIVE_TYPES = (".zip", ".tgz", ".tar")
+
+
+def _stage_model(model_file: Path, name: str, root: Path) -> Dict[str, str]:
+    """Copy an espnet2 model file and its config.yaml to ``root/<name>/``."""
+    config = config_path(model_file, None)
+    if not model_file.is_file():
+        raise S5InputError(f"{model_file}: model file not found (train the {name} first)")
+    if not config.is_file():
+        raise S5InputError(f"{config} not found beside {model_file}: pack an espnet2 model file of this recipe")
+    (root / name).mkdir()
+    shutil.copyfile(model_file, root / name / "model.pth")
+    shutil.copyfile(config, root / name / "config.yaml")
+    return {f"{name}_model": f"{name}/model.pth", f"{name}_config": f"{name}/config.yaml"}
+
+
+def pack_system(tagger_model: Path, separator_model: Path, outpath: Path,
+                score_dir: Optional[Path] = None) -> Path:
+    """Write the archive (atomically) and return its path."""
+    if outpath.suffix not in ARCHIVE_TYPES:
+        raise S5InputError(f"--outpath {outpath}: use one of {', '.join(ARCHIVE_TYPES)} (espnet2's archive types)")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        names = {**_stage_model(tagger_model, "tagger", root), **_stage_model(separator_model, "separator", root)}
+        weight_file = (yaml.safe_load((root / "tagger" / "config.yaml").read_text()).get("tagger_conf") or {}
+                       ).get("weight_file")
+        if not weight_file or not Path(weight_file).is_file():
+            raise S5InputError(f"the tagger's M2D weight file {weight_file!r} (tagger_conf.weight_file in "
+                               f"{config_path(tagger_model, None)}) is not here; pack from the recipe folder")
+        (root / M2D_REFERENCE).write_text(yaml.safe_dump({"path": weight_file, "digest": file_digest(weight_file)}))
+        files = {"m2d_weight_reference": M2D_REFERENCE, "tagger_model": names["tagger_model"],
+                 "separator_model": names["separator_model"]}
+        for name in ("RESULTS.md", "results.json"):
+            if score_dir is not None and (score_dir / name).is_file():
+                shutil.copyfile(score_dir / name, root / name)
+                files[name.replace(".", "_")] = name
+        outpath = outpath.resolve()
+        cwd = os.getcwd()
+        try:
+            os.chdir(root)        # espnet2 stores the files under their paths relative to the cwd
+            with atomic_path(outpath, suffix=outpath.suffix) as tmp_archive:
+                pack_funcs.pack(files=files, outpath=tmp_archive,
+                                yaml_files={"tagger_config": names["tagger_config"],
+                                            "separator_config": names["separator_config"]})
+        finally:
+            os.chdir(cwd)
+    return outpath
+
+
+def unpack_system(archive: Path, outdir: Path) -> Dict[str, str]:
+    """Unpack (or reuse an unpacked copy) and check the M2D weight reference."""
+    if not archive.is_file():
+        raise S5InputError(f"--archive {archive}: file not found")
+    try:
+        files = pack_funcs.unpack(archive, outdir)
+    except Exception as e:   # not a zip/tar, no meta.yaml, damaged members
+        raise S5InputError(f"{archive} is not a packed S5 system ({type(e).__name__}: {e}); "
+                           f"make one with stage 9 (s5_pack pack)") from e
+    for key in ("tagger_model", "separator_model", "m2d_weight_reference"):
+        if key not in files or not Path(files[key]).is_file():
+            raise S5InputError(f"{archive} lacks {key}: not a packed S5 system; make one with stage 9")
+    ref = yaml.safe_load(Path(files["m2d_weight_reference"]).read_text())
+    if not Path(ref["path"]).is_file():
+        raise S5InputError(f"the packed tagger needs the M2D weight file {ref['path']}: download it "
+                           f"(./run.sh --stage 1 --stop-stage 1) or link it there")
+    if file_digest(ref["path"]) != ref["digest"]:
+        raise S5InputError(f"{ref['path']} is not the M2D weight file this system was trained on "
+                           f"(sha256 differs from {archive})")
+    return files
+
+
+def upload(archive: Path, hf_repo: str) -> None:
+    """Create (if needed) the model repository ``hf_repo`` and upload the archive."""
+    if not archive.is_file():
+        raise S5InputError(f"--archive {archive}: file not found")
+    try:
+        from huggingface_hub import HfApi
+    except ImportError as e:
+        raise S5InputError("uploading needs huggingface_hub: pip install huggingface_hub") from e
+    api = HfApi()
+    try:
+        api.create_repo(hf_repo, repo_type="model", exist_ok=True)
+        api.upload_file(path_or_fileobj=str(archive), path_in_repo=archive.name, repo_id=hf_repo)
+    except Exception as e:   # offline, no token, no permission: nothing was changed here
+        raise S5InputError(f"cannot upload {archive} to the Hugging Face Hub repository {hf_repo}: "
+                           f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
+                           f"(check the network and `huggingface-cli login`)") from e
+    logging.info("uploaded %s to https://huggingface.co/%s", archive.name, hf_repo)
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    pk = sub.add_parser("pack", help="pack a tagger and a separator")
+    pk.add_argument("--tagger_model", type=Path, required=True)
+    pk.add_argument("--separator_model", type=Path, required=True)
+    pk.add_argument("--score_dir", type=Path, default=None, help="stage-8 score folder (RESULTS.md, results.json)")
+    pk.add_argument("--outpath", type=Path, required=True, help="the archive (.zip, .tgz or .tar)")
+    up = sub.add_parser("unpack", help="unpack for decoding")
+    up.add_argument("--archive", type=Path, required=True)
+    up.add_argument("--outdir", type=Path, required=True)
+    hf = sub.add_parser("upload", help="upload to the Hugging Face Hub")
+    hf.add_argument("--archive", type=Path, required=True)
+    hf.add_argument("--hf_repo", required=True, help="e.g. user/dcase26t4_s5_system")
+    return p
+
+
+@cli_main
+def main(cmd=None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
+    args = get_parser().parse_args(cmd)
+    if args.command == "pack":
+        out = pack_system(args.tagger_model, args.separator_model, args.outpath, args.score_dir)
+        logging.info("packed %s", out)
+    elif args.command == "unpack":
+        files = unpack_system(args.archive, args.outdir)
+        print(f"tagger_model={files['tagger_model']}\nseparator_model={files['separator_model']}")
+    else:
+        upload(args.archive, args.hf_repo)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""Stage 9: pack a system with espnet2's packing code, unpack it, decode from it; upload offline."""
+from __future__ import annotations
+
+import os
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recipe"))
+from s5_fake_models import TINY_M2D, write_espnet_model_file  # noqa: E402
+
+from espnet2_ext.bin import s5_pack  # noqa: E402
+from espnet2_ext.errors import S5InputError  # noqa: E402
+from espnet2_ext.s5.model_files import load_separator, load_tagger  # noqa: E402
+from espnet2_ext.s5.tagger import fabricate_m2d_weight_file  # noqa: E402
+from espnet2_ext.tasks.s5_sep import S5SeparationTask  # noqa: E402
+from espnet2_ext.tasks.s5_tag import S5TaggingTask  # noqa: E402
+
+MINI_CONF = Path(__file__).resolve().parents[2] / "egs2" / "dcase26t4" / "s5" / "conf" / "mini"
+
+
+@pytest.fixture()
+def system(tmp_path, monkeypatch):
+    """A recipe-like folder (cwd) with an M2D weight file, two espnet2 experiments and a score folder."""
+    monkeypatch.chdir(tmp_path)
+    weights = fabricate_m2d_weight_file(Path("checkpoint"), **TINY_M2D)
+    tagger = write_espnet_model_file(S5TaggingTask, MINI_CONF / "tag_blocks_4c.yaml", Path("exp/tag_blocks_4c"),
+                                     tagger_conf={"weight_file": str(weights)})
+    separator = write_espnet_model_file(S5SeparationTask, MINI_CONF / "sep_resunetk.yaml", Path("exp/sep_resunetk"))
+    score = Path("exp/decode_x/test/score")
+    score.mkdir(parents=True)
+    (score / "RESULTS.md").write_text("# results\n")
+    (score / "results.json").write_text("{}\n")
+    return tagger, separator, score, weights
+
+
+def test_pack_unpack_round_trip_gives_the_same_models(system, tmp_path):
+    tagger, separator, score, _ = system
+    archive = s5_pack.pack_system(tagger, separator, Path("exp/packed/sys.zip"), score)
+    names = set(zipfile.ZipFile(archive).namelist())
+    assert {"meta.yaml", "tagger/model.pth", "tagger/config.yaml", "separator/model.pth",
+            "separator/config.yaml", "m2d_weight_reference.yaml", "RESULTS.md", "results.json"} <= names
+    assert not list(archive.parent.glob(".*"))                  # no temporary left beside it
+    files = s5_pack.unpack_system(archive, Path("exp/packed/sys"))
+    for original, unpacked, load in ((tagger, files["tagger_model"], load_tagger),
+                                     (separator, files["separator_model"], load_separator)):
+        a, b = load(original).state_dict(), load(unpacked).state_dict()
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    x = torch.randn(1, 4, 8000, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(load_tagger(tagger)(x), load_tagger(files["tagger_model"])(x))
+
+
+def test_unpack_checks_archive_and_m2d_reference(system, tmp_path):
+    tagger, separator, score, weights = system
+    archive = s5_pack.pack_system(tagger, separator, Path("sys.zip"), score)
+    Path("junk.zip").write_bytes(b"not a zip")
+    with pytest.raises(S5InputError, match="not a packed S5 system"):
+        s5_pack.unpack_system(Path("junk.zip"), Path("out_junk"))
+    weights.write_bytes(weights.read_bytes() + b"x")                  # another M2D file at that path
+    with pytest.raises(S5InputError, match="not the M2D weight file this system was trained on"):
+        s5_pack.unpack_system(archive, Path("out1"))
+    with pytest.raises(S5InputError, match="use one of .zip"):
+        s5_pack.pack_system(tagger, separator, Path("sys.7z"))
+
+
+def test_upload_offline_is_one_error_and_changes_nothing(system, tmp_path, monkeypatch, capsys):
+    tagger, separator, score, _ = system
+    archive = s5_pack.pack_system(tagger, separator, Path("sys.zip"), score)
+    before = sorted(p for p in tmp_path.rglob("*"))
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")          # nothing listens there
+    monkeypatch.setenv("HF_HUB_ETAG_TIMEOUT", "2")
+    monkeypatch.setenv("HF_HUB_DOWNLOAD_TIMEOUT", "2")
+    with pytest.raises(SystemExit) as exc:
+        s5_pack.main(["upload", "--archive", str(archive), "--hf_repo", "someone/s5"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.startswith("ERROR: cannot upload") and "Traceback" not in err
+    assert sorted(p for p in tmp_path.rglob("*")) == before
+    assert os.environ["HF_ENDPOINT"] == "http://127.0.0.1:9"
