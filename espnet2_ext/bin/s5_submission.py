@@ -11,6 +11,9 @@ Builds ``O/A_F_task4_N/`` with
 * ``eval_results.json`` = {nparams, probabilities: [{soundscape, estimate: [{filename, label,
   probability}]}], config},
 * ``dev_set_test_results.json`` (the dev-test results.json of ``s5_score``),
+* ``A_F_task4_N.meta.yaml``: the DCASE system meta-information file, filled from the run
+  (or ``--meta_file``, your filled copy), validated before anything is written; the
+  fields only a person can fill are listed as ``FILL ME`` (see :mod:`espnet2_ext.s5.submission_meta`),
 
 and zips it to ``O/A_F_task4_N.zip`` (Python zipfile). Before writing anything it
 checks what the official ``generate_waveform.py`` checks: every estimate name matches
@@ -42,6 +45,7 @@ from espnet2_ext.errors import S5InputError, cli_main
 from espnet2_ext.espnet_compat import quiet_import
 from espnet2_ext.fileio import write_json
 from espnet2_ext.s5 import estimates as est_io
+from espnet2_ext.s5.submission_meta import build_meta, placeholders, validate_meta
 
 log = logging.getLogger("s5_submission")
 str2bool = quiet_import("espnet2.utils.types").str2bool
@@ -142,10 +146,30 @@ def zip_folder(folder: Path, zip_path: Path) -> None:
             zf.write(path, path.relative_to(folder.parent).as_posix())
 
 
-def build_package(stage: Path, name: str, index, eval_results: dict, dev_results_path: Path) -> Path:
+def system_meta(args: argparse.Namespace, name: str, nparams: int, dev_results: dict) -> dict:
+    """The validated meta-information of the package (``--meta_file`` or filled from the run)."""
+    if args.meta_file is not None:
+        try:
+            meta = yaml.safe_load(args.meta_file.read_text())
+        except (OSError, yaml.YAMLError) as e:
+            raise S5InputError(f"cannot read --meta_file {args.meta_file}: {e}") from e
+        source = f"--meta_file {args.meta_file}"
+    else:
+        meta = build_meta(name, args.author, args.affiliation, nparams, dev_results, args.system_name)
+        source = f"{name}.meta.yaml"
+    validate_meta(meta, name, source)
+    todo = placeholders(meta)
+    if todo:
+        log.warning("%s: fill these fields by hand before submitting (or pass --meta_file with them filled): %s",
+                    source, ", ".join(todo))
+    return meta
+
+
+def build_package(stage: Path, name: str, index, eval_results: dict, dev_results_path: Path, meta: dict) -> Path:
     """Write the package folder and zip under ``stage``; return the folder."""
     root = stage / name
     (root / "eval_out").mkdir(parents=True)
+    (root / f"{name}.meta.yaml").write_text(yaml.safe_dump(meta, sort_keys=False, allow_unicode=True))
     files = [f for files in index.values() for f in files]
     for f in tqdm(files, desc="collecting eval_out", unit="wav"):
         link_or_copy(f.path, root / "eval_out" / f.filename)
@@ -185,6 +209,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--dev_soundscape_dir", type=Path, default=None,
                    help="if given, --dev_results must cover exactly these soundscapes")
     p.add_argument("--overwrite", type=str2bool, default=False, help="replace an existing package")
+    p.add_argument("--meta_file", type=Path, default=None,
+                   help="your filled <label>.meta.yaml (default: one filled from the run, FILL ME fields listed)")
+    p.add_argument("--system_name", default=None, help="submission.name in the meta file")
     p.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return p
 
@@ -206,11 +233,12 @@ def main(cmd: Optional[List[str]] = None) -> None:
     dev_results = load_dev_results(args.dev_results, args.dev_soundscape_dir)
     eval_results = {"nparams": resolve_nparams(args, dev_results), "probabilities": entries,
                     "config": read_config(args.config_file)}
+    meta = system_meta(args, name, eval_results["nparams"], dev_results)
 
     args.output_dir.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=args.output_dir))
     try:
-        build_package(stage, name, index, eval_results, args.dev_results)
+        build_package(stage, name, index, eval_results, args.dev_results, meta)
         publish(stage, name, args.output_dir)
     finally:
         shutil.rmtree(stage, ignore_errors=True)

@@ -130,3 +130,42 @@ def test_runs_as_module(inputs):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert (inputs / "out" / f"{NAME}.zip").is_file()
+
+
+def test_meta_file_is_filled_from_the_run_and_lists_what_a_person_fills(inputs, caplog):
+    import yaml
+
+    with caplog.at_level("WARNING"):
+        s5_submission.main(_args(inputs))
+    meta = yaml.safe_load((inputs / "out" / NAME / f"{NAME}.meta.yaml").read_text())
+    assert meta["submission"]["label"] == NAME
+    assert meta["submission"]["authors"][0]["lastname"] == "Doe"
+    assert meta["submission"]["authors"][0]["affiliation"]["abbreviation"] == "Lab"
+    assert meta["system"]["complexity"]["total_parameters"] == 1234
+    assert meta["results"]["development_dataset"] == {"capi_sdri": 8.0, "accuracy_mixture": 50.0,
+                                                      "accuracy_source": 60.0}
+    assert "submission.authors[0].email" in caplog.text and "system.source_code" in caplog.text
+    with zipfile.ZipFile(inputs / "out" / f"{NAME}.zip") as zf:
+        assert f"{NAME}/{NAME}.meta.yaml" in zf.namelist()
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda m: m["submission"].update(label="Other_X_task4_1"), "submission.label is 'Other_X_task4_1'"),
+    (lambda m: m["system"]["complexity"].update(total_parameters="many"), "total_parameters must be a positive"),
+    (lambda m: m["results"].pop("development_dataset"), "results.development_dataset.capi_sdri"),
+    (lambda m: m["submission"]["authors"][0].pop("email"), "authors[0] lacks email"),
+])
+def test_a_given_meta_file_is_validated_before_anything_is_written(inputs, capsys, edit, message):
+    import yaml
+
+    from espnet2_ext.s5.submission_meta import build_meta
+
+    meta = build_meta(NAME, "Doe", "Lab", 1234, {"CAPI-SDRi": {"mean": 8.0},
+                                                 "label_metrics": {"accuracy_mix": 50.0, "accuracy_src": 60.0}})
+    edit(meta)
+    (inputs / "meta.yaml").write_text(yaml.safe_dump(meta))
+    err = _fails(inputs, capsys, "--meta_file", str(inputs / "meta.yaml"))
+    assert message in err and err.count("ERROR:") == 1
+    assert not (inputs / "out").exists() or not any((inputs / "out").iterdir())
+    (inputs / "bad.yaml").write_text("submission: [unclosed")
+    assert "cannot read --meta_file" in _fails(inputs, capsys, "--meta_file", str(inputs / "bad.yaml"))
