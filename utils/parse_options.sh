@@ -12,13 +12,16 @@
 # Rules (it works under `set -euo pipefail`):
 #   --foo-bar VALUE   sets the EXISTING variable foo_bar (dashes become underscores,
 #                     so --stop-stage and --stop_stage are the same option).
-#                     An undefined variable -> "invalid option --foo-bar", exit 1.
+#                     An undefined variable, or an environment variable (exported, e.g.
+#                     PATH: not one of the script's options) -> "invalid option --foo-bar", exit 1.
 #                     The value is assigned verbatim (spaces, quotes and $ are kept;
 #                     nothing is evaluated).
 #   true/false        if the variable currently holds true or false, the new value
 #                     must be true or false too.
 #   --config FILE     sources FILE (shell assignments) before the other options are
-#                     applied, so the command line wins over the file. Exception: if the
+#                     applied, so the command line wins over the file. FILE must hold only
+#                     comments and `option=value` lines for existing options; anything else
+#                     (e.g. a YAML training config) is refused before it is run. Exception: if the
 #                     calling script defines its own variable `config`, --config is an
 #                     ordinary option that sets it (e.g. local/train.sh --config x.yaml).
 #   --help, -h        prints ${help_message} to stdout and exits 0.
@@ -29,8 +32,27 @@
 # Helper names start with __po_ and are removed again at the end.
 
 __po_die() {
-    echo "$0: $*" >&2
+    echo "ERROR: $0: $*" >&2
     exit 1
+}
+
+# an option is a shell variable of the script, not an exported environment variable
+__po_is_option() {
+    [[ "$1" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] && [ -n "${!1+set}" ] && [[ ! "$(declare -p "$1" 2>/dev/null)" =~ ^declare\ -[a-zA-Z]*x ]]
+}
+
+# refuse an options file that is not `option=value` lines for existing options
+__po_check_options_file() {
+    local n=0 line name
+    while IFS= read -r line || [ -n "${line}" ]; do
+        n=$((n + 1))
+        [[ "${line}" =~ ^[[:space:]]*(#.*)?$ ]] && continue
+        if ! [[ "${line}" =~ ^[[:space:]]*([A-Za-z_][A-Za-z0-9_]*)= ]]; then
+            __po_die "--config $1 is not an options file (line ${n}: '${line}'): it must hold option=value lines. A YAML training config goes to --tag_head_config, --tag_blocks_config or --sep_config"
+        fi
+        name=${BASH_REMATCH[1]}
+        __po_is_option "${name}" || __po_die "--config $1, line ${n}: '${name}' is not an option of $0"
+    done < "$1"
 }
 
 # 1) --config FILE (only when the caller has no variable of its own named config):
@@ -44,6 +66,7 @@ if [ -z "${config+set}" ]; then
                 [ $((__po_i + 1)) -lt "${#__po_args[@]}" ] || __po_die "option --config needs a value"
                 __po_file=${__po_args[__po_i + 1]}
                 [ -r "${__po_file}" ] || __po_die "config file '${__po_file}' not found"
+                __po_check_options_file "${__po_file}"
                 # shellcheck disable=SC1090
                 . "${__po_file}"
                 __po_i=$((__po_i + 2))
@@ -85,7 +108,7 @@ while [ $# -gt 0 ]; do
         --?*)
             __po_name=${1#--}
             __po_name=${__po_name//-/_}
-            if ! [[ "${__po_name}" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || [ -z "${!__po_name+set}" ]; then
+            if ! __po_is_option "${__po_name}"; then
                 __po_die "invalid option $1"
             fi
             [ $# -ge 2 ] || __po_die "option $1 needs a value"
@@ -110,5 +133,5 @@ while [ $# -gt 0 ]; do
 done
 
 unset -v __po_args __po_i __po_file __po_name __po_config_sourced
-unset -f __po_die
+unset -f __po_die __po_is_option __po_check_options_file
 true

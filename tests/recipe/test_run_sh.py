@@ -35,6 +35,11 @@ def test_help_prints_usage(recipe_dir):
     (["--stop_stage", "0"], "stages are 1..9"),
     (["--no-such-option", "1"], "invalid option"),
     (["--mini", "maybe"], "true or false"),
+    (["--stage", "5", "--stop-stage", "3"], "--stage 5 is after --stop-stage 3"),
+    (["--nj", "0"], "--nj must be an integer >= 1"),
+    (["--inference_nj", "-2"], "--inference_nj must be an integer >= 1"),
+    (["--PATH", "/tmp"], "invalid option --PATH"),                        # environment, not an option
+    (["--ngpu", "64"], "need 64 GPU(s), this machine has"),
 ])
 def test_bad_options_fail_clearly(recipe_dir, args, msg):
     res = run_sh(recipe_dir, *args)
@@ -47,3 +52,15 @@ def test_one_given_checkpoint_is_not_enough(recipe_dir):
     assert res.returncode == 2
     assert "give both --tagger_ckpt and --separator_ckpt" in res.stdout + res.stderr
     assert "Stage 1" not in res.stdout  # nothing ran before the check
+
+
+def test_config_option_refuses_a_yaml_and_unknown_names(recipe_dir, tmp_path):
+    yaml_conf = tmp_path / "sep.yaml"
+    yaml_conf.write_text("separator: resunetk\nseparator_conf:\n  base_channels: 8\n")
+    res = run_sh(recipe_dir, "--config", str(yaml_conf))
+    assert res.returncode != 0 and "--sep_config" in res.stderr and "not an options file" in res.stderr
+    opts = tmp_path / "opts.conf"
+    opts.write_text("# my options\nnj=2\nrm_everything=1\n")
+    res = run_sh(recipe_dir, "--config", str(opts))
+    assert res.returncode != 0 and "'rm_everything' is not an option" in res.stderr
+    assert "Stage 1" not in res.stdout

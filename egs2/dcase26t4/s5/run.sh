@@ -104,6 +104,26 @@ for s in "${stage}" "${stop_stage}"; do
         log "Error: stages are 1..9, got --stage ${stage} --stop-stage ${stop_stage}"; exit 2
     fi
 done
+if [ "${stage}" -gt "${stop_stage}" ]; then
+    log "Error: --stage ${stage} is after --stop-stage ${stop_stage}: nothing would run"; exit 2
+fi
+# numeric options: name minimum (checked before any work, so a typo leaves no stray files)
+for spec in nj:1 inference_nj:1 ngpu:0 num_nodes:1 cpu_procs:1 mini_seed:0 submission_number:1; do
+    name=${spec%%:*}; min_value=${spec##*:}; value=${!name}
+    [ -z "${value}" ] && [ "${name}" = inference_nj ] && continue
+    if ! [[ "${value}" =~ ^[0-9]+$ ]] || [ "${value}" -lt "${min_value}" ]; then
+        log "Error: --${name} must be an integer >= ${min_value}, got '${value}'"; exit 2
+    fi
+done
+# GPUs asked for on this machine (a Slurm job gets its GPUs on the compute node)
+if [ "${cmd_backend:-local}" = local ] && { [ "${ngpu}" -gt 0 ] || "${gpu_inference}"; }; then
+    n_gpus=$(python -c "import torch; print(torch.cuda.device_count())" 2>/dev/null || echo 0)
+    need=$(( ngpu > 0 ? ngpu : 1 ))
+    if [ "${n_gpus}" -lt "${need}" ]; then
+        log "Error: --ngpu ${ngpu} / --gpu_inference ${gpu_inference} need ${need} GPU(s), this machine has ${n_gpus}: use --ngpu 0 (--cpu_procs N for several CPU processes) or a GPU node (cmd_backend=slurm)"
+        exit 2
+    fi
+fi
 
 if "${mini}"; then
     DCASE2026T4=${DCASE2026T4_MINI:-mini/corpus}
