@@ -1,7 +1,8 @@
-"""SOFA room impulse response files: a netCDF4 writer and a fast h5py reader.
+"""SOFA room impulse response files: a netCDF writer and a reader for netCDF-4 and netCDF-3.
 
-A SOFA file (AES69) is a netCDF4/HDF5 container. We write the subset the
-official code (python-sofa / SpAudSyn ``SofaRoom``) reads:
+A SOFA file (AES69) is a netCDF container: netCDF-4 (HDF5 inside) as a rule, but
+netCDF-3 files are valid too and python-sofa (which SpAudSyn uses) reads them. We
+write the subset the official code (python-sofa / SpAudSyn ``SofaRoom``) reads:
 
   global attrs  Conventions=SOFA, SOFAConventions=GeneralFIR, DataType=FIR, ...
   dimensions    M (measurements), R (receivers), N (samples), E=1, I=1, C=3
@@ -13,8 +14,9 @@ official code (python-sofa / SpAudSyn ``SofaRoom``) reads:
   ListenerPosition   [I, C]      origin
   EmitterPosition    [E, C, I]   origin
 
-:func:`read_sofa` reads any such file (also spherical source positions) with
-h5py and raises :class:`S5InputError` naming the file when it is unreadable.
+:func:`read_sofa` reads any such file (also spherical source positions): HDF5 files
+with h5py (fast, partial reads), other netCDF files through the netCDF4 library; it
+raises :class:`S5InputError` naming the file when it is unreadable.
 """
 from __future__ import annotations
 
@@ -45,6 +47,7 @@ def write_sofa(
     sr: int,
     source_positions: np.ndarray,
     receiver_positions: Optional[np.ndarray] = None,
+    file_format: str = "NETCDF4",
 ) -> None:
     """Write a SOFA (GeneralFIR) file readable by python-sofa and :func:`read_sofa`.
 
@@ -54,6 +57,8 @@ def write_sofa(
         sr: sampling rate in Hz.
         source_positions: [M, 3] cartesian source positions in metres, relative to the array centre.
         receiver_positions: [R, 3] cartesian receiver positions (default: all at the origin).
+        file_format: a netCDF4 library format: "NETCDF4" (SOFA's usual HDF5 container),
+            "NETCDF3_CLASSIC" or "NETCDF3_64BIT_OFFSET" (netCDF-3, also valid SOFA).
     """
     import netCDF4
 
@@ -68,7 +73,7 @@ def write_sofa(
            else np.asarray(receiver_positions, dtype=np.float64).reshape(r, 3))
     now = datetime.datetime(2026, 1, 1).strftime("%Y-%m-%d %H:%M:%S")  # fixed: byte-stable files
     with atomic_path(path) as tmp:   # temp name ends in .part: never listed as a room
-        ds = netCDF4.Dataset(str(tmp), "w", format="NETCDF4")
+        ds = netCDF4.Dataset(str(tmp), "w", format=file_format)
         try:
             ds.setncatts({
                 "Conventions": "SOFA", "Version": "2.1", "SOFAConventions": "GeneralFIR",
@@ -114,17 +119,54 @@ def spherical_to_cartesian(sph: np.ndarray) -> np.ndarray:
                      rad * np.sin(el)], axis=1)
 
 
+class _NetcdfVariable:
+    """The part of h5py's Dataset interface that the readers use, on a netCDF4 variable."""
+
+    def __init__(self, variable):
+        self.variable = variable
+        self.ndim, self.shape = variable.ndim, variable.shape
+        self.attrs = {a: variable.getncattr(a) for a in variable.ncattrs()}
+
+    def __getitem__(self, index):
+        return self.variable[:] if index == () else self.variable[index]
+
+
+class _NetcdfFile:
+    """A netCDF file (netCDF-3 classic/64-bit offset) seen through h5py's File interface."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+        dataset.set_auto_mask(False)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.dataset.variables
+
+    def __getitem__(self, key: str) -> _NetcdfVariable:
+        return _NetcdfVariable(self.dataset.variables[key])
+
+    def __enter__(self) -> "_NetcdfFile":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.dataset.close()
+
+
 def _open(path: Path):
+    """An h5py File for HDF5 (netCDF-4) files, else the netCDF view of a netCDF-3 file."""
     import h5py
 
     if not path.is_file():
         raise S5InputError(f"SOFA file not found: {path}")
     try:
-        return h5py.File(str(path), "r")
-    except Exception as e:  # truncated or not HDF5
+        if h5py.is_hdf5(str(path)):
+            return h5py.File(str(path), "r")
+        import netCDF4
+
+        return _NetcdfFile(netCDF4.Dataset(str(path), "r"))
+    except Exception as e:  # truncated, or neither HDF5 nor netCDF
         raise S5InputError(
-            f"cannot read SOFA file {path}: {e}. It is truncated or not a netCDF4/SOFA file; "
-            "re-download or re-create it.") from e
+            f"cannot read SOFA file {path}: {e}. It is truncated or not a SOFA (netCDF-4 or netCDF-3) "
+            "file; re-download or re-create it.") from e
 
 
 def read_sofa_header(path: PathLike) -> "SofaData":

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from espnet2_ext.errors import S5InputError
-from espnet2_ext.synth.sofa import read_sofa, read_sofa_irs, write_sofa
+from espnet2_ext.synth.sofa import read_sofa, read_sofa_header, read_sofa_irs, write_sofa
 
 
 def test_round_trip_and_official_layout(tmp_path):
@@ -47,3 +47,18 @@ def test_truncated_or_missing_file_names_the_file(tmp_path):
     not_sofa.write_text("hello")
     with pytest.raises(S5InputError, match="x.sofa"):
         read_sofa(not_sofa)
+
+
+@pytest.mark.parametrize("file_format", ["NETCDF3_CLASSIC", "NETCDF3_64BIT_OFFSET"])
+def test_netcdf3_sofa_reads_like_netcdf4(tmp_path, file_format):
+    """python-sofa reads netCDF-3 SOFA files, so we must too (same values as netCDF-4)."""
+    rng = np.random.default_rng(3)
+    irs, pos = rng.standard_normal((6, 4, 64)), rng.standard_normal((6, 3))
+    write_sofa(tmp_path / "v4.sofa", irs, 32000, pos)
+    write_sofa(tmp_path / "v3.sofa", irs, 32000, pos, file_format=file_format)
+    assert (tmp_path / "v3.sofa").read_bytes()[:3] == b"CDF"                 # really netCDF-3
+    a, b = read_sofa(tmp_path / "v4.sofa"), read_sofa(tmp_path / "v3.sofa")
+    assert a.sr == b.sr == 32000
+    assert np.array_equal(a.irs, b.irs) and np.array_equal(a.positions, b.positions)
+    assert np.array_equal(read_sofa_irs(tmp_path / "v3.sofa", [4, 0]), irs[[4, 0]])
+    assert read_sofa_header(tmp_path / "v3.sofa").irs.shape == (6, 4, 0)
