@@ -10,7 +10,9 @@ Prints the official three lines (``CAPI-SDRi: x.xxx``, ``Accuracy (mixture): x.x
   ``details`` per soundscape) plus ``CA-SDRi_2025``, per-class CAPI-SDRi, the label
   confusion and the inputs (``config``);
 * ``RESULTS.md``    -- ESPnet-style tables;
-* ``per_class_capi_sdri.png`` and ``label_confusion.png``.
+* ``per_class_capi_sdri.png`` and ``label_confusion.png``;
+* ``report/index.html`` -- the listening report (``--report true``, the default; see
+  :mod:`espnet2_ext.s5.listening_report`), linked from RESULTS.md.
 
 Estimates are any files named ``<soundscape>_<i>_<Label>.wav`` (see
 :mod:`espnet2_ext.s5.estimates`); probabilities come from ``estimates.json`` when
@@ -34,9 +36,11 @@ import torch
 from tqdm import tqdm
 
 from espnet2_ext.errors import S5InputError, cli_main
+from espnet2_ext.espnet_compat import quiet_import
 from espnet2_ext.fileio import atomic_path, write_json
 from espnet2_ext.identity import environment
 from espnet2_ext.s5 import estimates as est_io
+from espnet2_ext.s5 import listening_report
 from espnet2_ext.s5.labels import CLASSES, LABELS_WITH_SILENCE
 from espnet2_ext.s5.metrics import (
     ca_sdri,
@@ -50,6 +54,7 @@ from espnet2_ext.s5.metrics import (
 )
 
 log = logging.getLogger("s5_score")
+str2bool = quiet_import("espnet2.utils.types").str2bool
 
 
 # ------------------------------------------------------------------------------------------
@@ -132,8 +137,11 @@ def official_lines(summary: dict) -> List[str]:
             f"Accuracy (source) : {acc['accuracy_src']:.3f}"]
 
 
-def results_markdown(system: str, summary: dict) -> str:
-    """ESPnet-style RESULTS.md: main scores, then per-class CAPI-SDRi (one row per system)."""
+def results_markdown(system: str, summary: dict, report: Optional[str] = None) -> str:
+    """ESPnet-style RESULTS.md: main scores, then per-class CAPI-SDRi (one row per system).
+
+    ``report``: relative link to the listening report, listed under Environment when given.
+    """
     cfg, acc = summary["config"], summary["label_metrics"]
     per_class = summary["per_class_CAPI-SDRi"]
     lines = [
@@ -147,6 +155,7 @@ def results_markdown(system: str, summary: dict) -> str:
         f"{summary['n_scored_mixtures']} with events)",
         f"- oracle targets: `{cfg['oracle_target_dir']}`",
         f"- estimates: `{cfg['estimate_dir']}`",
+        *([f"- listening report: [{report}]({report})"] if report else []),
         "",
         f"## {system}",
         "|system|CAPI-SDRi (dB)|Accuracy mixture (%)|Accuracy source (%)|CA-SDRi 2025 (dB)|",
@@ -225,6 +234,16 @@ def get_parser() -> argparse.ArgumentParser:
                    help="system name in the reports (default: estimate folder name)")
     p.add_argument("--estimates_json", type=Path, default=None,
                    help="probabilities (default: <estimate_dir>/estimates.json if it exists)")
+    p.add_argument("--report", type=str2bool, default=True,
+                   help="write the listening report <output_dir>/report/index.html")
+    p.add_argument("--report_n", type=int, default=10,
+                   help="report: how many best, median and worst soundscapes to show (each)")
+    p.add_argument("--report_soundscapes", nargs="*", default=[],
+                   help="report: soundscapes to show in addition")
+    p.add_argument("--report_audio_format", default="mp3", choices=["mp3", "wav"],
+                   help="report: listening copies as mp3 (small) or 16-bit PCM wav, both 16 kHz")
+    p.add_argument("--report_max_seconds", type=float, default=listening_report.DEFAULT_MAX_SECONDS,
+                   help="report: length of the listening copies (from the start)")
     p.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return p
 
@@ -253,6 +272,9 @@ def main(cmd: Optional[List[str]] = None) -> None:
     ref_index = est_io.index_sources(args.oracle_target_dir, soundscapes, what="oracle target")
     est_index = est_io.index_sources(args.estimate_dir, soundscapes, what="estimate")
     probabilities, json_path = load_probabilities(args, est_index)
+    if args.report:
+        listening_report.check_options(soundscapes, args.report_n, args.report_soundscapes,
+                                       args.report_audio_format, args.report_max_seconds)
     log.info("scoring %s: %d soundscapes, %d estimates", system, len(soundscapes),
              sum(map(len, est_index.values())))
 
@@ -269,11 +291,20 @@ def main(cmd: Optional[List[str]] = None) -> None:
         print(line)
     out = args.output_dir
     write_json(out / "results.json", summary, indent=4)
+    report = None
+    if args.report:
+        listening_report.write_report(
+            out, summary, lambda names: est_io.iter_records(args.soundscape_dir, names, ref_index,
+                                                            est_index, probabilities),
+            system, n=args.report_n, extra=args.report_soundscapes,
+            audio_format=args.report_audio_format, max_seconds=args.report_max_seconds)
+        report = listening_report.REPORT_INDEX
     with atomic_path(out / "RESULTS.md") as tmp:
-        tmp.write_text(results_markdown(system, summary))
+        tmp.write_text(results_markdown(system, summary, report))
     plot_per_class(system, summary["per_class_CAPI-SDRi"], out / "per_class_capi_sdri.png")
     plot_confusion(system, np.asarray(summary["label_confusion"]["matrix"]), out / "label_confusion.png")
-    log.info("wrote %s/{results.json,RESULTS.md,per_class_capi_sdri.png,label_confusion.png}", out)
+    log.info("wrote %s/{results.json,RESULTS.md,per_class_capi_sdri.png,label_confusion.png%s}", out,
+             f",{report}" if report else "")
 
 
 if __name__ == "__main__":
