@@ -161,6 +161,8 @@ def test_wav_copies_rerun_replaces_and_report_off(testset, tmp_path):
     assert abs(np.max(np.abs(sf.read(str(wavs[0]))[0])) - 10 ** (-1 / 20)) < 1e-3   # normalised
     page = (out / lr.REPORT_INDEX).read_text()
     assert page.count("<section ") == 3                      # good + the two without a target
+    size = sum(p.stat().st_size for p in (out / "report").rglob("*") if p.is_file())
+    assert size <= lr.size_budget(page.count("<audio "), 3, 1.5, "wav"), size
     _score(testset, out, "--report_n", "0")                  # rerun: replaced, not merged
     assert not list((out / "report" / "media").rglob("*.wav"))
     assert not list(out.glob(".report*"))

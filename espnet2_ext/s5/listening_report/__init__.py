@@ -12,10 +12,13 @@ Layout of the report folder (all links relative)::
     report/index.html
     report/media/<row>/mix.mp3, mix.png, ref<slot>_<Label>.mp3/.png, est<slot>_<Label>.mp3/.png
 
-Size budget: a clip costs at most ``max_seconds`` x :data:`AUDIO_BYTES_PER_SECOND` plus a
-spectrogram of at most :data:`SPEC_MAX_BYTES`; :func:`size_budget` is the bound the tests
-assert. Default subset on 10 s mixtures (about 34 rows of up to 7 clips): under 25 MB with
-mp3 (typically 5–10 MB), about 3x more with ``wav`` (16-bit PCM, 16 kHz).
+Size budget: a clip (one waveform) costs at most ``max_seconds`` x
+:data:`AUDIO_BYTES_PER_SECOND` (mp3: 6.1 KB/s, wav: 32 KB/s) plus its spectrogram
+(< :data:`SPEC_MAX_BYTES`, 32 KB) -- at most 0.1 MB per 10 s clip with mp3 (0.36 MB with wav);
+the page adds under 8 KB per soundscape. :func:`size_budget` is the bound the tests assert.
+The default subset on 10 s mixtures (30 ranked soundscapes of at most 7 clips: the mixture,
+3 references, 3 estimates) stays under 21 MB with mp3, plus at most 0.4 MB per soundscape
+without a target (mixture + up to 3 false alarms).
 
 The folder is built next to the destination (``.report.tmp-*``) and renamed into place,
 so a reader never sees a half-written report.
@@ -35,8 +38,10 @@ from espnet2_ext.fileio import atomic_path
 from espnet2_ext.s5.estimates import SAMPLE_RATE, MixtureRecord
 from espnet2_ext.s5.labels import SILENCE
 from espnet2_ext.s5.listening_report.media import (
+    AUDIO_BYTES_PER_SECOND,
     AUDIO_FORMATS,
     AUDIO_RATE,
+    SPEC_MAX_BYTES,
     listening_copy,
     write_audio,
     write_spectrogram,
@@ -48,8 +53,6 @@ log = logging.getLogger(__name__)
 
 REPORT_DIRNAME = "report"
 REPORT_INDEX = f"{REPORT_DIRNAME}/index.html"     # relative to the score folder (for links)
-AUDIO_BYTES_PER_SECOND = {"mp3": 8_000, "wav": 2 * AUDIO_RATE}
-SPEC_MAX_BYTES = 40_000
 PAGE_BYTES_PER_ROW = 8_000
 DEFAULT_MAX_SECONDS = 10.0
 
@@ -64,7 +67,7 @@ def report_index(score_dir: os.PathLike) -> Path:
 
 def size_budget(n_clips: int, n_rows: int, max_seconds: float, audio_format: str = "mp3") -> int:
     """Upper bound in bytes of a report with ``n_clips`` waveforms in ``n_rows`` soundscapes."""
-    per_clip = max_seconds * AUDIO_BYTES_PER_SECOND[audio_format] + SPEC_MAX_BYTES + 1_000
+    per_clip = max_seconds * AUDIO_BYTES_PER_SECOND[audio_format] + SPEC_MAX_BYTES + 1_000  # + headers
     return int(n_clips * per_clip + (n_rows + 1) * PAGE_BYTES_PER_ROW)
 
 
