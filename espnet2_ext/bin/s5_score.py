@@ -1,7 +1,9 @@
 r"""Stage 8: score a folder of estimates with the DCASE2026 Task 4 metrics.
 
     python -m espnet2_ext.bin.s5_score --soundscape_dir D --oracle_target_dir O \
-        --estimate_dir E --output_dir R [--system NAME] [--estimates_json E/estimates.json]
+        --estimate_dir E --output_dir R [--system NAME] [--estimates_json E/estimates.json] \
+        [--report true|false] [--report_n 10] [--report_soundscapes NAME ...] \
+        [--report_audio_format mp3|wav] [--report_max_seconds 10]
 
 Prints the official three lines (``CAPI-SDRi: x.xxx``, ``Accuracy (mixture): x.xxx``,
 ``Accuracy (source) : x.xxx``) and writes into R:

@@ -41,6 +41,9 @@ def test_all_stages_ran_and_printed_the_score_table(mini_run):
     assert {"CAPI-SDRi", "label_metrics", "details"} <= set(results)
     for png in ("per_class_capi_sdri.png", "label_confusion.png"):
         assert (work / DECODE / "test/score" / png).stat().st_size > 1000
+    report = work / DECODE / "test/score/report/index.html"   # the listening report
+    assert report.is_file() and "<audio " in report.read_text(encoding="utf-8")
+    assert "](report/index.html)" in (work / DECODE / "test/score/RESULTS.md").read_text()
 
 
 def test_models_logs_tensorboard_and_learning_figures(mini_run):

@@ -163,6 +163,7 @@ def test_wav_copies_rerun_replaces_and_report_off(testset, tmp_path):
     assert page.count("<section ") == 3                      # good + the two without a target
     size = sum(p.stat().st_size for p in (out / "report").rglob("*") if p.is_file())
     assert size <= lr.size_budget(page.count("<audio "), 3, 1.5, "wav"), size
+    (out / ".report.tmp-killed" / "media").mkdir(parents=True)   # left by a killed run
     _score(testset, out, "--report_n", "0")                  # rerun: replaced, not merged
     assert not list((out / "report" / "media").rglob("*.wav"))
     assert not list(out.glob(".report*"))

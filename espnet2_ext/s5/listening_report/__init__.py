@@ -33,6 +33,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterable, List, Mapping, Optional, Sequence
 
+import numpy as np
+
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.fileio import atomic_path
 from espnet2_ext.s5.estimates import SAMPLE_RATE, MixtureRecord
@@ -86,7 +88,7 @@ def check_options(soundscapes: Sequence[str], n: int, extra: Sequence[str], audi
         raise S5InputError(f"--report_max_seconds must be > 0, got {max_seconds}")
 
 
-def _emit(folder: Path, rel: str, wav, caption: str, fmt: str, max_seconds: float) -> Clip:
+def _emit(folder: Path, rel: str, wav: np.ndarray, caption: str, fmt: str, max_seconds: float) -> Clip:
     """Write the listening copy and spectrogram of ``wav`` [T] (32 kHz) under ``folder/rel``."""
     clip = listening_copy(wav, SAMPLE_RATE, max_seconds)
     audio = rel + AUDIO_FORMATS[fmt][0]
@@ -98,18 +100,14 @@ def _emit(folder: Path, rel: str, wav, caption: str, fmt: str, max_seconds: floa
 def _section(folder: Path, index: int, record: MixtureRecord, capi: Optional[float],
              reasons: Sequence[str], fmt: str, max_seconds: float) -> Section:
     base = f"media/{index:03d}/"
-    clips = {}
 
-    def clip(kind: str, slot: int) -> Clip:
-        if (kind, slot) not in clips:
-            label = (record.ref_labels if kind == "ref" else record.est_labels)[slot]
-            wav = (record.ref_wavs if kind == "ref" else record.est_wavs)[slot]
-            caption = f"{'reference' if kind == 'ref' else 'estimate'} {slot}: {label}"
-            if kind == "est":
-                caption += f" (p = {record.probabilities[slot]:.3f})"
-            clips[kind, slot] = _emit(folder, f"{base}{kind}{slot}_{label}", wav, caption, fmt,
-                                      max_seconds)
-        return clips[kind, slot]
+    def clip(kind: str, slot: int) -> Clip:     # every slot is in exactly one pair
+        label = (record.ref_labels if kind == "ref" else record.est_labels)[slot]
+        wav = (record.ref_wavs if kind == "ref" else record.est_wavs)[slot]
+        caption = f"{'reference' if kind == 'ref' else 'estimate'} {slot}: {label}"
+        if kind == "est":
+            caption += f" (p = {record.probabilities[slot]:.3f})"
+        return _emit(folder, f"{base}{kind}{slot}_{label}", wav, caption, fmt, max_seconds)
 
     lines = [Line("mixture", _emit(folder, base + "mix", record.mixture, "mixture, channel 0", fmt,
                                    max_seconds), None)]
@@ -140,13 +138,16 @@ def write_report(
     capi = capi_by_soundscape(summary["details"])
     score_dir = Path(score_dir)
     score_dir.mkdir(parents=True, exist_ok=True)
+    for stale in score_dir.glob(f".{REPORT_DIRNAME}.[to][ml][pd]-*"):   # left by a killed run
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{REPORT_DIRNAME}.tmp-", dir=score_dir))
     try:
         sections = [_section(tmp, i, record, capi[record.soundscape], chosen[record.soundscape],
                              audio_format, max_seconds)
                     for i, record in enumerate(load_records(list(chosen)))]
-        note = (f"Shown: the {n} best, {n} median and {n} worst soundscapes by CAPI-SDRi and every "
-                f"soundscape without a target event. Clips: the first {max_seconds:g} s at "
+        asked = " and the ones asked for" if extra else ""
+        note = (f"Shown: the {n} best, {n} median and {n} worst soundscapes by CAPI-SDRi, every "
+                f"soundscape without a target event{asked}. Clips: the first {max_seconds:g} s at "
                 f"{AUDIO_RATE // 1000} kHz, each peak-normalised to −1 dBFS ({audio_format}); "
                 f"spectrograms 0–{AUDIO_RATE // 2000} kHz, 80 dB range. "
                 f"Pairs are the CAPI-SDRi assignment (same label only); silent slots ({SILENCE}) "
