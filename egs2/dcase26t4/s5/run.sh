@@ -46,6 +46,8 @@ tagger_ckpt=           # stages 7-8: decode with this tagger (official .ckpt or 
 separator_ckpt=        # stages 7-8: decode with this separator instead of exp/
 m2d_weight_file=       # M2D weight file (default: checkpoint/<official folder>/weights_*.pth)
 test_sets="test eval"  # stage 7: sets to decode (test = dev test set with references)
+report=true            # stage 8: write the listening report (score/report/index.html)
+report_n=10            # stage 8: the report shows the N best, N median and N worst soundscapes
 submission=false       # stage 8: also build the submission package
 author=Author          # stage 8 submission: <author>_<affiliation>_task4_<N>
 affiliation=Affiliation
@@ -86,6 +88,7 @@ Options:
   --inference_tag T --inference_nj N  stages 7-8: decode folder suffix, decoding jobs
   --overwrite true              redo folders that hold results of other settings (default: stop)
   --packed_model F              stages 7-8: decode a system packed by stage 9
+  --report true|false --report_n N  stage 8: listening report, N best/median/worst soundscapes
   --submission true --author A --affiliation F --submission_number N  stage 8 package
 Backends: edit cmd.sh or export cmd_backend=local|slurm.
 EOF
@@ -265,9 +268,13 @@ if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
         python -m espnet2_ext.bin.s5_score --soundscape_dir "$(cat "${datadir}/test/soundscape_dir")" \
             --oracle_target_dir "$(cat "${datadir}/test/oracle_target_dir")" \
             --estimate_dir "${decode_dir}/test" --output_dir "${decode_dir}/test/score" \
-            --system "M2DAT_${tagger_variant}+ResUNetK ($(basename "${decode_dir}"))"
+            --system "M2DAT_${tagger_variant}+ResUNetK ($(basename "${decode_dir}"))" \
+            --report "${report}" --report_n "${report_n}"
     grep -E '^(CAPI-SDRi|Accuracy)' "${decode_dir}/test/score/score.log"
     cat "${decode_dir}/test/score/RESULTS.md"
+    if "${report}"; then
+        log "Listening report: ${decode_dir}/test/score/report/index.html (open it in a browser)"
+    fi
     python -m espnet2_ext.bin.s5_leaderboard --exp "${expdir}" --output RESULTS.md
     log "Every scored system, best first: $(pwd)/RESULTS.md"
     if "${submission}"; then
