@@ -138,8 +138,9 @@ def write_report(
     capi = capi_by_soundscape(summary["details"])
     score_dir = Path(score_dir)
     score_dir.mkdir(parents=True, exist_ok=True)
-    for stale in score_dir.glob(f".{REPORT_DIRNAME}.[to][ml][pd]-*"):   # left by a killed run
-        shutil.rmtree(stale, ignore_errors=True)
+    for kind in ("tmp", "old"):                 # folders left aside by a killed run
+        for stale in score_dir.glob(f".{REPORT_DIRNAME}.{kind}-*"):
+            shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{REPORT_DIRNAME}.tmp-", dir=score_dir))
     try:
         sections = [_section(tmp, i, record, capi[record.soundscape], chosen[record.soundscape],
