@@ -20,6 +20,7 @@ from typing import Dict, List, Optional
 
 from espnet2_ext.errors import S5InputError, cli_main
 from espnet2_ext.fileio import atomic_path
+from espnet2_ext.s5.listening_report import report_index
 
 #: published dev-test results (not run here): (system, CAPI-SDRi dB, mixture acc %, source acc %, source)
 REFERENCE_ROWS = (
@@ -28,7 +29,6 @@ REFERENCE_ROWS = (
     ("official baseline M2DAT_4c + ResUNetK", 8.489, 60.714, 70.394, "official baseline README"),
     ("official baseline M2DAT_1c + ResUNetK", 8.171, 57.143, 67.147, "official baseline README"),
 )
-REPORT_PAGE = Path("report") / "index.html"
 
 
 def _read_json(path: Path) -> Optional[dict]:
@@ -52,7 +52,7 @@ def system_row(results_file: Path, base: Path) -> Optional[Dict[str, object]]:
     model_info = _read_json(estimate_dir / "model_info.json") or {}
     env = config.get("environment") or {}
     acc = results.get("label_metrics") or {}
-    report = score_dir / REPORT_PAGE
+    report = report_index(score_dir)      # the listening report s5_score writes
 
     def rel(path: Optional[str]) -> str:
         if not path:
