@@ -15,6 +15,7 @@ a fixed layout, whatever the experiment names::
     m2d_weight_reference.yaml      the M2D weight file the tagger is built on: path and sha256
                                    (not the 350 MB file itself: stage 1 downloads it)
     RESULTS.md  results.json       the dev-test scores of the system, when given
+    report/                        its listening report, when the score folder has one
 
 ``unpack`` prints ``tagger_model=...`` and ``separator_model=...`` lines (for run.sh) after
 checking that the referenced M2D weight file is present with the recorded digest.
@@ -77,12 +78,16 @@ def pack_system(tagger_model: Path, separator_model: Path, outpath: Path,
             if score_dir is not None and (score_dir / name).is_file():
                 shutil.copyfile(score_dir / name, root / name)
                 files[name.replace(".", "_")] = name
+        extra = []
+        if score_dir is not None and (score_dir / "report").is_dir():
+            shutil.copytree(score_dir / "report", root / "report")
+            extra.append("report")
         outpath = outpath.resolve()
         cwd = os.getcwd()
         try:
             os.chdir(root)        # espnet2 stores the files under their paths relative to the cwd
             with atomic_path(outpath, suffix=outpath.suffix) as tmp_archive:
-                pack_funcs.pack(files=files, outpath=tmp_archive,
+                pack_funcs.pack(files=files, outpath=tmp_archive, option=extra,
                                 yaml_files={"tagger_config": names["tagger_config"],
                                             "separator_config": names["separator_config"]})
         finally:

@@ -34,6 +34,9 @@ def system(tmp_path, monkeypatch):
     score.mkdir(parents=True)
     (score / "RESULTS.md").write_text("# results\n")
     (score / "results.json").write_text("{}\n")
+    (score / "report" / "media").mkdir(parents=True)
+    (score / "report" / "index.html").write_text("<html></html>\n")
+    (score / "report" / "media" / "a.png").write_bytes(b"png")
     return tagger, separator, score, weights
 
 
@@ -42,7 +45,8 @@ def test_pack_unpack_round_trip_gives_the_same_models(system, tmp_path):
     archive = s5_pack.pack_system(tagger, separator, Path("exp/packed/sys.zip"), score)
     names = set(zipfile.ZipFile(archive).namelist())
     assert {"meta.yaml", "tagger/model.pth", "tagger/config.yaml", "separator/model.pth",
-            "separator/config.yaml", "m2d_weight_reference.yaml", "RESULTS.md", "results.json"} <= names
+            "separator/config.yaml", "m2d_weight_reference.yaml", "RESULTS.md", "results.json",
+            "report/index.html", "report/media/a.png"} <= names
     assert not list(archive.parent.glob(".*"))                  # no temporary left beside it
     files = s5_pack.unpack_system(archive, Path("exp/packed/sys"))
     for original, unpacked, load in ((tagger, files["tagger_model"], load_tagger),
