@@ -20,12 +20,12 @@ import logging
 from pathlib import Path
 from typing import Optional, Sequence
 
-from espnet2_ext.bin.s5_verify_layout import check_layout
 from espnet2_ext.corpus import download as dl
-from espnet2_ext.corpus.layout import M2D_FOLDER, verify_layout
+from espnet2_ext.corpus.layout import check_layout, verify_layout
 from espnet2_ext.corpus.mini_corpus import MiniCorpusConfig, build_mini_corpus, is_built
 from espnet2_ext.errors import cli_main
 from espnet2_ext.espnet_compat import quiet_import
+from espnet2_ext.s5.official import M2D_FOLDER
 
 str2bool = quiet_import("espnet2.utils.types").str2bool
 log = logging.getLogger("s5_download")

@@ -28,10 +28,12 @@ from espnet2_ext.errors import S5InputError, cli_main
 from espnet2_ext.espnet_compat import quiet_import
 from espnet2_ext.fileio import missing_frames, read_wav, write_json, write_wav
 from espnet2_ext.s5.estimates import list_soundscapes, oracle_labels_of
+from espnet2_ext.s5.official import (DEFAULT_TAGGER_TYPE, ESTIMATES_JSON, M2D_WEIGHT_PATH, N_CHANNELS,
+                                     SAMPLE_RATE, TAGGER_TYPES, source_filename)
 from espnet2_ext.s5.pipeline import S5Pipeline, active_slots
 
-SR = 32000
-NCHAN = 4
+SR = SAMPLE_RATE
+NCHAN = N_CHANNELS
 str2bool = quiet_import("espnet2.utils.types").str2bool
 
 
@@ -67,7 +69,7 @@ def write_estimates(out_dir: Path, name: str, labels: Sequence[str], probs: Sequ
     """Write the non-silent slots of one soundscape, then its record (the 'done' marker)."""
     record = []
     for i in active_slots(labels):
-        fname = f"{name}_{i}_{labels[i]}.wav"
+        fname = source_filename(name, i, labels[i])
         write_wav(out_dir / fname, waveform[i, 0].float().cpu().numpy(), SR, subtype="FLOAT")
         record.append({"filename": fname, "label": labels[i], "probability": float(probs[i])})
     write_json(out_dir / "records" / f"{name}.json", record)
@@ -79,7 +81,7 @@ def merge_records(out_dir: Path, names: Sequence[str]) -> bool:
     if not all((recs / f"{n}.json").exists() for n in names):
         return False
     merged: Dict[str, list] = {n: json.loads((recs / f"{n}.json").read_text()) for n in names}
-    write_json(out_dir / "estimates.json", merged)
+    write_json(out_dir / ESTIMATES_JSON, merged)
     # every soundscape is done, so no job is writing: drop temporaries left by killed jobs
     for stale in [*out_dir.glob(".*.part"), *recs.glob(".*.part")]:
         stale.unlink(missing_ok=True)
@@ -152,9 +154,10 @@ def get_parser() -> argparse.ArgumentParser:
                    help="official m2dat_{1c,4c}.ckpt or our espnet2 model file")
     p.add_argument("--separator_ckpt", type=Path, required=True,
                    help="official resunetk.ckpt or our espnet2 model file")
-    p.add_argument("--tagger_type", choices=["m2d_at_1c", "m2d_at_4c"], default="m2d_at_4c",
+    p.add_argument("--tagger_type", choices=TAGGER_TYPES, default=DEFAULT_TAGGER_TYPE,
                    help="tagger variant of an official checkpoint")
-    p.add_argument("--m2d_weight_file", type=Path, default=None, help="official M2D weight file")
+    p.add_argument("--m2d_weight_file", type=Path, default=Path(M2D_WEIGHT_PATH),
+                   help="official M2D weight file (for an official tagger checkpoint; default: %(default)s)")
     p.add_argument("--tagger_config", type=Path, default=None, help="config.yaml of an espnet2 tagger")
     p.add_argument("--separator_config", type=Path, default=None, help="config.yaml of an espnet2 separator")
     p.add_argument("--oracle_target_dir", type=Path, default=None)

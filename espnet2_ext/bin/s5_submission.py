@@ -42,6 +42,7 @@ from espnet2_ext.errors import S5InputError, cli_main
 from espnet2_ext.espnet_compat import quiet_import
 from espnet2_ext.fileio import write_json
 from espnet2_ext.s5 import estimates as est_io
+from espnet2_ext.s5.official import ESTIMATES_JSON
 
 log = logging.getLogger("s5_submission")
 str2bool = quiet_import("espnet2.utils.types").str2bool
@@ -65,7 +66,7 @@ def submission_name(author: str, affiliation: str, number: int) -> str:
 # ------------------------------------------------------------------------------------------
 def eval_entries(args: argparse.Namespace, soundscapes: List[str], index) -> List[dict]:
     """The 'probabilities' list of eval_results.json, checked against the wavs."""
-    path = args.estimates_json or args.eval_estimate_dir / est_io.ESTIMATES_JSON
+    path = args.estimates_json or args.eval_estimate_dir / ESTIMATES_JSON
     if path.is_file():
         entries = est_io.read_estimates_json(path)
         est_io.check_estimates_json(entries, index, path, require_every_soundscape=True)

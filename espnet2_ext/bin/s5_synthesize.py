@@ -20,7 +20,6 @@ import argparse
 import bisect
 import logging
 import os
-import re
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -28,7 +27,9 @@ from tqdm import tqdm
 
 from espnet2_ext.errors import S5InputError, cli_main
 from espnet2_ext.fileio import atomic_path
-from espnet2_ext.s5.labels import CLASSES, SILENCE, pad_labels
+from espnet2_ext.s5.labels import pad_labels
+from espnet2_ext.s5.official import (CLASSES, LABELS_FILE, N_SLOTS, ORACLE_TARGET_DIR_FILE, SAMPLE_RATE, SILENCE,
+                                     SOUNDSCAPE_DIR_FILE, SOURCE_NAME_FORMS, WAV_SCP, parse_source_filename, spk_scp)
 from espnet2_ext.synth.fixed_sets import make_fixed_sets, write_mixture
 from espnet2_ext.synth.scene import Scene, SceneRenderer, read_metadata_list
 
@@ -61,25 +62,25 @@ def render(metadata_list: Path, corpus_root: Path, out_dir: Path, job: int, nj: 
 
 def oracle_slots(name: str, oracle_files: List[str]) -> List[str]:
     """Oracle file names of soundscape ``name`` (official regex, sorted) from a sorted list."""
-    pattern = re.compile(rf"^{re.escape(name)}(?:_(\d+))?_(.+)\.wav$")
     start = bisect.bisect_left(oracle_files, name)
     out = []
     for f in oracle_files[start:]:
         if not f.startswith(name):
             break
-        if pattern.match(f):
+        parsed = parse_source_filename(f, name)
+        if parsed is not None:
             out.append(f)
     return out
 
 
 def write_datadir(soundscape_dir: Path, out_dir: Path, oracle_target_dir: Optional[Path] = None,
-                  n_sources: int = 3) -> int:
+                  n_sources: int = N_SLOTS) -> int:
     """Write a Kaldi-style data dir for the soundscapes (see module docstring); returns their count."""
     wavs = sorted(soundscape_dir.glob("*.wav")) if soundscape_dir.is_dir() else []
     if not wavs:
         raise S5InputError(f"no soundscape .wav files in {soundscape_dir}")
     names = [w.stem for w in wavs]
-    tables: Dict[str, List[str]] = {"wav.scp": [f"{n} {os.path.abspath(w)}" for n, w in zip(names, wavs)]}
+    tables: Dict[str, List[str]] = {WAV_SCP: [f"{n} {os.path.abspath(w)}" for n, w in zip(names, wavs)]}
     if oracle_target_dir is not None:
         if not oracle_target_dir.is_dir():
             raise S5InputError(f"oracle target folder not found: {oracle_target_dir}")
@@ -87,21 +88,21 @@ def write_datadir(soundscape_dir: Path, out_dir: Path, oracle_target_dir: Option
         labels, spk = [], [[] for _ in range(n_sources)]
         for name in names:
             files = oracle_slots(name, oracle)
-            slot_labels = [re.match(rf"^{re.escape(name)}(?:_(\d+))?_(.+)\.wav$", f).group(2) for f in files]
+            slot_labels = [parse_source_filename(f, name)[1] for f in files]
             bad = [lab for lab in slot_labels if lab not in CLASSES]
             if bad or len(files) > n_sources:
                 raise S5InputError(
                     f"oracle targets of {name} in {oracle_target_dir}: {files} (unknown labels {bad}, "
-                    f"at most {n_sources} allowed); names must be <soundscape>_<i>_<Label>.wav")
+                    f"at most {n_sources} allowed); names must be {SOURCE_NAME_FORMS}")
             padded = pad_labels(slot_labels, n_sources)
             labels.append(f"{name} {' '.join(padded)}")
             for k in range(n_sources):
                 path = os.path.abspath(oracle_target_dir / files[k]) if padded[k] != SILENCE else "-"
                 spk[k].append(f"{name} {path}")
-        tables["labels"] = labels
-        tables.update({f"spk{k + 1}.scp": rows for k, rows in enumerate(spk)})
-        tables["oracle_target_dir"] = [os.path.abspath(oracle_target_dir)]
-    tables["soundscape_dir"] = [os.path.abspath(soundscape_dir)]
+        tables[LABELS_FILE] = labels
+        tables.update({spk_scp(k + 1): rows for k, rows in enumerate(spk)})
+        tables[ORACLE_TARGET_DIR_FILE] = [os.path.abspath(oracle_target_dir)]
+    tables[SOUNDSCAPE_DIR_FILE] = [os.path.abspath(soundscape_dir)]
     for fname, rows in tables.items():
         with atomic_path(out_dir / fname, suffix=".tmp") as tmp:
             tmp.write_text("".join(r + "\n" for r in rows))
@@ -125,7 +126,7 @@ def get_parser() -> argparse.ArgumentParser:
     d.add_argument("--soundscape_dir", type=Path, required=True)
     d.add_argument("--oracle_target_dir", type=Path, default=None)
     d.add_argument("--out_dir", type=Path, required=True)
-    d.add_argument("--n_sources", type=int, default=3)
+    d.add_argument("--n_sources", type=int, default=N_SLOTS)
     f = sub.add_parser("fixed_sets", help="build fixed valid/test/eval sets from a corpus's valid split")
     f.add_argument("--dev_root", type=Path, required=True)
     f.add_argument("--eval_root", type=Path, required=True)
@@ -133,7 +134,7 @@ def get_parser() -> argparse.ArgumentParser:
         f.add_argument(f"--{key}", type=int, required=True)
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--duration", type=float, default=10.0)
-    f.add_argument("--sr", type=int, default=32000)
+    f.add_argument("--sr", type=int, default=SAMPLE_RATE)
     return ap
 
 

@@ -30,9 +30,10 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from espnet2_ext.corpus.layout import INTERFERENCE_CLASSES, SR
+from espnet2_ext.corpus.layout import INTERFERENCE_CLASSES
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.fileio import atomic_path, write_json, write_wav
+from espnet2_ext.s5.official import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ PICKUP_KEYS = ("file_name", "t4_label", "convert_path")
 class FilterConfig:
     """The constants of the official add_data.sh."""
 
-    target_sr: int = SR
+    target_sr: int = SAMPLE_RATE
     amp_threshold: float = 0.02
     min_length: float = 0.1     # seconds
     segment: float = 10.0       # seconds

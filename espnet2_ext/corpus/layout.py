@@ -21,7 +21,6 @@ from __future__ import annotations
 import glob
 import json
 import os
-import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,11 +29,12 @@ from typing import Dict, Iterable, List, Optional, Sequence
 import soundfile as sf
 from tqdm import tqdm
 
-from espnet2_ext.fileio import WavHeader, missing_frames, read_wav_header  # noqa: F401 (re-exported)
-from espnet2_ext.s5.labels import CLASSES
+from espnet2_ext.errors import S5InputError
 
-SR = 32000
-N_CHANNELS = 4
+from espnet2_ext.fileio import WavHeader, missing_frames, read_wav_header  # noqa: F401 (re-exported)
+from espnet2_ext.s5.official import (CLASSES, M2D_FOLDER, M2D_WEIGHTS, N_CHANNELS,  # noqa: F401 (re-exported)
+                                     SAMPLE_RATE, SOURCE_NAME_FORMS, parse_source_filename)
+
 SPLITS = ("train", "valid")
 MIN_NOISE_SECONDS = 1.0
 WAVE_FORMAT_PCM = 1
@@ -42,8 +42,6 @@ WAVE_FORMAT_PCM = 1
 # Folder names inside the official archives and the M2D release zip.
 DEV_SET_IN_ARCHIVE = "DCASE2026Task4Dataset/data/dev_set"
 EVAL_SET_IN_ARCHIVE = "DCASE2026Task4EvaluationDataset/data/eval_set"
-M2D_FOLDER = "m2d_as_vit_base-80x1001p16x16p32k-240413_AS-FT_enconly"
-M2D_WEIGHTS = "weights_ep69it3124-0.47998.pth"
 EVAL_SOUNDSCAPE_DIR = "synthesized/eval/soundscape"
 PICKUP_CONFIGS = ("EARS_config.json", "FSD50K_config.json")
 
@@ -118,8 +116,8 @@ def _check_audio(report: LayoutReport, path: Path, what: str, channels: int,
         return
     if info.channels != channels:
         report.add(f"{what} {path}: {info.channels} channel(s), expected {channels}")
-    if info.samplerate != SR:
-        report.add(f"{what} {path}: sample rate {info.samplerate} Hz, expected {SR} Hz")
+    if info.samplerate != SAMPLE_RATE:
+        report.add(f"{what} {path}: sample rate {info.samplerate} Hz, expected {SAMPLE_RATE} Hz")
     if info.frames == 0:
         report.add(f"{what} {path}: empty (0 samples)")
     elif (missing := missing_frames(path, info.frames)):
@@ -204,8 +202,8 @@ def _check_sofa(report: LayoutReport, path: Path) -> None:
         report.add(f"room_ir {path}: {n_rec} receivers, expected {N_CHANNELS}")
     if last is None or last.shape[-1] == 0:
         report.add(f"room_ir {path}: no impulse responses (M={n_pos})")
-    if int(sofa.sr) != SR:
-        report.add(f"room_ir {path}: sampling rate {sofa.sr} Hz, expected {SR} Hz")
+    if int(sofa.sr) != SAMPLE_RATE:
+        report.add(f"room_ir {path}: sampling rate {sofa.sr} Hz, expected {SAMPLE_RATE} Hz")
 
 
 def _check_rooms(report: LayoutReport, root: Path) -> None:
@@ -263,9 +261,9 @@ def _check_pickup_config(report: LayoutReport, path: Path) -> None:
 def _oracle_label(name: str, soundscapes: Sequence[str]) -> Optional[str]:
     """Label of an oracle file ``<soundscape>[_<n>]_<Label>.wav`` (official regex), or None."""
     for stem in soundscapes:
-        m = re.match(rf"^{re.escape(stem)}(?:_(\d+))?_(.+)\.wav$", name)
-        if m:
-            return m.group(2)
+        parsed = parse_source_filename(name, stem)
+        if parsed is not None:
+            return parsed[1]
     return None
 
 
@@ -279,7 +277,7 @@ def _check_test_set(report: LayoutReport, test: Path, progress: bool) -> None:
     for p in refs:
         label = _oracle_label(p.name, stems)
         if label is None:
-            report.add(f"test oracle_target {p}: name is not <soundscape>[_<n>]_<Label>.wav "
+            report.add(f"test oracle_target {p}: name is not {SOURCE_NAME_FORMS} "
                        f"for any soundscape in {test / 'soundscape'}")
         elif label not in CLASSES:
             report.add(f"test oracle_target {p}: label {label!r} is not one of the 18 classes")
@@ -375,3 +373,18 @@ def format_report(report: LayoutReport, items: Iterable[str]) -> str:
     lines = [head, f"{len(report.problems)} problem(s):"]
     lines += [f"  - {p}" for p in report.problems]
     return "\n".join(lines)
+
+
+def check_layout(dev_set: Optional[Path], eval_set: Optional[Path], m2d_dir: Optional[Path],
+                 require_external: bool = True, progress: bool = False) -> str:
+    """Run the checker; return the report text, raise S5InputError listing every problem."""
+    items = [f"{k}={v}" for k, v in (("dev_set", dev_set), ("eval_set", eval_set),
+                                     ("m2d_dir", m2d_dir)) if v is not None]
+    if not items:
+        raise S5InputError("nothing to check: give --dev_set, --eval_set and/or --m2d_dir")
+    report = verify_layout(dev_set, eval_set, m2d_dir, require_external=require_external,
+                           progress=progress)
+    text = format_report(report, items)
+    if not report.ok:
+        raise S5InputError(f"corpus layout check failed\n{text}")
+    return text

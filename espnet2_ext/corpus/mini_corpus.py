@@ -34,10 +34,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from espnet2_ext.corpus.layout import (INTERFERENCE_CLASSES, M2D_FOLDER, M2D_WEIGHTS,
-                                       N_CHANNELS, SPLITS, SR)
+from espnet2_ext.corpus.layout import INTERFERENCE_CLASSES, SPLITS
 from espnet2_ext.fileio import atomic_path, write_json
-from espnet2_ext.s5.labels import CLASSES
+from espnet2_ext.s5.official import CLASSES, M2D_FOLDER, M2D_WEIGHTS, N_CHANNELS
+from espnet2_ext.s5.official import SAMPLE_RATE as SR
 
 log = logging.getLogger(__name__)
 

@@ -1,10 +1,7 @@
-"""Official per-source file names and folders of estimates / oracle targets (spec §4.3).
+"""Folders of estimates / oracle targets (spec §4.3): indexing, checks, estimates.json.
 
-A soundscape ``<name>.wav`` (4 ch, 32 kHz) has its sources in a flat folder as
-
-    <name>_<i>_<Label>.wav    (2026: i = 0-based slot index)   or   <name>_<Label>.wav (2025)
-
-matched like the official loader: regex ``^<name>(?:_(\\d+))?_(.+)\\.wav$``, files of
+A soundscape ``<name>.wav`` has its sources in a flat folder, named and matched as
+:mod:`espnet2_ext.s5.official` defines (``<name>_<i>_<Label>.wav``), files of
 one soundscape sorted by name, label one of the 18 classes. Unlike the official
 loader, every ``.wav`` of the folder must belong to a soundscape (the longest
 matching name wins, so ``x_1`` and ``x_10`` can coexist) and every mistake is an
@@ -18,7 +15,6 @@ from __future__ import annotations
 import glob
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
@@ -28,29 +24,9 @@ import soundfile as sf
 
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.fileio import PathLike, read_wav
-from espnet2_ext.s5.labels import CLASS_TO_INDEX, CLASSES, NUM_SLOTS, SILENCE
-
-SAMPLE_RATE = 32000
-ESTIMATES_JSON = "estimates.json"
-
-
-# ------------------------------------------------------------------------------------------
-# names
-# ------------------------------------------------------------------------------------------
-def estimate_filename(soundscape: str, slot: int, label: str) -> str:
-    """Official 2026 file name of one estimate: ``<soundscape>_<slot>_<Label>.wav``."""
-    return f"{soundscape}_{slot}_{label}.wav"
-
-
-def parse_source_filename(filename: str, soundscape: str) -> Optional[Tuple[Optional[int], str]]:
-    """(slot index or None, label) if ``filename`` is a source name of ``soundscape``, else None.
-
-    The label is returned as written (not validated).
-    """
-    match = re.match(rf"^{re.escape(soundscape)}(?:_(\d+))?_(.+)\.wav$", filename)
-    if match is None:
-        return None
-    return (int(match.group(1)) if match.group(1) is not None else None), match.group(2)
+from espnet2_ext.s5.labels import CLASS_TO_INDEX
+from espnet2_ext.s5.official import (CLASSES, N_SLOTS, SAMPLE_RATE, SILENCE, SOURCE_NAME_FORMS,
+                                     parse_source_filename)
 
 
 @dataclass(frozen=True)
@@ -118,7 +94,7 @@ def index_sources(
         if owner is None:
             raise S5InputError(
                 f"{what} {path}: the name matches no soundscape of the set; expected "
-                f"<soundscape>_<i>_<Label>.wav (or <soundscape>_<Label>.wav)"
+                f"{SOURCE_NAME_FORMS}"
             )
         soundscape, slot, label = owner
         _check_label(label, path, what)
@@ -126,7 +102,7 @@ def index_sources(
     return index
 
 
-def oracle_labels_of(oracle_target_dir: PathLike, soundscape: str, n_slots: int = NUM_SLOTS) -> List[str]:
+def oracle_labels_of(oracle_target_dir: PathLike, soundscape: str, n_slots: int = N_SLOTS) -> List[str]:
     """Reference labels of one soundscape from its oracle-target file names, padded with 'silence'."""
     folder = Path(oracle_target_dir)
     labels = []
@@ -221,7 +197,7 @@ class MixtureRecord:
 
 
 def load_sources(
-    files: Sequence[SourceFile], n_samples: int, n_slots: int = NUM_SLOTS, what: str = "estimate"
+    files: Sequence[SourceFile], n_samples: int, n_slots: int = N_SLOTS, what: str = "estimate"
 ) -> Tuple[List[str], np.ndarray]:
     """Labels (padded with 'silence') and waveforms [max(n, n_slots), n_samples] of source files."""
     wavs = []

@@ -19,6 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from espnet2_ext.fileio import write_json, write_wav
+from espnet2_ext.s5.official import SAMPLE_RATE, source_filename
 from espnet2_ext.synth.sampler import SceneSampler, scene_rng
 from espnet2_ext.synth.scene import Scene, SceneRenderer, make_scene_config
 
@@ -41,7 +42,7 @@ def write_mixture(out_dir: Path, name: str, scene: Scene, renderer: SceneRendere
     out = renderer.render(scene, return_dry=with_targets, dry_channel=dry_channel)
     if with_targets:
         for slot, (ev, dry) in enumerate(zip(scene.fg_events, out.dry)):
-            write_wav(out_dir / "oracle_target" / f"{name}_{slot}_{ev.label}.wav",
+            write_wav(out_dir / "oracle_target" / source_filename(name, slot, ev.label),
                       _checked(dry[0], name), scene.sr, subtype=subtype)
     write_wav(out_dir / "soundscape" / f"{name}.wav", _checked(out.mixture, name), scene.sr,
               subtype=subtype)
@@ -56,7 +57,7 @@ def _checked(wav: np.ndarray, name: str) -> np.ndarray:
 
 
 def make_fixed_sets(dev_root: Path, eval_root: Path, n_valid: int, n_test: int, n_eval: int,
-                    seed: int, duration: float = 10.0, sr: int = 32000) -> None:
+                    seed: int, duration: float = 10.0, sr: int = SAMPLE_RATE) -> None:
     """Write the valid metadata, the dev test set and the eval soundscapes (see module docstring)."""
     dev_root, eval_root = Path(dev_root), Path(eval_root)
     corpus_root = dev_root.parent

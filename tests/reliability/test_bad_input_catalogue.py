@@ -17,7 +17,7 @@ import soundfile as sf
 import yaml
 
 from espnet2_ext.bin import s5_inference, s5_score, s5_synthesize, s5_tag_train, s5_verify_layout
-from espnet2_ext.corpus.layout import M2D_WEIGHTS
+from espnet2_ext.s5.official import M2D_WEIGHTS
 from espnet2_ext.corpus.mini_corpus import write_pcm16
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.fileio import write_json, write_torch, write_wav

@@ -32,7 +32,7 @@ tag_args=              # extra arguments for the tagger trainer (e.g. "--max_epo
 sep_args=              # extra arguments for the separator trainer
 tagger_ckpt=           # stages 7-8: decode with this tagger (official .ckpt or our .pth) instead of exp/
 separator_ckpt=        # stages 7-8: decode with this separator instead of exp/
-m2d_weight_file=       # M2D weight file (default: checkpoint/<official folder>/weights_*.pth)
+m2d_weight_file=       # M2D weight file (default: espnet2_ext/s5/official.py's M2D_WEIGHT_PATH)
 test_sets="test eval"  # stage 7: sets to decode (test = dev test set with references)
 submission=false       # stage 8: also build the submission package
 author=Author          # stage 8 submission: <author>_<affiliation>_task4_<N>
@@ -158,7 +158,6 @@ if ! "${skip_train}" && [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
 fi
 
 # Models used by stages 7-8: given checkpoints, else this recipe's trained ones.
-m2d_weight_file=${m2d_weight_file:-checkpoint/m2d_as_vit_base-80x1001p16x16p32k-240413_AS-FT_enconly/weights_ep69it3124-0.47998.pth}
 if "${skip_train}"; then
     decode_dir=${expdir}/decode_given_${tagger_variant}
 else
