@@ -18,50 +18,28 @@ import argparse
 import json
 import logging
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, Sequence
 
-import soundfile as sf
 import torch
 from tqdm import tqdm
 
 from espnet2_ext.errors import S5InputError, cli_main
 from espnet2_ext.espnet_compat import quiet_import
-from espnet2_ext.fileio import missing_frames, read_wav, write_json, write_wav
+from espnet2_ext.fileio import check_wav, read_wav, write_json, write_wav
+from espnet2_ext.jobs import job_share
 from espnet2_ext.s5.estimates import list_soundscapes, oracle_labels_of
 from espnet2_ext.s5.official import (DEFAULT_TAGGER_TYPE, ESTIMATES_JSON, M2D_WEIGHT_PATH, N_CHANNELS,
                                      SAMPLE_RATE, TAGGER_TYPES, source_filename)
 from espnet2_ext.s5.pipeline import S5Pipeline, active_slots
 
-SR = SAMPLE_RATE
-NCHAN = N_CHANNELS
 str2bool = quiet_import("espnet2.utils.types").str2bool
 
 
 def check_soundscapes(soundscape_dir: Path, names: Sequence[str]) -> None:
-    """Fail before any compute if a soundscape has the wrong rate or channel count."""
+    """Fail before any compute if a soundscape is unreadable, incomplete or not 4-ch 32 kHz."""
     for n in names:
-        p = soundscape_dir / f"{n}.wav"
-        try:
-            info = sf.info(str(p))
-        except Exception as e:
-            raise S5InputError(f"cannot read soundscape {p}: {e}") from e
-        if info.samplerate != SR or info.channels != NCHAN:
-            raise S5InputError(
-                f"soundscape {p} is {info.channels} ch at {info.samplerate} Hz; S5 needs "
-                f"{NCHAN}-channel {SR} Hz mixtures (the DCASE2026 Task 4 format): convert it "
-                f"(e.g. sox in.wav -r {SR} out.wav) or remove it from the folder")
-        if info.frames == 0 or missing_frames(p, info.frames):
-            raise S5InputError(f"soundscape {p} is {'empty' if info.frames == 0 else 'truncated'}; "
-                               f"re-create or re-download it, or remove it from the folder")
-
-
-def job_share(names: Sequence[str], job: int, nj: int) -> List[str]:
-    """The contiguous share of ``names`` for job ``job`` (1-based) out of ``nj``."""
-    if not 1 <= job <= nj:
-        raise S5InputError(f"--job must be in 1..{nj}, got {job}")
-    size, extra = divmod(len(names), nj)
-    start = (job - 1) * size + min(job - 1, extra)
-    return list(names[start:start + size + (job <= extra)])
+        check_wav(soundscape_dir / f"{n}.wav", SAMPLE_RATE, N_CHANNELS, what="soundscape",
+                  hint="or remove it from the folder")
 
 
 def write_estimates(out_dir: Path, name: str, labels: Sequence[str], probs: Sequence[float],
@@ -70,7 +48,7 @@ def write_estimates(out_dir: Path, name: str, labels: Sequence[str], probs: Sequ
     record = []
     for i in active_slots(labels):
         fname = source_filename(name, i, labels[i])
-        write_wav(out_dir / fname, waveform[i, 0].float().cpu().numpy(), SR, subtype="FLOAT")
+        write_wav(out_dir / fname, waveform[i, 0].float().cpu().numpy(), SAMPLE_RATE, subtype="FLOAT")
         record.append({"filename": fname, "label": labels[i], "probability": float(probs[i])})
     write_json(out_dir / "records" / f"{name}.json", record)
 
@@ -128,7 +106,7 @@ def run(args: argparse.Namespace) -> None:
         for start in tqdm(range(0, len(todo), args.batch_size), desc=f"decode job {args.job}",
                           unit="batch", mininterval=10):
             batch = todo[start:start + args.batch_size]
-            mix = torch.stack([torch.from_numpy(read_wav(args.soundscape_dir / f"{n}.wav", SR, NCHAN,
+            mix = torch.stack([torch.from_numpy(read_wav(args.soundscape_dir / f"{n}.wav", SAMPLE_RATE, N_CHANNELS,
                                                          what="soundscape")[0]) for n in batch]).to(device)
             if args.oracle_labels:
                 labels = [oracle_labels_of(args.oracle_target_dir, n) for n in batch]

@@ -3,7 +3,7 @@
 Subcommands:
   render      re-synthesize the scenes of a metadata list (valid.json) into
               OUT/soundscape/soundscape_XXXX.wav and OUT/oracle_target/soundscape_XXXX_<slot>_<Label>.wav
-              (items i with i % nj == job - 1; finished mixtures are skipped).
+              (a contiguous share per job, espnet2_ext.jobs; finished mixtures are skipped).
   datadir     index a soundscape folder (+ optional oracle_target folder) into a data dir:
               wav.scp, labels, spk1..N.scp, soundscape_dir, oracle_target_dir.
   fixed_sets  build the fixed valid metadata / dev test / eval sets of a corpus (see fixed_sets.py).
@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from espnet2_ext.errors import S5InputError, cli_main
 from espnet2_ext.fileio import atomic_path
+from espnet2_ext.jobs import check_job, job_share
 from espnet2_ext.s5.labels import pad_labels
 from espnet2_ext.s5.official import (CLASSES, LABELS_FILE, N_SLOTS, ORACLE_TARGET_DIR_FILE, SAMPLE_RATE, SILENCE,
                                      SOUNDSCAPE_DIR_FILE, SOURCE_NAME_FORMS, WAV_SCP, parse_source_filename, spk_scp)
@@ -39,12 +40,11 @@ logger = logging.getLogger("s5_synthesize")
 def render(metadata_list: Path, corpus_root: Path, out_dir: Path, job: int, nj: int,
            subtype: str = "PCM_16", dry_channel: int = 0) -> int:
     """Render this job's share of the metadata list; returns the number of mixtures written."""
-    if not 1 <= job <= nj:
-        raise S5InputError(f"--job must be in 1..{nj}, got {job}")
+    check_job(job, nj)
     files = read_metadata_list(metadata_list)
     renderer = SceneRenderer(corpus_root)
     done = 0
-    mine = [i for i in range(len(files)) if i % nj == job - 1]
+    mine = job_share(range(len(files)), job, nj)
     for i in tqdm(mine, desc=f"render job {job}/{nj}", mininterval=10):
         name = f"soundscape_{i:04d}"
         if (out_dir / "soundscape" / f"{name}.wav").is_file():

@@ -33,6 +33,7 @@ from tqdm import tqdm
 from espnet2_ext.corpus.layout import INTERFERENCE_CLASSES
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.fileio import atomic_path, write_json, write_wav
+from espnet2_ext.jobs import job_share
 from espnet2_ext.s5.official import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
@@ -194,10 +195,8 @@ def plan_all(dev_set: Path, semhear_path: Path, ears_path: Path) -> List[Item]:
 
 def run_shard(items: Sequence[Item], job: int, nj: int, cfg: FilterConfig = FilterConfig(),
               progress: bool = True) -> List[Dict[str, str]]:
-    """Process items ``job-1, job-1+nj, ...`` (``job`` is 1-based); return their info rows."""
-    if not 1 <= job <= nj:
-        raise ValueError(f"job {job} is not in 1..{nj}")
-    shard = list(items)[job - 1::nj]
+    """Process job ``job``'s share of ``items`` (:func:`~espnet2_ext.jobs.job_share`); return their info rows."""
+    shard = job_share(list(items), job, nj)
     infos = []
     for it in tqdm(shard, desc=f"external data {job}/{nj}", disable=not progress):
         info = process_wav(it.src, it.dst, cfg)

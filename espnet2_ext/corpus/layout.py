@@ -26,13 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence
 
-import soundfile as sf
 from tqdm import tqdm
 
 from espnet2_ext.errors import S5InputError
-
-from espnet2_ext.fileio import WavHeader, missing_frames, read_wav_header  # noqa: F401 (re-exported)
-from espnet2_ext.s5.official import (CLASSES, M2D_FOLDER, M2D_WEIGHTS, N_CHANNELS,  # noqa: F401 (re-exported)
+from espnet2_ext.fileio import read_wav_header, wav_problems
+from espnet2_ext.s5.official import (CLASSES, M2D_FOLDER, M2D_WEIGHTS, N_CHANNELS,
                                      SAMPLE_RATE, SOURCE_NAME_FORMS, parse_source_filename)
 
 SPLITS = ("train", "valid")
@@ -107,25 +105,14 @@ def _visible_children(folder: Path) -> List[Path]:
 
 def _check_audio(report: LayoutReport, path: Path, what: str, channels: int,
                  min_seconds: float = 0.0, plain_pcm: bool = False) -> None:
-    """Check one WAV: readable, ``channels`` channels, 32 kHz, optional length and PCM tag."""
+    """Check one WAV (:func:`~espnet2_ext.fileio.wav_problems`: readable, ``channels`` channels,
+    32 kHz, complete, optional length) and optionally its PCM format tag; collect the problems."""
     report.count(what)
-    try:
-        info = sf.info(str(path))
-    except Exception as e:  # libsndfile: corrupt, truncated header, not audio
-        report.add(f"{what} {path}: unreadable WAV ({e})")
+    info, problems = wav_problems(path, SAMPLE_RATE, channels, min_seconds=min_seconds, what=what)
+    for problem in problems:
+        report.add(f"{what} {path}: {problem.short}")
+    if info is None:
         return
-    if info.channels != channels:
-        report.add(f"{what} {path}: {info.channels} channel(s), expected {channels}")
-    if info.samplerate != SAMPLE_RATE:
-        report.add(f"{what} {path}: sample rate {info.samplerate} Hz, expected {SAMPLE_RATE} Hz")
-    if info.frames == 0:
-        report.add(f"{what} {path}: empty (0 samples)")
-    elif (missing := missing_frames(path, info.frames)):
-        report.add(f"{what} {path}: truncated ({missing} samples announced "
-                   f"by the header are missing); re-create or re-download it")
-    elif info.frames < min_seconds * info.samplerate:
-        report.add(f"{what} {path}: {info.frames / info.samplerate:.3f} s long, "
-                   f"shorter than the required {min_seconds:g} s")
     if plain_pcm:
         try:
             tag = read_wav_header(path).format_tag

@@ -14,18 +14,16 @@ from __future__ import annotations
 
 import glob
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
-import soundfile as sf
 
 from espnet2_ext.errors import S5InputError
-from espnet2_ext.fileio import PathLike, read_wav
+from espnet2_ext.fileio import PathLike, check_wav, read_wav
 from espnet2_ext.s5.labels import CLASS_TO_INDEX
-from espnet2_ext.s5.official import (CLASSES, N_SLOTS, SAMPLE_RATE, SILENCE, SOURCE_NAME_FORMS,
+from espnet2_ext.s5.official import (CLASSES, N_SLOTS, SAMPLE_RATE, SILENCE, SOURCE_CHANNELS, SOURCE_NAME_FORMS,
                                      parse_source_filename)
 
 
@@ -202,10 +200,8 @@ def load_sources(
     """Labels (padded with 'silence') and waveforms [max(n, n_slots), n_samples] of source files."""
     wavs = []
     for f in files:
-        wav, _ = read_wav(f.path, sr=SAMPLE_RATE, channels=1, what=what)
-        if wav.shape[1] != n_samples:
-            raise S5InputError(f"{what} {f.path} has {wav.shape[1]} samples but its soundscape has "
-                               f"{n_samples}; write estimates at the soundscape's length")
+        wav, _ = read_wav(f.path, sr=SAMPLE_RATE, channels=SOURCE_CHANNELS, what=what)
+        _check_length(f.path, wav.shape[1], n_samples, what)
         wavs.append(wav[0])
     n_pad = max(n_slots - len(files), 0)
     wavs += [np.zeros(n_samples, dtype=np.float32)] * n_pad
@@ -232,15 +228,14 @@ def iter_records(
                             probs + [1.0] * (len(est_labels) - len(probs)))
 
 
+def _check_length(path: Path, frames: int, n_samples: int, what: str) -> None:
+    if frames != n_samples:
+        raise S5InputError(f"{what} {path} has {frames} samples but its soundscape has "
+                           f"{n_samples}; write estimates at the soundscape's length")
+
+
 def check_source_headers(files: Sequence[SourceFile], n_samples: int, what: str = "estimate") -> None:
-    """Cheap header check (no audio read): mono, 32 kHz, ``n_samples`` long."""
+    """Cheap header check (no audio read): mono, 32 kHz, complete, ``n_samples`` long."""
     for f in files:
-        try:
-            info = sf.info(os.fspath(f.path))
-        except Exception as e:
-            raise S5InputError(f"cannot read {what} {f.path}: {e}") from e
-        if (info.channels, info.samplerate, info.frames) != (1, SAMPLE_RATE, n_samples):
-            raise S5InputError(
-                f"{what} {f.path} is {info.channels} ch, {info.samplerate} Hz, {info.frames} samples; "
-                f"expected mono {SAMPLE_RATE} Hz with {n_samples} samples (the soundscape's length)"
-            )
+        info = check_wav(f.path, SAMPLE_RATE, SOURCE_CHANNELS, what=what)
+        _check_length(f.path, info.frames, n_samples, what)

@@ -39,6 +39,7 @@ import scipy.signal
 import soundfile as sf
 
 from espnet2_ext.errors import S5InputError
+from espnet2_ext.fileio import check_wav
 from espnet2_ext.s5.labels import CLASSES
 from espnet2_ext.synth.room import ByteLru, RirCache, direct_path_rir, resample
 
@@ -218,13 +219,9 @@ class SourceLoader:
     def info(self, path: Path):
         key = str(path)
         if key not in self._info:
-            if not Path(path).is_file():
-                raise S5InputError(f"audio file not found: {path}; the scene refers to a file that is "
-                                   f"not in the corpus (re-run stages 1-2, or fix the metadata)")
-            try:
-                self._info[key] = sf.info(key)
-            except Exception as e:
-                raise S5InputError(f"cannot read audio file {path}: {e}") from e
+            self._info[key] = check_wav(path, what="audio file", missing_hint=(
+                "the scene refers to a file that is not in the corpus (re-run stages 1-2, or fix "
+                "the metadata)"))
         return self._info[key]
 
     def duration(self, path: Path) -> float:
