@@ -27,6 +27,7 @@ import numpy as np
 import soundfile as sf
 
 from espnet2_ext.errors import S5InputError
+from espnet2_ext.s5.official import N_CHANNELS
 
 PathLike = Union[str, os.PathLike]
 _UMASK = os.umask(0o022)
@@ -173,9 +174,12 @@ class WavProblem:
 
 
 def _convert_hint(sr: Optional[int], channels: Optional[int]) -> str:
+    """The fix for a wrong rate or channel count: s5_prepare_audio for mixtures, else SoX."""
     fmt = " ".join(x for x in (f"{channels}-channel" if channels else "", f"{sr} Hz" if sr else "") if x)
-    return (f"the recipe reads {fmt} audio: convert it with `{PREPARE_AUDIO_CMD} in.wav out.wav`"
-            + (f" (or sox in.wav -r {sr} out.wav)" if sr else ""))
+    sox_cmd = f"sox in.wav -r {sr} out.wav" if sr else "sox"
+    if channels == N_CHANNELS:
+        return f"the recipe reads {fmt} mixtures: convert it with `{PREPARE_AUDIO_CMD} in.wav out.wav` (or {sox_cmd})"
+    return f"the recipe reads {fmt} audio: convert it (e.g. {sox_cmd})"
 
 
 def wav_problems(path: PathLike, sr: Optional[int] = None, channels: Optional[int] = None,
