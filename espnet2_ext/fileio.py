@@ -19,6 +19,7 @@ import json
 import os
 import struct
 import tempfile
+import wave
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, List, NamedTuple, Optional, Tuple, Union
@@ -27,7 +28,7 @@ import numpy as np
 import soundfile as sf
 
 from espnet2_ext.errors import S5InputError
-from espnet2_ext.s5.official import N_CHANNELS
+from espnet2_ext.s5.official import N_CHANNELS, SAMPLE_RATE
 
 PathLike = Union[str, os.PathLike]
 _UMASK = os.umask(0o022)
@@ -81,6 +82,22 @@ def write_wav(path: PathLike, wav: np.ndarray, sr: int, subtype: str = "FLOAT") 
     data = wav.T if wav.ndim == 2 else wav
     with atomic_path(path) as tmp:
         sf.write(str(tmp), data, sr, subtype=subtype, format="WAV")
+
+
+def write_pcm16(path: Path, wav: np.ndarray, sr: int = SAMPLE_RATE) -> None:
+    """Atomically write ``wav`` ([T] or [C, T], floats in [-1, 1]) as plain 16-bit PCM.
+
+    Uses the stdlib ``wave`` module, which always writes format tag 1 (WAVE_FORMAT_PCM),
+    also for > 2 channels (soundfile would write WAVE_FORMAT_EXTENSIBLE there).
+    """
+    wav = np.atleast_2d(np.asarray(wav, dtype=np.float64))
+    pcm = np.clip(np.round(wav * 32767.0), -32768, 32767).astype("<i2")
+    with atomic_path(path) as tmp:
+        with wave.open(str(tmp), "wb") as w:
+            w.setnchannels(pcm.shape[0])
+            w.setsampwidth(2)
+            w.setframerate(sr)
+            w.writeframes(np.ascontiguousarray(pcm.T).tobytes())
 
 
 def write_json(path: PathLike, obj: object, indent: int = 2) -> None:
