@@ -1,7 +1,7 @@
 """Stage 7: run the S5 chain on a folder of soundscapes and write the estimates.
 
     python -m espnet2_ext.bin.s5_inference --soundscape_dir D --output_dir E \
-        --tagger_ckpt T --separator_ckpt S [--tagger_type m2d_at_4c] [--m2d_weight_file W] \
+        --tagger_ckpt T --separator_ckpt S [--tagger_type 4c] [--m2d_weight_file W] \
         [--oracle_target_dir O --oracle_labels true] [--device auto] [--batch_size 2] [--job 1 --nj 4]
 
 Writes ``E/<soundscape>_<i>_<Label>.wav`` (float32, 32 kHz, one per non-silent
@@ -29,7 +29,8 @@ from espnet2_ext.fileio import check_wav, read_wav, write_json, write_wav
 from espnet2_ext.jobs import job_share
 from espnet2_ext.s5.estimates import list_soundscapes, oracle_labels_of
 from espnet2_ext.s5.official import (DEFAULT_TAGGER_TYPE, ESTIMATES_JSON, M2D_WEIGHT_PATH, N_CHANNELS,
-                                     SAMPLE_RATE, TAGGER_TYPES, source_filename)
+                                     SAMPLE_RATE, TAGGER_TYPES, TAGGER_VARIANTS, source_filename, tagger_type,
+                                     tagger_variant)
 from espnet2_ext.s5.pipeline import S5Pipeline, active_slots
 
 str2bool = quiet_import("espnet2.utils.types").str2bool
@@ -64,6 +65,14 @@ def merge_records(out_dir: Path, names: Sequence[str]) -> bool:
     for stale in [*out_dir.glob(".*.part"), *recs.glob(".*.part")]:
         stale.unlink(missing_ok=True)
     return True
+
+
+def tagger_type_arg(text: str) -> str:
+    """'4c' or 'm2d_at_4c' -> 'm2d_at_4c' (argparse type)."""
+    variant = tagger_variant(text)
+    if variant is None:
+        raise argparse.ArgumentTypeError(f"unknown tagger variant {text!r}: use {' or '.join(TAGGER_VARIANTS)}")
+    return tagger_type(variant)
 
 
 def pick_device(name: str) -> torch.device:
@@ -132,8 +141,9 @@ def get_parser() -> argparse.ArgumentParser:
                    help="official m2dat_{1c,4c}.ckpt or our espnet2 model file")
     p.add_argument("--separator_ckpt", type=Path, required=True,
                    help="official resunetk.ckpt or our espnet2 model file")
-    p.add_argument("--tagger_type", choices=TAGGER_TYPES, default=DEFAULT_TAGGER_TYPE,
-                   help="tagger variant of an official checkpoint")
+    p.add_argument("--tagger_type", type=tagger_type_arg, default=DEFAULT_TAGGER_TYPE,
+                   help=f"tagger variant of an official checkpoint: {' or '.join(TAGGER_VARIANTS)} "
+                        f"(or {' / '.join(TAGGER_TYPES)}; default %(default)s)")
     p.add_argument("--m2d_weight_file", type=Path, default=Path(M2D_WEIGHT_PATH),
                    help="official M2D weight file (for an official tagger checkpoint; default: %(default)s)")
     p.add_argument("--tagger_config", type=Path, default=None, help="config.yaml of an espnet2 tagger")

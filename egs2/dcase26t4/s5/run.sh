@@ -25,8 +25,8 @@ local_data_dir=        # stage 1: link an already extracted corpus (folder holdi
 download_baseline_ckpt=false  # stage 1: also fetch the official baseline checkpoints
 semhear_path=          # stage 2: Semantic Hearing BinauralCuratedDataset folder
 ears_path=             # stage 2: EARS folder (p001 ... p107)
-tagger_variants="1c 4c"  # stages 4-5: which taggers to train
-tagger_variant=4c      # stages 7-8: which tagger decodes
+tagger_variants=       # stages 4-5: which taggers to train (default: all, espnet2_ext/s5/official.py)
+tagger_variant=        # stages 7-8: which tagger decodes (default: official.py's DEFAULT_TAGGER_VARIANT)
 official_resume=false  # stage 5: resume the stage-4 optimizer state like the official -r flag
 tag_args=              # extra arguments for the tagger trainer (e.g. "--max_epoch 10")
 sep_args=              # extra arguments for the separator trainer
@@ -60,9 +60,9 @@ Options:
   --local_data_dir DIR          stage 1: use an extracted corpus already on disk
   --download_baseline_ckpt B    stage 1: also download the official checkpoints
   --semhear_path P --ears_path E  stage 2 inputs
-  --tagger_variants "1c 4c"     stages 4-5
+  --tagger_variants "1c 4c"     stages 4-5 (default: all variants)
   --official_resume B           stage 5: official -r behaviour (old optimizer state, lr 1e-3)
-  --tagger_variant 1c|4c        stages 7-8
+  --tagger_variant 1c|4c        stages 7-8 (default: DEFAULT_TAGGER_VARIANT in espnet2_ext/s5/official.py)
   --tagger_ckpt F --separator_ckpt F  stages 7-8: decode with these checkpoints, no training
   --submission true --author A --affiliation F --submission_number N  stage 8 package
 Backends: edit cmd.sh or export cmd_backend=local|slurm.
@@ -91,6 +91,8 @@ else
 fi
 dev_set=${datadir}/dev_set
 eval_set=${datadir}/eval_set
+tagger_variants=${tagger_variants:-$(python -m espnet2_ext.s5.official tagger_variants)}
+tagger_variant=${tagger_variant:-$(python -m espnet2_ext.s5.official default_tagger_variant)}
 
 # Given checkpoints replace training: stages 4-6 are skipped.
 skip_train=false
@@ -172,7 +174,7 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
     for dset in ${test_sets}; do
         local/decode.sh --cmd "${_cmd}" --nj "${nj}" --device "${_device}" \
             --soundscape_dir "$(cat "${datadir}/${dset}/soundscape_dir")" --output_dir "${decode_dir}/${dset}" \
-            --tagger_ckpt "${tagger_ckpt}" --tagger_type "m2d_at_${tagger_variant}" \
+            --tagger_ckpt "${tagger_ckpt}" --tagger_type "${tagger_variant}" \
             --m2d_weight_file "${m2d_weight_file}" --separator_ckpt "${separator_ckpt}"
     done
 fi

@@ -3,7 +3,8 @@
 # assemble estimates.json. Rerunning resumes: finished soundscapes are skipped.
 #
 #   local/decode.sh --cmd "${decode_cmd}" --nj 4 --soundscape_dir D --output_dir E \
-#       --separator_ckpt S [--tagger_ckpt T --tagger_type m2d_at_4c --m2d_weight_file W]
+#       --separator_ckpt S [--tagger_ckpt T --tagger_type 4c --m2d_weight_file W]
+# (defaults of --tagger_type and --m2d_weight_file: espnet2_ext/s5/official.py, via s5_inference)
 #       [--oracle_target_dir O --oracle_labels true] [--device auto] [--batch_size 2]
 set -euo pipefail
 
@@ -13,7 +14,7 @@ soundscape_dir=
 output_dir=
 tagger_ckpt=
 separator_ckpt=
-tagger_type=m2d_at_4c
+tagger_type=
 m2d_weight_file=
 oracle_target_dir=
 oracle_labels=false
@@ -29,7 +30,8 @@ n=$(find "${soundscape_dir}" -maxdepth 1 -name '*.wav' | wc -l)
 mkdir -p "${output_dir}/log"
 
 opts=(--soundscape_dir "${soundscape_dir}" --output_dir "${output_dir}")
-[ -n "${tagger_ckpt}" ] && opts+=(--tagger_ckpt "${tagger_ckpt}" --tagger_type "${tagger_type}")
+[ -n "${tagger_ckpt}" ] && opts+=(--tagger_ckpt "${tagger_ckpt}")
+[ -n "${tagger_type}" ] && opts+=(--tagger_type "${tagger_type}")
 [ -n "${m2d_weight_file}" ] && opts+=(--m2d_weight_file "${m2d_weight_file}")
 [ -n "${oracle_target_dir}" ] && opts+=(--oracle_target_dir "${oracle_target_dir}")
 
