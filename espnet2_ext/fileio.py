@@ -199,6 +199,10 @@ def _convert_hint(sr: Optional[int], channels: Optional[int]) -> str:
     return f"the recipe reads {fmt} audio: convert it (e.g. {sox_cmd})"
 
 
+def _unreadable(what: str, path: Path, error: Exception) -> str:
+    return f"cannot read {what} {path}: {error}. Re-create or re-download the file."
+
+
 def wav_problems(path: PathLike, sr: Optional[int] = None, channels: Optional[int] = None,
                  min_seconds: float = 0.0, what: str = "audio file"
                  ) -> Tuple[Optional["sf._SoundFileInfo"], List[WavProblem]]:
@@ -213,8 +217,7 @@ def wav_problems(path: PathLike, sr: Optional[int] = None, channels: Optional[in
     try:
         info = sf.info(str(p))
     except Exception as e:  # libsndfile: corrupt, truncated header, not audio
-        return None, [WavProblem("unreadable", f"unreadable WAV ({e})",
-                                 f"cannot read {what} {p}: {e}. Re-create or re-download the file.")]
+        return None, [WavProblem("unreadable", f"unreadable WAV ({e})", _unreadable(what, p, e))]
     problems = []
     if channels is not None and info.channels != channels:
         problems.append(WavProblem(
@@ -272,7 +275,7 @@ def read_wav(
     try:
         data, file_sr = sf.read(str(p), dtype=dtype, always_2d=True)
     except Exception as e:  # libsndfile errors for corrupt data past the header
-        raise S5InputError(f"cannot read {what} {p}: {e}. Re-create or re-download the file.") from e
+        raise S5InputError(_unreadable(what, p, e)) from e
     if not np.isfinite(data).all():
         raise S5InputError(f"{what} {p} contains NaN or Inf samples; re-create the file")
     return np.ascontiguousarray(data.T), file_sr

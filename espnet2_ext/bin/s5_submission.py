@@ -34,15 +34,14 @@ import zipfile
 from pathlib import Path
 from typing import List, Optional
 
-import soundfile as sf
 import yaml
 from tqdm import tqdm
 
 from espnet2_ext.errors import S5InputError, cli_main
 from espnet2_ext.espnet_compat import quiet_import
-from espnet2_ext.fileio import write_json
+from espnet2_ext.fileio import check_wav, write_json
 from espnet2_ext.s5 import estimates as est_io
-from espnet2_ext.s5.official import ESTIMATES_JSON
+from espnet2_ext.s5.official import ESTIMATES_JSON, N_CHANNELS, SAMPLE_RATE
 
 log = logging.getLogger("s5_submission")
 str2bool = quiet_import("espnet2.utils.types").str2bool
@@ -85,7 +84,7 @@ def check_eval_wavs(soundscape_dir: Path, soundscapes: List[str], index) -> None
     """Header check of every estimate: mono, 32 kHz, as long as its soundscape."""
     for s in tqdm(soundscapes, desc="checking eval estimates", unit="mix"):
         if index[s]:
-            frames = sf.info(os.fspath(soundscape_dir / f"{s}.wav")).frames
+            frames = check_wav(soundscape_dir / f"{s}.wav", SAMPLE_RATE, N_CHANNELS, what="eval soundscape").frames
             est_io.check_source_headers(index[s], frames, what="eval estimate")
 
 
