@@ -31,7 +31,7 @@ from tqdm import tqdm
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.fileio import read_wav_header, wav_problems
 from espnet2_ext.s5.official import (CLASSES, M2D_FOLDER, M2D_WEIGHTS, N_CHANNELS,
-                                     SAMPLE_RATE, SOURCE_NAME_FORMS, parse_source_filename)
+                                     SAMPLE_RATE, SOURCE_CHANNELS, SOURCE_NAME_FORMS, parse_source_filename)
 
 SPLITS = ("train", "valid")
 MIN_NOISE_SECONDS = 1.0
@@ -159,7 +159,7 @@ def _check_class_tree(report: LayoutReport, root: Path, what: str, progress: boo
         files = _wavs(child)
         if not files:
             report.add(f"{what}: empty class folder {child} (no .wav files)")
-        _check_audio_files(report, files, what, progress, channels=1)
+        _check_audio_files(report, files, what, progress, channels=SOURCE_CHANNELS)
     for name in classes or ():
         if name not in present:
             report.add(f"{what}: missing class folder {root / name}")
@@ -268,7 +268,7 @@ def _check_test_set(report: LayoutReport, test: Path, progress: bool) -> None:
                        f"for any soundscape in {test / 'soundscape'}")
         elif label not in CLASSES:
             report.add(f"test oracle_target {p}: label {label!r} is not one of the 18 classes")
-    _check_audio_files(report, refs, "test oracle_target", progress, channels=1)
+    _check_audio_files(report, refs, "test oracle_target", progress, channels=SOURCE_CHANNELS)
 
 
 def verify_dev_set(dev: Path, report: LayoutReport, require_external: bool = True,

@@ -19,7 +19,7 @@ import torch
 
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.fileio import read_wav
-from espnet2_ext.s5.official import LABELS_FILE, N_CHANNELS, N_SLOTS, SAMPLE_RATE, WAV_SCP, spk_scp
+from espnet2_ext.s5.official import LABELS_FILE, N_CHANNELS, N_SLOTS, SAMPLE_RATE, SOURCE_CHANNELS, WAV_SCP, spk_scp
 from espnet2_ext.s5.labels import SILENCE, check_label, labels_to_query, labels_to_stack, pad_labels
 from espnet2_ext.synth.room import RirCache
 from espnet2_ext.synth.sampler import SceneSampler, scene_rng
@@ -197,7 +197,7 @@ class DataDirDataset(torch.utils.data.Dataset):
             dry = np.zeros((len(labels), 1, mixture.shape[-1]), dtype=np.float32)
             for k, lab in enumerate(labels):
                 if lab != SILENCE:
-                    ref, _ = read_wav(self.spk[k][uid], sr=self.sr, channels=1, what="oracle target")
+                    ref, _ = read_wav(self.spk[k][uid], sr=self.sr, channels=SOURCE_CHANNELS, what="oracle target")
                     n = min(ref.shape[-1], mixture.shape[-1])
                     dry[k, :, :n] = ref[:, :n]
         return make_item(uid, mixture, labels, dry, self.n_sources, self.label_vector_mode)
