@@ -100,6 +100,15 @@ def write_pcm16(path: Path, wav: np.ndarray, sr: int = SAMPLE_RATE) -> None:
             w.writeframes(np.ascontiguousarray(pcm.T).tobytes())
 
 
+def read_json(path: PathLike, what: str = "JSON file", fix: str = "") -> object:
+    """Parse a JSON file; S5InputError ``cannot read <what> <path>: <reason>[; <fix>]`` otherwise."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        raise S5InputError(f"cannot read {what} {path}: {e}" + (f"; {fix}" if fix else "")) from e
+
+
 def write_json(path: PathLike, obj: object, indent: int = 2) -> None:
     """Atomically write ``obj`` as JSON."""
     with atomic_path(path) as tmp:

@@ -24,7 +24,6 @@ leaves no partial output.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import re
@@ -39,7 +38,7 @@ from tqdm import tqdm
 
 from espnet2_ext.errors import S5InputError, cli_main
 from espnet2_ext.espnet_compat import quiet_import
-from espnet2_ext.fileio import check_wav, write_json
+from espnet2_ext.fileio import check_wav, read_json, write_json
 from espnet2_ext.s5 import estimates as est_io
 from espnet2_ext.s5.official import ESTIMATES_JSON, N_CHANNELS, SAMPLE_RATE
 
@@ -90,10 +89,7 @@ def check_eval_wavs(soundscape_dir: Path, soundscapes: List[str], index) -> None
 
 def load_dev_results(path: Path, dev_soundscape_dir: Optional[Path]) -> dict:
     """Read the dev-test results.json and check its soundscape coverage (official check)."""
-    try:
-        results = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise S5InputError(f"cannot read --dev_results {path}: {e}") from e
+    results = read_json(path, "--dev_results")
     if not (isinstance(results, dict) and "CAPI-SDRi" in results and isinstance(results.get("details"), list)):
         raise S5InputError(f"--dev_results {path} is not a results.json of s5_score "
                            f"(needs 'CAPI-SDRi' and 'details')")

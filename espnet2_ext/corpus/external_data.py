@@ -19,7 +19,6 @@ plan, so ``run.pl JOB=1:N`` can run it in parallel; :func:`summarize` merges the
 """
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from tqdm import tqdm
 
 from espnet2_ext.corpus.layout import INTERFERENCE_CLASSES
 from espnet2_ext.errors import S5InputError
-from espnet2_ext.fileio import atomic_path, write_json, write_wav
+from espnet2_ext.fileio import atomic_path, read_json, write_json, write_wav
 from espnet2_ext.jobs import job_share
 from espnet2_ext.s5.official import SAMPLE_RATE
 
@@ -151,10 +150,7 @@ def plan_interference(bg_scaper_fmt: Path, out_root: Path,
 
 def read_pickup_list(path: Path) -> List[dict]:
     """Read a pick-up JSON (list of {file_name, t4_label, convert_path})."""
-    try:
-        rows = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as e:
-        raise S5InputError(f"cannot read pick-up list {path}: {e}") from e
+    rows = read_json(path, "pick-up list")
     bad = [i for i, r in enumerate(rows if isinstance(rows, list) else [None])
            if not (isinstance(r, dict) and all(isinstance(r.get(k), str) for k in PICKUP_KEYS))]
     if not isinstance(rows, list) or bad:

@@ -13,7 +13,6 @@ Our decoder also writes ``estimates.json``: ``{"<soundscape>": [{"filename", "la
 from __future__ import annotations
 
 import glob
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
@@ -21,7 +20,7 @@ from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from espnet2_ext.errors import S5InputError
-from espnet2_ext.fileio import PathLike, check_wav, read_wav
+from espnet2_ext.fileio import PathLike, check_wav, read_json, read_wav
 from espnet2_ext.s5.labels import CLASS_TO_INDEX
 from espnet2_ext.s5.official import (CLASSES, N_SLOTS, SAMPLE_RATE, SILENCE, SOURCE_CHANNELS, SOURCE_NAME_FORMS,
                                      parse_source_filename)
@@ -119,10 +118,7 @@ def oracle_labels_of(oracle_target_dir: PathLike, soundscape: str, n_slots: int 
 def read_estimates_json(path: PathLike) -> Dict[str, List[dict]]:
     """Read ``{"<soundscape>": [{"filename", "label", "probability"}]}`` with shape checks."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise S5InputError(f"cannot read estimates JSON {path}: {e}") from e
+    data = read_json(path, "estimates JSON")
     ok = isinstance(data, dict) and all(
         isinstance(v, list) and all(isinstance(e, dict) and {"filename", "label", "probability"} <= e.keys()
                                     for e in v) for v in data.values())

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import logging
 import math
 from pathlib import Path
@@ -37,6 +36,7 @@ import scipy.fft
 import scipy.signal
 
 from espnet2_ext.errors import S5InputError
+from espnet2_ext.fileio import read_json
 from espnet2_ext.s5.labels import CLASSES
 from espnet2_ext.synth.room import RirCache, direct_path_rir
 from espnet2_ext.synth.sources import SourceLoader
@@ -157,11 +157,7 @@ class Scene:
         where = "metadata"
         if not isinstance(meta, dict):
             where = str(meta)
-            try:
-                with open(meta) as f:
-                    meta = json.load(f)
-            except (OSError, ValueError) as e:
-                raise S5InputError(f"cannot read scene metadata {where}: {e}") from e
+            meta = read_json(meta, "scene metadata")
         try:
             config = dict(meta["config"])
             info = dict(meta["room"]["args"]["metadata"])
@@ -189,13 +185,12 @@ class Scene:
 def read_metadata_list(metadata_list: PathLike) -> List[Path]:
     """``valid.json`` ([{"metadata_path": "valid/x.json"}, ...]) -> absolute metadata paths."""
     path = Path(metadata_list)
+    expected = "expected a JSON list of {\"metadata_path\": ...} objects"
+    entries = read_json(path, "metadata list", fix=expected)
     try:
-        entries = json.loads(path.read_text())
-        files = [path.parent / e["metadata_path"] for e in entries]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise S5InputError(f"cannot read metadata list {path}: {e}; expected a JSON list of "
-                           "{\"metadata_path\": ...} objects") from e
-    return files
+        return [path.parent / e["metadata_path"] for e in entries]
+    except (KeyError, TypeError) as e:
+        raise S5InputError(f"cannot read metadata list {path}: {e}; {expected}") from e
 
 
 
