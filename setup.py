@@ -1,7 +1,9 @@
 """dcase26t4: an ESPnet-style recipe for DCASE2026 Challenge Task 4 (S5).
 
-The pinned run-time stack (torch/torchaudio pair, espnet) is installed by
-``make -C tools``; this file only declares the package and its light deps.
+``install_requires`` lists what the package imports; the exact versions of the whole
+environment are pinned in ``tools/constraints.txt`` and installed by ``make -C tools``
+(``pip install -c tools/constraints.txt -e ".[test,mini]"`` reproduces it by hand).
+Extras: ``test`` (pytest), ``mini`` (pyroomacoustics, for the built-in mini corpus).
 """
 from setuptools import find_packages, setup
 
@@ -12,16 +14,24 @@ setup(
     packages=find_packages(include=["espnet2_ext", "espnet2_ext.*"]),
     python_requires=">=3.10",
     install_requires=[
-        "torch",
+        "torch",            # a matched pair with torchaudio: see tools/constraints.txt
         "torchaudio",
-        "espnet",
-        "timm",
-        "soundfile",
-        "pyyaml",
+        "espnet",           # espnet2 tasks, trainer, ClassChoices
+        "timm",             # the M2D backbone builds on timm's ViT Block
         "numpy",
         "scipy",
-        "h5py",
+        "soundfile",
+        "soxr",             # resampling external data (stage 2)
+        "sox",              # the SoX binding: s5_prepare_audio
+        "pyyaml",
+        "h5py",             # SOFA room files
+        "netCDF4",          # SOFA files written by the mini corpus / tests
         "tqdm",
-        "matplotlib",
+        "matplotlib",       # score plots
+        "tensorboard",      # training summaries (espnet2 --use_tensorboard)
     ],
+    extras_require={
+        "test": ["pytest"],
+        "mini": ["pyroomacoustics"],   # rooms of the built-in mini corpus
+    },
 )

@@ -37,12 +37,12 @@ import torch
 import torch.nn.functional as F
 
 from espnet2_ext.s5.labels import SILENCE_INDEX
+from espnet2_ext.s5.official import SAMPLE_RATE as SR
 from espnet2_ext.s5.pipeline import S5Pipeline
 from espnet2_ext.s5.separator import ResUNet30
 from espnet2_ext.s5.separator.resunetk import DECODER, ENCODER, N_MASK_COMPONENTS, source_mask_of
 from espnet2_ext.s5.tagger import M2dAtSpatial, fabricate_m2d_weight_file
 
-SR = 32000
 LEAKY_SLOPE = 0.01
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from espnet2_ext.s5.labels import CLASSES, SILENCE
+from espnet2_ext.s5.official import SAMPLE_RATE
 from espnet2_ext.s5.metrics import capi_sdri, snr
 
 
@@ -80,7 +81,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    cases = random_cases(0, args.cases, int(args.seconds * 32000))
+    cases = random_cases(0, args.cases, int(args.seconds * SAMPLE_RATE))
 
     ours = [capi_sdri(c["est_lb"], c["est_wf"], c["ref_lb"], c["ref_wf"], c["mixture"]) for c in cases]
     naive = [naive_capi_sdri(c["est_lb"], c["est_wf"], c["ref_lb"], c["ref_wf"], c["mixture"]) for c in cases]

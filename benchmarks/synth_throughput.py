@@ -26,12 +26,12 @@ import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 import torch  # noqa: E402
 
+from espnet2_ext.s5.official import SAMPLE_RATE as SR  # noqa: E402
 from espnet2_ext.synth.room import RirCache  # noqa: E402
 from espnet2_ext.synth.sampler import SceneSampler, scene_rng  # noqa: E402
 from espnet2_ext.synth.scene import SceneRenderer, make_scene_config, render_scene_reference  # noqa: E402
 from espnet2_ext.synth.sofa import write_sofa  # noqa: E402
 
-SR = 32000
 
 
 def build_data(root: Path, seed: int, n_pos: int = 20, rir_len: int = 174_763) -> None:

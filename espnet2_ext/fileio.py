@@ -1,5 +1,9 @@
 """Audio and file I/O with clear errors and atomic writes.
 
+Every WAV header check (rate, channels, empty, truncated) is :func:`wav_problems`:
+readers raise its first problem (:func:`check_wav`, :func:`read_wav`), the corpus
+layout checker collects them all.
+
 Every writer goes through :func:`atomic_path`: data is written to a temporary
 file in the destination folder and renamed into place, so an interrupted run
 never leaves a truncated file under the final name. Temporary names start with
@@ -15,18 +19,22 @@ import json
 import os
 import struct
 import tempfile
+import wave
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, NamedTuple, Optional, Tuple, Union
+from typing import Iterator, List, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 import soundfile as sf
 
 from espnet2_ext.errors import S5InputError
+from espnet2_ext.s5.official import N_CHANNELS, SAMPLE_RATE
 
 PathLike = Union[str, os.PathLike]
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 _NEARLY_FULL_BYTES = 1 << 20   # a write that fails with less free space than this: disk full
+PREPARE_AUDIO_CMD = "python -m espnet2_ext.bin.s5_prepare_audio"   # converts to the recipe's format
 
 
 @contextlib.contextmanager
@@ -74,6 +82,31 @@ def write_wav(path: PathLike, wav: np.ndarray, sr: int, subtype: str = "FLOAT") 
     data = wav.T if wav.ndim == 2 else wav
     with atomic_path(path) as tmp:
         sf.write(str(tmp), data, sr, subtype=subtype, format="WAV")
+
+
+def write_pcm16(path: Path, wav: np.ndarray, sr: int = SAMPLE_RATE) -> None:
+    """Atomically write ``wav`` ([T] or [C, T], floats in [-1, 1]) as plain 16-bit PCM.
+
+    Uses the stdlib ``wave`` module, which always writes format tag 1 (WAVE_FORMAT_PCM),
+    also for > 2 channels (soundfile would write WAVE_FORMAT_EXTENSIBLE there).
+    """
+    wav = np.atleast_2d(np.asarray(wav, dtype=np.float64))
+    pcm = np.clip(np.round(wav * 32767.0), -32768, 32767).astype("<i2")
+    with atomic_path(path) as tmp:
+        with wave.open(str(tmp), "wb") as w:
+            w.setnchannels(pcm.shape[0])
+            w.setsampwidth(2)
+            w.setframerate(sr)
+            w.writeframes(np.ascontiguousarray(pcm.T).tobytes())
+
+
+def read_json(path: PathLike, what: str = "JSON file", fix: str = "") -> object:
+    """Parse a JSON file; S5InputError ``cannot read <what> <path>: <reason>[; <fix>]`` otherwise."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        raise S5InputError(f"cannot read {what} {path}: {e}" + (f"; {fix}" if fix else "")) from e
 
 
 def write_json(path: PathLike, obj: object, indent: int = 2) -> None:
@@ -153,6 +186,87 @@ def missing_frames(path: PathLike, frames_present: int) -> int:
     return max(h.frames - frames_present, 0)
 
 
+@dataclass(frozen=True)
+class WavProblem:
+    """One problem of a WAV file, in the two forms callers need.
+
+    ``short``: the layout checker's line after ``"<what> <path>: "`` (it collects them);
+    ``message``: a whole sentence naming the file and the fix (readers raise it).
+    """
+
+    kind: str      # missing | unreadable | channels | rate | empty | truncated | short
+    short: str
+    message: str
+
+
+def _convert_hint(sr: Optional[int], channels: Optional[int]) -> str:
+    """The fix for a wrong rate or channel count: s5_prepare_audio for mixtures, else SoX."""
+    fmt = " ".join(x for x in (f"{channels}-channel" if channels else "", f"{sr} Hz" if sr else "") if x)
+    sox_cmd = f"sox in.wav -r {sr} out.wav" if sr else "sox"
+    if channels == N_CHANNELS:
+        return f"the recipe reads {fmt} mixtures: convert it with `{PREPARE_AUDIO_CMD} in.wav out.wav` (or {sox_cmd})"
+    return f"the recipe reads {fmt} audio: convert it (e.g. {sox_cmd})"
+
+
+def _unreadable(what: str, path: Path, error: Exception) -> str:
+    return f"cannot read {what} {path}: {error}. Re-create or re-download the file."
+
+
+def wav_problems(path: PathLike, sr: Optional[int] = None, channels: Optional[int] = None,
+                 min_seconds: float = 0.0, what: str = "audio file"
+                 ) -> Tuple[Optional["sf._SoundFileInfo"], List[WavProblem]]:
+    """Check a WAV's header without decoding it: (soundfile info or None, every problem found).
+
+    Checked: exists and readable, ``channels`` channels, ``sr`` Hz, not empty, not truncated
+    (the data chunk announces more samples than the file holds), at least ``min_seconds`` long.
+    """
+    p = Path(path)
+    if not p.is_file():
+        return None, [WavProblem("missing", "missing file", f"{what} not found: {p}")]
+    try:
+        info = sf.info(str(p))
+    except Exception as e:  # libsndfile: corrupt, truncated header, not audio
+        return None, [WavProblem("unreadable", f"unreadable WAV ({e})", _unreadable(what, p, e))]
+    problems = []
+    if channels is not None and info.channels != channels:
+        problems.append(WavProblem(
+            "channels", f"{info.channels} channel(s), expected {channels}",
+            f"{what} {p} has {info.channels} channel(s) but {channels} are required; "
+            f"{_convert_hint(sr, channels)}"))
+    if sr is not None and info.samplerate != sr:
+        problems.append(WavProblem(
+            "rate", f"sample rate {info.samplerate} Hz, expected {sr} Hz",
+            f"{what} {p} has sample rate {info.samplerate} Hz but {sr} Hz is required; "
+            f"{_convert_hint(sr, channels)}"))
+    if info.frames == 0:
+        problems.append(WavProblem("empty", "empty (0 samples)",
+                                   f"{what} {p} is empty (0 samples); re-create or remove it"))
+    elif (missing := missing_frames(p, info.frames)):
+        problems.append(WavProblem(
+            "truncated", f"truncated ({missing} samples announced by the header are missing); "
+                         f"re-create or re-download it",
+            f"{what} {p} is truncated: {missing} of {info.frames + missing} samples are missing; "
+            f"re-create or re-download the file"))
+    elif info.frames < min_seconds * info.samplerate:
+        seconds = f"{info.frames / info.samplerate:.3f} s long, shorter than the required {min_seconds:g} s"
+        problems.append(WavProblem("short", seconds, f"{what} {p} is {seconds}"))
+    return info, problems
+
+
+def check_wav(path: PathLike, sr: Optional[int] = None, channels: Optional[int] = None,
+              what: str = "audio file", hint: str = "", missing_hint: str = "") -> "sf._SoundFileInfo":
+    """:func:`wav_problems`, raising the first problem as S5InputError.
+
+    ``hint`` is appended to any message, ``missing_hint`` (instead) to 'not found'.
+    """
+    info, problems = wav_problems(path, sr, channels, what=what)
+    if problems:
+        first = problems[0]
+        extra = missing_hint if first.kind == "missing" and missing_hint else hint
+        raise S5InputError(first.message + (f"; {extra}" if extra else ""))
+    return info
+
+
 def read_wav(
     path: PathLike,
     sr: Optional[int] = None,
@@ -160,33 +274,17 @@ def read_wav(
     what: str = "audio file",
     dtype: str = "float32",
 ) -> Tuple[np.ndarray, int]:
-    """Read a WAV as [C, T] (always 2-D) and check it.
+    """Read a WAV as [C, T] (always 2-D, ``dtype``) and its rate, after :func:`check_wav`.
 
-    Raises S5InputError naming ``path`` when the file is missing, unreadable,
-    empty, has non-finite samples, or has the wrong sample rate or channel count.
+    Raises S5InputError naming ``path`` when the file is missing, unreadable, empty,
+    truncated, has the wrong sample rate or channel count, or has non-finite samples.
     """
     p = Path(path)
-    if not p.is_file():
-        raise S5InputError(f"{what} not found: {p}")
+    check_wav(p, sr, channels, what)
     try:
         data, file_sr = sf.read(str(p), dtype=dtype, always_2d=True)
-    except Exception as e:  # libsndfile errors for corrupt/truncated files
-        raise S5InputError(f"cannot read {what} {p}: {e}. Re-create or re-download the file.") from e
-    if data.shape[0] == 0:
-        raise S5InputError(f"{what} {p} is empty (0 samples); re-create or remove it")
-    missing = missing_frames(p, data.shape[0])
-    if missing:
-        raise S5InputError(f"{what} {p} is truncated: {missing} of {data.shape[0] + missing} samples "
-                           f"are missing; re-create or re-download the file")
-    if sr is not None and file_sr != sr:
-        raise S5InputError(
-            f"{what} {p} has sample rate {file_sr} Hz but {sr} Hz is required; resample it "
-            f"(e.g. sox in.wav -r {sr} out.wav)"
-        )
-    if channels is not None and data.shape[1] != channels:
-        raise S5InputError(
-            f"{what} {p} has {data.shape[1]} channel(s) but {channels} are required"
-        )
+    except Exception as e:  # libsndfile errors for corrupt data past the header
+        raise S5InputError(_unreadable(what, p, e)) from e
     if not np.isfinite(data).all():
         raise S5InputError(f"{what} {p} contains NaN or Inf samples; re-create the file")
     return np.ascontiguousarray(data.T), file_sr

@@ -26,6 +26,7 @@ from espnet2_ext.corpus.external_data import (FilterConfig, plan_all, run_shard,
                                               write_summary)
 from espnet2_ext.errors import S5InputError, cli_main
 from espnet2_ext.fileio import write_json
+from espnet2_ext.jobs import check_job
 
 log = logging.getLogger("s5_add_external")
 
@@ -59,8 +60,7 @@ def shard_report(logdir: Path, job: int) -> Path:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s) %(message)s")
     args = get_parser().parse_args(argv)
-    if args.nj < 1:
-        raise S5InputError(f"--nj must be >= 1, got {args.nj}")
+    check_job(1, args.nj)
     if args.mode == "summarize":
         infos = []
         for job in range(1, args.nj + 1):
@@ -79,8 +79,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         log.info("external data plan: %s", ", ".join(f"{n} {s} files"
                                                      for s, n in counts.items()))
         return
-    if not 1 <= args.job <= args.nj:
-        raise S5InputError(f"--job must be in 1..{args.nj}, got {args.job}")
+    check_job(args.job, args.nj)
     cfg = FilterConfig(args.target_sr, args.amp_threshold, args.min_length, args.segment,
                        args.shift)
     infos = run_shard(items, args.job, args.nj, cfg, progress=args.progress)

@@ -7,7 +7,10 @@ Official corpus (downloads, md5 checks, resumable; see espnet2_ext/corpus/downlo
 
 Mini corpus (built here, nothing downloaded)::
 
-    python -m espnet2_ext.bin.s5_download --mini true --mini_seed 0 --corpus_dir mini/corpus
+    python -m espnet2_ext.bin.s5_download --mini true --mini_seed 0 --corpus_dir mini/corpus \
+        [--mini_realistic true]
+
+This is the one entry point that builds the mini corpus (espnet2_ext/corpus/mini/).
 
 Afterwards ``DATA_DIR/dev_set``, ``DATA_DIR/eval_set`` and ``CHECKPOINT_DIR/<M2D folder>``
 exist (links into the corpus), and the layout check has passed (interference may still be
@@ -20,12 +23,12 @@ import logging
 from pathlib import Path
 from typing import Optional, Sequence
 
-from espnet2_ext.bin.s5_verify_layout import check_layout
 from espnet2_ext.corpus import download as dl
-from espnet2_ext.corpus.layout import M2D_FOLDER, verify_layout
-from espnet2_ext.corpus.mini_corpus import MiniCorpusConfig, build_mini_corpus, is_built
+from espnet2_ext.corpus.layout import check_layout, verify_layout
+from espnet2_ext.corpus.mini import MiniCorpusConfig, build_mini_corpus, is_built
 from espnet2_ext.errors import cli_main
 from espnet2_ext.espnet_compat import quiet_import
+from espnet2_ext.s5.official import M2D_FOLDER
 
 str2bool = quiet_import("espnet2.utils.types").str2bool
 log = logging.getLogger("s5_download")
@@ -47,6 +50,9 @@ def get_parser() -> argparse.ArgumentParser:
                    help="also fetch the official baseline checkpoints (release v1.0.0)")
     p.add_argument("--mini", type=str2bool, default=False, help="build the mini corpus")
     p.add_argument("--mini_seed", type=int, default=0, help="seed of the mini corpus")
+    p.add_argument("--mini_realistic", type=str2bool, default=False,
+                   help="mini corpus with official-length RIRs (174,763 taps), 2-12 s clips, 10 s "
+                        "scenes (synthesis benchmarks; slower, larger)")
     p.add_argument("--zenodo_url", type=str, default=None,
                    help="Zenodo base URL (default: $DCASE26T4_ZENODO_URL or https://zenodo.org)")
     p.add_argument("--github_url", type=str, default=None,
@@ -60,9 +66,10 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
-def prepare_mini(corpus_dir: Path, data_dir: Path, checkpoint_dir: Path, seed: int) -> None:
-    """Build the mini corpus unless a verified build with this seed exists; link it."""
-    cfg = MiniCorpusConfig(seed=seed)
+def prepare_mini(corpus_dir: Path, data_dir: Path, checkpoint_dir: Path, seed: int,
+                 realistic: bool = False) -> None:
+    """Build the mini corpus unless a verified build with this configuration exists; link it."""
+    cfg = MiniCorpusConfig(seed=seed, realistic=realistic)
     m2d = corpus_dir / "checkpoint" / M2D_FOLDER
     if is_built(corpus_dir, cfg) and verify_layout(corpus_dir / "dev_set", corpus_dir /
                                                    "eval_set", m2d, require_external=False).ok:
@@ -104,7 +111,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s) %(message)s")
     args = get_parser().parse_args(argv)
     if args.mini:
-        prepare_mini(args.corpus_dir, args.data_dir, args.checkpoint_dir, args.mini_seed)
+        prepare_mini(args.corpus_dir, args.data_dir, args.checkpoint_dir, args.mini_seed,
+                     args.mini_realistic)
     else:
         prepare_official(args)
     eval_set = args.data_dir / "eval_set"

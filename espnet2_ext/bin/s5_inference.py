@@ -1,7 +1,7 @@
 """Stage 7: run the S5 chain on a folder of soundscapes and write the estimates.
 
     python -m espnet2_ext.bin.s5_inference --soundscape_dir D --output_dir E \
-        --tagger_ckpt T --separator_ckpt S [--tagger_type m2d_at_4c] [--m2d_weight_file W] \
+        --tagger_ckpt T --separator_ckpt S [--tagger_type 4c] [--m2d_weight_file W] \
         [--oracle_target_dir O --oracle_labels true] [--device auto] [--batch_size 2] [--job 1 --nj 4]
 
 Writes ``E/<soundscape>_<i>_<Label>.wav`` (float32, 32 kHz, one per non-silent
@@ -24,49 +24,30 @@ import argparse
 import json
 import logging
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, Sequence
 
-import soundfile as sf
 import torch
 from tqdm import tqdm
 
 from espnet2_ext.errors import S5InputError, cli_main
 from espnet2_ext.espnet_compat import quiet_import
-from espnet2_ext.fileio import missing_frames, read_wav, write_json, write_wav
+from espnet2_ext.fileio import check_wav, read_wav, write_json, write_wav
 from espnet2_ext.identity import claim_folder, file_digest, model_identity
+from espnet2_ext.jobs import job_share
 from espnet2_ext.s5.estimates import list_soundscapes, oracle_labels_of
+from espnet2_ext.s5.official import (DEFAULT_TAGGER_TYPE, ESTIMATES_JSON, M2D_WEIGHT_PATH, N_CHANNELS,
+                                     SAMPLE_RATE, TAGGER_TYPES, TAGGER_VARIANTS, source_filename, tagger_type,
+                                     tagger_variant)
 from espnet2_ext.s5.pipeline import S5Pipeline, active_slots
 
-SR = 32000
-NCHAN = 4
 str2bool = quiet_import("espnet2.utils.types").str2bool
 
 
 def check_soundscapes(soundscape_dir: Path, names: Sequence[str]) -> None:
-    """Fail before any compute if a soundscape has the wrong rate or channel count."""
+    """Fail before any compute if a soundscape is unreadable, incomplete or not 4-ch 32 kHz."""
     for n in names:
-        p = soundscape_dir / f"{n}.wav"
-        try:
-            info = sf.info(str(p))
-        except Exception as e:
-            raise S5InputError(f"cannot read soundscape {p}: {e}") from e
-        if info.samplerate != SR or info.channels != NCHAN:
-            raise S5InputError(
-                f"soundscape {p} is {info.channels} ch at {info.samplerate} Hz; S5 needs "
-                f"{NCHAN}-channel {SR} Hz mixtures (the DCASE2026 Task 4 format): convert it "
-                f"(e.g. sox in.wav -r {SR} out.wav) or remove it from the folder")
-        if info.frames == 0 or missing_frames(p, info.frames):
-            raise S5InputError(f"soundscape {p} is {'empty' if info.frames == 0 else 'truncated'}; "
-                               f"re-create or re-download it, or remove it from the folder")
-
-
-def job_share(names: Sequence[str], job: int, nj: int) -> List[str]:
-    """The contiguous share of ``names`` for job ``job`` (1-based) out of ``nj``."""
-    if not 1 <= job <= nj:
-        raise S5InputError(f"--job must be in 1..{nj}, got {job}")
-    size, extra = divmod(len(names), nj)
-    start = (job - 1) * size + min(job - 1, extra)
-    return list(names[start:start + size + (job <= extra)])
+        check_wav(soundscape_dir / f"{n}.wav", SAMPLE_RATE, N_CHANNELS, what="soundscape",
+                  hint="or remove it from the folder")
 
 
 def write_estimates(out_dir: Path, name: str, labels: Sequence[str], probs: Sequence[float],
@@ -74,8 +55,8 @@ def write_estimates(out_dir: Path, name: str, labels: Sequence[str], probs: Sequ
     """Write the non-silent slots of one soundscape, then its record (the 'done' marker)."""
     record = []
     for i in active_slots(labels):
-        fname = f"{name}_{i}_{labels[i]}.wav"
-        write_wav(out_dir / fname, waveform[i, 0].float().cpu().numpy(), SR, subtype="FLOAT")
+        fname = source_filename(name, i, labels[i])
+        write_wav(out_dir / fname, waveform[i, 0].float().cpu().numpy(), SAMPLE_RATE, subtype="FLOAT")
         record.append({"filename": fname, "label": labels[i], "probability": float(probs[i])})
     write_json(out_dir / "records" / f"{name}.json", record)
 
@@ -86,11 +67,19 @@ def merge_records(out_dir: Path, names: Sequence[str]) -> bool:
     if not all((recs / f"{n}.json").exists() for n in names):
         return False
     merged: Dict[str, list] = {n: json.loads((recs / f"{n}.json").read_text()) for n in names}
-    write_json(out_dir / "estimates.json", merged)
+    write_json(out_dir / ESTIMATES_JSON, merged)
     # every soundscape is done, so no job is writing: drop temporaries left by killed jobs
     for stale in [*out_dir.glob(".*.part"), *recs.glob(".*.part")]:
         stale.unlink(missing_ok=True)
     return True
+
+
+def tagger_type_arg(text: str) -> str:
+    """'4c' or 'm2d_at_4c' -> 'm2d_at_4c' (argparse type)."""
+    variant = tagger_variant(text)
+    if variant is None:
+        raise argparse.ArgumentTypeError(f"unknown tagger variant {text!r}: use {' or '.join(TAGGER_VARIANTS)}")
+    return tagger_type(variant)
 
 
 def pick_device(name: str) -> torch.device:
@@ -122,7 +111,8 @@ def decode_identity(args: argparse.Namespace) -> dict:
 
     tagger = None
     if not args.oracle_labels and args.tagger_ckpt is not None:
-        m2d = file_digest(args.m2d_weight_file) if args.m2d_weight_file else None
+        m2d = args.m2d_weight_file          # read only for official tagger checkpoints
+        m2d = file_digest(m2d) if m2d is not None and m2d.is_file() else (str(m2d) if m2d else None)
         tagger = model(args.tagger_ckpt, args.tagger_config, tagger_type=args.tagger_type, m2d_weight_file=m2d)
     return {"soundscape_dir": str(args.soundscape_dir.resolve()), "oracle_labels": args.oracle_labels,
             "oracle_target_dir": str(args.oracle_target_dir.resolve()) if args.oracle_labels else None,
@@ -131,8 +121,7 @@ def decode_identity(args: argparse.Namespace) -> dict:
 
 def claim_output_dir(args: argparse.Namespace) -> None:
     """Check (or record) the decode folder's identity before anything is written."""
-    for flag, path in (("--separator_ckpt", args.separator_ckpt), ("--tagger_ckpt", args.tagger_ckpt),
-                       ("--m2d_weight_file", args.m2d_weight_file)):
+    for flag, path in (("--separator_ckpt", args.separator_ckpt), ("--tagger_ckpt", args.tagger_ckpt)):
         if path is not None and not path.is_file():
             raise S5InputError(f"{flag} {path}: file not found")
     claim_folder(args.output_dir, "decode", decode_identity(args),
@@ -164,7 +153,7 @@ def run(args: argparse.Namespace) -> None:
         for start in tqdm(range(0, len(todo), args.batch_size), desc=f"decode job {args.job}",
                           unit="batch", mininterval=10):
             batch = todo[start:start + args.batch_size]
-            mix = torch.stack([torch.from_numpy(read_wav(args.soundscape_dir / f"{n}.wav", SR, NCHAN,
+            mix = torch.stack([torch.from_numpy(read_wav(args.soundscape_dir / f"{n}.wav", SAMPLE_RATE, N_CHANNELS,
                                                          what="soundscape")[0]) for n in batch]).to(device)
             if args.oracle_labels:
                 labels = [oracle_labels_of(args.oracle_target_dir, n) for n in batch]
@@ -190,9 +179,11 @@ def get_parser() -> argparse.ArgumentParser:
                    help="official m2dat_{1c,4c}.ckpt or our espnet2 model file")
     p.add_argument("--separator_ckpt", type=Path, required=True,
                    help="official resunetk.ckpt or our espnet2 model file")
-    p.add_argument("--tagger_type", choices=["m2d_at_1c", "m2d_at_4c"], default="m2d_at_4c",
-                   help="tagger variant of an official checkpoint")
-    p.add_argument("--m2d_weight_file", type=Path, default=None, help="official M2D weight file")
+    p.add_argument("--tagger_type", type=tagger_type_arg, default=DEFAULT_TAGGER_TYPE,
+                   help=f"tagger variant of an official checkpoint: {' or '.join(TAGGER_VARIANTS)} "
+                        f"(or {' / '.join(TAGGER_TYPES)}; default %(default)s)")
+    p.add_argument("--m2d_weight_file", type=Path, default=Path(M2D_WEIGHT_PATH),
+                   help="official M2D weight file (for an official tagger checkpoint; default: %(default)s)")
     p.add_argument("--tagger_config", type=Path, default=None, help="config.yaml of an espnet2 tagger")
     p.add_argument("--separator_config", type=Path, default=None, help="config.yaml of an espnet2 separator")
     p.add_argument("--oracle_target_dir", type=Path, default=None)

@@ -39,6 +39,7 @@ from espnet2_ext.espnet_compat import quiet_import
 from espnet2_ext.fileio import atomic_path
 from espnet2_ext.identity import file_digest
 from espnet2_ext.s5.model_files import config_path
+from espnet2_ext.s5.official import m2d_weight_path
 
 pack_funcs = quiet_import("espnet2.main_funcs.pack_funcs")
 M2D_REFERENCE = "m2d_weight_reference.yaml"
@@ -66,8 +67,8 @@ def pack_system(tagger_model: Path, separator_model: Path, outpath: Path,
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         names = {**_stage_model(tagger_model, "tagger", root), **_stage_model(separator_model, "separator", root)}
-        weight_file = (yaml.safe_load((root / "tagger" / "config.yaml").read_text()).get("tagger_conf") or {}
-                       ).get("weight_file")
+        weight_file = ((yaml.safe_load((root / "tagger" / "config.yaml").read_text()).get("tagger_conf") or {}
+                        ).get("weight_file") or m2d_weight_path())
         if not weight_file or not Path(weight_file).is_file():
             raise S5InputError(f"the tagger's M2D weight file {weight_file!r} (tagger_conf.weight_file in "
                                f"{config_path(tagger_model, None)}) is not here; pack from the recipe folder")

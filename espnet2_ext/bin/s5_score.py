@@ -43,6 +43,7 @@ from espnet2_ext.fileio import atomic_path, write_json
 from espnet2_ext.identity import environment
 from espnet2_ext.s5 import estimates as est_io
 from espnet2_ext.s5 import listening_report
+from espnet2_ext.s5.official import ESTIMATES_JSON
 from espnet2_ext.s5.labels import CLASSES, LABELS_WITH_SILENCE
 from espnet2_ext.s5.metrics import (
     ca_sdri,
@@ -254,12 +255,12 @@ def load_probabilities(args: argparse.Namespace, index) -> Tuple[Dict[str, float
     """filename -> probability from the estimates JSON (empty when there is none)."""
     path = args.estimates_json
     if path is None:
-        default = args.estimate_dir / est_io.ESTIMATES_JSON
+        default = args.estimate_dir / ESTIMATES_JSON
         path = default if default.is_file() else None
     elif not path.is_file():
         raise S5InputError(f"--estimates_json {path} not found")
     if path is None:
-        log.info("no %s in %s: probabilities set to 1.0", est_io.ESTIMATES_JSON, args.estimate_dir)
+        log.info("no %s in %s: probabilities set to 1.0", ESTIMATES_JSON, args.estimate_dir)
         return {}, None
     return est_io.check_estimates_json(est_io.read_estimates_json(path), index, path), path
 

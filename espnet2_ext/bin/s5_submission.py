@@ -27,7 +27,6 @@ leaves no partial output.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import re
@@ -37,14 +36,14 @@ import zipfile
 from pathlib import Path
 from typing import List, Optional
 
-import soundfile as sf
 import yaml
 from tqdm import tqdm
 
 from espnet2_ext.errors import S5InputError, cli_main
 from espnet2_ext.espnet_compat import quiet_import
-from espnet2_ext.fileio import write_json
+from espnet2_ext.fileio import check_wav, read_json, write_json
 from espnet2_ext.s5 import estimates as est_io
+from espnet2_ext.s5.official import ESTIMATES_JSON, N_CHANNELS, SAMPLE_RATE
 from espnet2_ext.s5.submission_meta import build_meta, placeholders, validate_meta
 
 log = logging.getLogger("s5_submission")
@@ -69,7 +68,7 @@ def submission_name(author: str, affiliation: str, number: int) -> str:
 # ------------------------------------------------------------------------------------------
 def eval_entries(args: argparse.Namespace, soundscapes: List[str], index) -> List[dict]:
     """The 'probabilities' list of eval_results.json, checked against the wavs."""
-    path = args.estimates_json or args.eval_estimate_dir / est_io.ESTIMATES_JSON
+    path = args.estimates_json or args.eval_estimate_dir / ESTIMATES_JSON
     if path.is_file():
         entries = est_io.read_estimates_json(path)
         est_io.check_estimates_json(entries, index, path, require_every_soundscape=True)
@@ -88,16 +87,13 @@ def check_eval_wavs(soundscape_dir: Path, soundscapes: List[str], index) -> None
     """Header check of every estimate: mono, 32 kHz, as long as its soundscape."""
     for s in tqdm(soundscapes, desc="checking eval estimates", unit="mix"):
         if index[s]:
-            frames = sf.info(os.fspath(soundscape_dir / f"{s}.wav")).frames
+            frames = check_wav(soundscape_dir / f"{s}.wav", SAMPLE_RATE, N_CHANNELS, what="eval soundscape").frames
             est_io.check_source_headers(index[s], frames, what="eval estimate")
 
 
 def load_dev_results(path: Path, dev_soundscape_dir: Optional[Path]) -> dict:
     """Read the dev-test results.json and check its soundscape coverage (official check)."""
-    try:
-        results = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise S5InputError(f"cannot read --dev_results {path}: {e}") from e
+    results = read_json(path, "--dev_results")
     if not (isinstance(results, dict) and "CAPI-SDRi" in results and isinstance(results.get("details"), list)):
         raise S5InputError(f"--dev_results {path} is not a results.json of s5_score "
                            f"(needs 'CAPI-SDRi' and 'details')")

@@ -3,7 +3,7 @@
 Subcommands:
   render      re-synthesize the scenes of a metadata list (valid.json) into
               OUT/soundscape/soundscape_XXXX.wav and OUT/oracle_target/soundscape_XXXX_<slot>_<Label>.wav
-              (items i with i % nj == job - 1; finished mixtures are skipped).
+              (a contiguous share per job, espnet2_ext.jobs; finished mixtures are skipped).
   datadir     index a soundscape folder (+ optional oracle_target folder) into a data dir:
               wav.scp, labels, spk1..N.scp, soundscape_dir, oracle_target_dir.
   fixed_sets  build the fixed valid metadata / dev test / eval sets of a corpus (see fixed_sets.py).
@@ -17,97 +17,14 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import bisect
 import logging
-import os
-import re
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import List, Optional
 
-from tqdm import tqdm
-
-from espnet2_ext.errors import S5InputError, cli_main
-from espnet2_ext.fileio import atomic_path
-from espnet2_ext.s5.labels import CLASSES, SILENCE, pad_labels
-from espnet2_ext.synth.fixed_sets import make_fixed_sets, write_mixture
-from espnet2_ext.synth.scene import Scene, SceneRenderer, read_metadata_list
-
-logger = logging.getLogger("s5_synthesize")
-
-
-def render(metadata_list: Path, corpus_root: Path, out_dir: Path, job: int, nj: int,
-           subtype: str = "PCM_16", dry_channel: int = 0) -> int:
-    """Render this job's share of the metadata list; returns the number of mixtures written."""
-    if not 1 <= job <= nj:
-        raise S5InputError(f"--job must be in 1..{nj}, got {job}")
-    files = read_metadata_list(metadata_list)
-    renderer = SceneRenderer(corpus_root)
-    done = 0
-    mine = [i for i in range(len(files)) if i % nj == job - 1]
-    for i in tqdm(mine, desc=f"render job {job}/{nj}", mininterval=10):
-        name = f"soundscape_{i:04d}"
-        if (out_dir / "soundscape" / f"{name}.wav").is_file():
-            continue   # the soundscape is written last: its presence means the item is complete
-        scene = Scene.from_metadata(files[i])
-        try:
-            write_mixture(out_dir, name, scene, renderer, with_targets=True, subtype=subtype,
-                          dry_channel=dry_channel)
-        except S5InputError as e:   # a missing/bad source file: name the scene that uses it
-            raise S5InputError(f"{e} (while rendering {files[i]})") from e
-        done += 1
-    logger.info("job %d/%d: %d mixtures written, %d already present", job, nj, done, len(mine) - done)
-    return done
-
-
-def oracle_slots(name: str, oracle_files: List[str]) -> List[str]:
-    """Oracle file names of soundscape ``name`` (official regex, sorted) from a sorted list."""
-    pattern = re.compile(rf"^{re.escape(name)}(?:_(\d+))?_(.+)\.wav$")
-    start = bisect.bisect_left(oracle_files, name)
-    out = []
-    for f in oracle_files[start:]:
-        if not f.startswith(name):
-            break
-        if pattern.match(f):
-            out.append(f)
-    return out
-
-
-def write_datadir(soundscape_dir: Path, out_dir: Path, oracle_target_dir: Optional[Path] = None,
-                  n_sources: int = 3) -> int:
-    """Write a Kaldi-style data dir for the soundscapes (see module docstring); returns their count."""
-    wavs = sorted(soundscape_dir.glob("*.wav")) if soundscape_dir.is_dir() else []
-    if not wavs:
-        raise S5InputError(f"no soundscape .wav files in {soundscape_dir}")
-    names = [w.stem for w in wavs]
-    tables: Dict[str, List[str]] = {"wav.scp": [f"{n} {os.path.abspath(w)}" for n, w in zip(names, wavs)]}
-    if oracle_target_dir is not None:
-        if not oracle_target_dir.is_dir():
-            raise S5InputError(f"oracle target folder not found: {oracle_target_dir}")
-        oracle = sorted(p.name for p in oracle_target_dir.glob("*.wav"))
-        labels, spk = [], [[] for _ in range(n_sources)]
-        for name in names:
-            files = oracle_slots(name, oracle)
-            slot_labels = [re.match(rf"^{re.escape(name)}(?:_(\d+))?_(.+)\.wav$", f).group(2) for f in files]
-            bad = [lab for lab in slot_labels if lab not in CLASSES]
-            if bad or len(files) > n_sources:
-                raise S5InputError(
-                    f"oracle targets of {name} in {oracle_target_dir}: {files} (unknown labels {bad}, "
-                    f"at most {n_sources} allowed); names must be <soundscape>_<i>_<Label>.wav")
-            padded = pad_labels(slot_labels, n_sources)
-            labels.append(f"{name} {' '.join(padded)}")
-            for k in range(n_sources):
-                path = os.path.abspath(oracle_target_dir / files[k]) if padded[k] != SILENCE else "-"
-                spk[k].append(f"{name} {path}")
-        tables["labels"] = labels
-        tables.update({f"spk{k + 1}.scp": rows for k, rows in enumerate(spk)})
-        tables["oracle_target_dir"] = [os.path.abspath(oracle_target_dir)]
-    tables["soundscape_dir"] = [os.path.abspath(soundscape_dir)]
-    for fname, rows in tables.items():
-        with atomic_path(out_dir / fname, suffix=".tmp") as tmp:
-            tmp.write_text("".join(r + "\n" for r in rows))
-    logger.info("%s: %d soundscapes%s", out_dir, len(names), " with oracle targets" if oracle_target_dir else "")
-    return len(names)
-
+from espnet2_ext.errors import cli_main
+from espnet2_ext.s5.official import N_SLOTS, SAMPLE_RATE
+from espnet2_ext.synth.datadir import write_datadir
+from espnet2_ext.synth.fixed_sets import make_fixed_sets, render
 
 def get_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -125,7 +42,7 @@ def get_parser() -> argparse.ArgumentParser:
     d.add_argument("--soundscape_dir", type=Path, required=True)
     d.add_argument("--oracle_target_dir", type=Path, default=None)
     d.add_argument("--out_dir", type=Path, required=True)
-    d.add_argument("--n_sources", type=int, default=3)
+    d.add_argument("--n_sources", type=int, default=N_SLOTS)
     f = sub.add_parser("fixed_sets", help="build fixed valid/test/eval sets from a corpus's valid split")
     f.add_argument("--dev_root", type=Path, required=True)
     f.add_argument("--eval_root", type=Path, required=True)
@@ -133,7 +50,7 @@ def get_parser() -> argparse.ArgumentParser:
         f.add_argument(f"--{key}", type=int, required=True)
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--duration", type=float, default=10.0)
-    f.add_argument("--sr", type=int, default=32000)
+    f.add_argument("--sr", type=int, default=SAMPLE_RATE)
     return ap
 
 

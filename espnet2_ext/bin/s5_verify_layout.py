@@ -14,9 +14,10 @@ import logging
 from pathlib import Path
 from typing import Optional, Sequence
 
-from espnet2_ext.corpus.layout import M2D_FOLDER, format_report, verify_layout
-from espnet2_ext.errors import S5InputError, cli_main
+from espnet2_ext.corpus.layout import check_layout
+from espnet2_ext.errors import cli_main
 from espnet2_ext.espnet_compat import quiet_import
+from espnet2_ext.s5.official import M2D_FOLDER, M2D_WEIGHTS
 
 str2bool = quiet_import("espnet2.utils.types").str2bool
 
@@ -27,28 +28,13 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--dev_set", type=Path, default=None, help="the dev_set folder")
     p.add_argument("--eval_set", type=Path, default=None, help="the eval_set folder")
     p.add_argument("--m2d_dir", type=Path, default=None,
-                   help="folder holding the M2D weight file weights_ep69it3124-0.47998.pth")
+                   help=f"folder holding the M2D weight file {M2D_WEIGHTS}")
     p.add_argument("--checkpoint_dir", type=Path, default=None,
                    help="shortcut for --m2d_dir CHECKPOINT_DIR/<official M2D folder>")
     p.add_argument("--require_external", type=str2bool, default=True,
                    help="require interference/{train,valid} (false before stage 2)")
     p.add_argument("--progress", type=str2bool, default=True, help="progress bars")
     return p
-
-
-def check_layout(dev_set: Optional[Path], eval_set: Optional[Path], m2d_dir: Optional[Path],
-                 require_external: bool = True, progress: bool = False) -> str:
-    """Run the checker; return the report text, raise S5InputError listing every problem."""
-    items = [f"{k}={v}" for k, v in (("dev_set", dev_set), ("eval_set", eval_set),
-                                     ("m2d_dir", m2d_dir)) if v is not None]
-    if not items:
-        raise S5InputError("nothing to check: give --dev_set, --eval_set and/or --m2d_dir")
-    report = verify_layout(dev_set, eval_set, m2d_dir, require_external=require_external,
-                           progress=progress)
-    text = format_report(report, items)
-    if not report.ok:
-        raise S5InputError(f"corpus layout check failed\n{text}")
-    return text
 
 
 @cli_main

@@ -2,9 +2,9 @@
 external data (Semantic Hearing, EARS), and the embedded mini corpus.
 
 Modules:
-  * ``layout``        official names and constants; :func:`verify_layout` collects every problem
+  * ``layout``        folder names of the archives; :func:`verify_layout` collects every problem
   * ``download``      Zenodo/GitHub downloads (md5, resume), unpack, links
   * ``split_zip``     reads Info-ZIP split archives (.z01 ... .zip) with Python's zipfile
   * ``external_data`` the ``add_data.sh`` filters and the interference / pick-up list copies
-  * ``mini_corpus``   a small synthetic corpus in the official layout (CI, newcomers)
+  * ``mini``          a small synthetic corpus in the official layout (CI, newcomers): a package
 """

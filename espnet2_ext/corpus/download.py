@@ -32,10 +32,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from tqdm import tqdm
 
-from espnet2_ext.corpus.layout import (DEV_SET_IN_ARCHIVE, EVAL_SET_IN_ARCHIVE, M2D_FOLDER,
-                                       M2D_WEIGHTS)
+from espnet2_ext.corpus.layout import DEV_SET_IN_ARCHIVE, EVAL_SET_IN_ARCHIVE
 from espnet2_ext.corpus.split_zip import open_split_zip
 from espnet2_ext.errors import S5InputError
+from espnet2_ext.s5.official import M2D_FOLDER, M2D_WEIGHTS
 
 log = logging.getLogger(__name__)
 
@@ -326,7 +326,7 @@ def _unpack_release(remote: RemoteFile, checkpoint_dir: Path, wanted: Sequence[s
 
 def ensure_m2d(checkpoint_dir: Path, sources: Sources, table: Optional[Dict[str, str]] = None,
                **fetch_args) -> Path:
-    """checkpoint/<M2D_FOLDER>/weights_ep69it3124-0.47998.pth (download + unzip if missing)."""
+    """checkpoint/<M2D_FOLDER>/<M2D_WEIGHTS> (download + unzip if missing)."""
     folder = Path(checkpoint_dir) / M2D_FOLDER
     if (folder / M2D_WEIGHTS).is_file():
         return folder

@@ -19,7 +19,6 @@ plan, so ``run.pl JOB=1:N`` can run it in parallel; :func:`summarize` merges the
 """
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from dataclasses import dataclass
@@ -30,9 +29,11 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from espnet2_ext.corpus.layout import INTERFERENCE_CLASSES, SR
+from espnet2_ext.corpus.layout import INTERFERENCE_CLASSES
 from espnet2_ext.errors import S5InputError
-from espnet2_ext.fileio import atomic_path, write_json, write_wav
+from espnet2_ext.fileio import atomic_path, read_json, write_json, write_wav
+from espnet2_ext.jobs import job_share
+from espnet2_ext.s5.official import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ PICKUP_KEYS = ("file_name", "t4_label", "convert_path")
 class FilterConfig:
     """The constants of the official add_data.sh."""
 
-    target_sr: int = SR
+    target_sr: int = SAMPLE_RATE
     amp_threshold: float = 0.02
     min_length: float = 0.1     # seconds
     segment: float = 10.0       # seconds
@@ -149,10 +150,7 @@ def plan_interference(bg_scaper_fmt: Path, out_root: Path,
 
 def read_pickup_list(path: Path) -> List[dict]:
     """Read a pick-up JSON (list of {file_name, t4_label, convert_path})."""
-    try:
-        rows = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as e:
-        raise S5InputError(f"cannot read pick-up list {path}: {e}") from e
+    rows = read_json(path, "pick-up list")
     bad = [i for i, r in enumerate(rows if isinstance(rows, list) else [None])
            if not (isinstance(r, dict) and all(isinstance(r.get(k), str) for k in PICKUP_KEYS))]
     if not isinstance(rows, list) or bad:
@@ -193,10 +191,8 @@ def plan_all(dev_set: Path, semhear_path: Path, ears_path: Path) -> List[Item]:
 
 def run_shard(items: Sequence[Item], job: int, nj: int, cfg: FilterConfig = FilterConfig(),
               progress: bool = True) -> List[Dict[str, str]]:
-    """Process items ``job-1, job-1+nj, ...`` (``job`` is 1-based); return their info rows."""
-    if not 1 <= job <= nj:
-        raise ValueError(f"job {job} is not in 1..{nj}")
-    shard = list(items)[job - 1::nj]
+    """Process job ``job``'s share of ``items`` (:func:`~espnet2_ext.jobs.job_share`); return their info rows."""
+    shard = job_share(list(items), job, nj)
     infos = []
     for it in tqdm(shard, desc=f"external data {job}/{nj}", disable=not progress):
         info = process_wav(it.src, it.dst, cfg)

@@ -21,20 +21,18 @@ from __future__ import annotations
 import glob
 import json
 import os
-import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence
 
-import soundfile as sf
 from tqdm import tqdm
 
-from espnet2_ext.fileio import WavHeader, missing_frames, read_wav_header  # noqa: F401 (re-exported)
-from espnet2_ext.s5.labels import CLASSES
+from espnet2_ext.errors import S5InputError
+from espnet2_ext.fileio import read_wav_header, wav_problems
+from espnet2_ext.s5.official import (CLASSES, M2D_FOLDER, M2D_WEIGHTS, N_CHANNELS,
+                                     SAMPLE_RATE, SOURCE_CHANNELS, SOURCE_NAME_FORMS, parse_source_filename)
 
-SR = 32000
-N_CHANNELS = 4
 SPLITS = ("train", "valid")
 MIN_NOISE_SECONDS = 1.0
 WAVE_FORMAT_PCM = 1
@@ -42,8 +40,6 @@ WAVE_FORMAT_PCM = 1
 # Folder names inside the official archives and the M2D release zip.
 DEV_SET_IN_ARCHIVE = "DCASE2026Task4Dataset/data/dev_set"
 EVAL_SET_IN_ARCHIVE = "DCASE2026Task4EvaluationDataset/data/eval_set"
-M2D_FOLDER = "m2d_as_vit_base-80x1001p16x16p32k-240413_AS-FT_enconly"
-M2D_WEIGHTS = "weights_ep69it3124-0.47998.pth"
 EVAL_SOUNDSCAPE_DIR = "synthesized/eval/soundscape"
 PICKUP_CONFIGS = ("EARS_config.json", "FSD50K_config.json")
 
@@ -109,25 +105,14 @@ def _visible_children(folder: Path) -> List[Path]:
 
 def _check_audio(report: LayoutReport, path: Path, what: str, channels: int,
                  min_seconds: float = 0.0, plain_pcm: bool = False) -> None:
-    """Check one WAV: readable, ``channels`` channels, 32 kHz, optional length and PCM tag."""
+    """Check one WAV (:func:`~espnet2_ext.fileio.wav_problems`: readable, ``channels`` channels,
+    32 kHz, complete, optional length) and optionally its PCM format tag; collect the problems."""
     report.count(what)
-    try:
-        info = sf.info(str(path))
-    except Exception as e:  # libsndfile: corrupt, truncated header, not audio
-        report.add(f"{what} {path}: unreadable WAV ({e})")
+    info, problems = wav_problems(path, SAMPLE_RATE, channels, min_seconds=min_seconds, what=what)
+    for problem in problems:
+        report.add(f"{what} {path}: {problem.short}")
+    if info is None:
         return
-    if info.channels != channels:
-        report.add(f"{what} {path}: {info.channels} channel(s), expected {channels}")
-    if info.samplerate != SR:
-        report.add(f"{what} {path}: sample rate {info.samplerate} Hz, expected {SR} Hz")
-    if info.frames == 0:
-        report.add(f"{what} {path}: empty (0 samples)")
-    elif (missing := missing_frames(path, info.frames)):
-        report.add(f"{what} {path}: truncated ({missing} samples announced "
-                   f"by the header are missing); re-create or re-download it")
-    elif info.frames < min_seconds * info.samplerate:
-        report.add(f"{what} {path}: {info.frames / info.samplerate:.3f} s long, "
-                   f"shorter than the required {min_seconds:g} s")
     if plain_pcm:
         try:
             tag = read_wav_header(path).format_tag
@@ -174,7 +159,7 @@ def _check_class_tree(report: LayoutReport, root: Path, what: str, progress: boo
         files = _wavs(child)
         if not files:
             report.add(f"{what}: empty class folder {child} (no .wav files)")
-        _check_audio_files(report, files, what, progress, channels=1)
+        _check_audio_files(report, files, what, progress, channels=SOURCE_CHANNELS)
     for name in classes or ():
         if name not in present:
             report.add(f"{what}: missing class folder {root / name}")
@@ -204,8 +189,8 @@ def _check_sofa(report: LayoutReport, path: Path) -> None:
         report.add(f"room_ir {path}: {n_rec} receivers, expected {N_CHANNELS}")
     if last is None or last.shape[-1] == 0:
         report.add(f"room_ir {path}: no impulse responses (M={n_pos})")
-    if int(sofa.sr) != SR:
-        report.add(f"room_ir {path}: sampling rate {sofa.sr} Hz, expected {SR} Hz")
+    if int(sofa.sr) != SAMPLE_RATE:
+        report.add(f"room_ir {path}: sampling rate {sofa.sr} Hz, expected {SAMPLE_RATE} Hz")
 
 
 def _check_rooms(report: LayoutReport, root: Path) -> None:
@@ -263,9 +248,9 @@ def _check_pickup_config(report: LayoutReport, path: Path) -> None:
 def _oracle_label(name: str, soundscapes: Sequence[str]) -> Optional[str]:
     """Label of an oracle file ``<soundscape>[_<n>]_<Label>.wav`` (official regex), or None."""
     for stem in soundscapes:
-        m = re.match(rf"^{re.escape(stem)}(?:_(\d+))?_(.+)\.wav$", name)
-        if m:
-            return m.group(2)
+        parsed = parse_source_filename(name, stem)
+        if parsed is not None:
+            return parsed[1]
     return None
 
 
@@ -279,11 +264,11 @@ def _check_test_set(report: LayoutReport, test: Path, progress: bool) -> None:
     for p in refs:
         label = _oracle_label(p.name, stems)
         if label is None:
-            report.add(f"test oracle_target {p}: name is not <soundscape>[_<n>]_<Label>.wav "
+            report.add(f"test oracle_target {p}: name is not {SOURCE_NAME_FORMS} "
                        f"for any soundscape in {test / 'soundscape'}")
         elif label not in CLASSES:
             report.add(f"test oracle_target {p}: label {label!r} is not one of the 18 classes")
-    _check_audio_files(report, refs, "test oracle_target", progress, channels=1)
+    _check_audio_files(report, refs, "test oracle_target", progress, channels=SOURCE_CHANNELS)
 
 
 def verify_dev_set(dev: Path, report: LayoutReport, require_external: bool = True,
@@ -375,3 +360,18 @@ def format_report(report: LayoutReport, items: Iterable[str]) -> str:
     lines = [head, f"{len(report.problems)} problem(s):"]
     lines += [f"  - {p}" for p in report.problems]
     return "\n".join(lines)
+
+
+def check_layout(dev_set: Optional[Path], eval_set: Optional[Path], m2d_dir: Optional[Path],
+                 require_external: bool = True, progress: bool = False) -> str:
+    """Run the checker; return the report text, raise S5InputError listing every problem."""
+    items = [f"{k}={v}" for k, v in (("dev_set", dev_set), ("eval_set", eval_set),
+                                     ("m2d_dir", m2d_dir)) if v is not None]
+    if not items:
+        raise S5InputError("nothing to check: give --dev_set, --eval_set and/or --m2d_dir")
+    report = verify_layout(dev_set, eval_set, m2d_dir, require_external=require_external,
+                           progress=progress)
+    text = format_report(report, items)
+    if not report.ok:
+        raise S5InputError(f"corpus layout check failed\n{text}")
+    return text

@@ -1,10 +1,7 @@
-"""Official per-source file names and folders of estimates / oracle targets (spec §4.3).
+"""Folders of estimates / oracle targets (spec §4.3): indexing, checks, estimates.json.
 
-A soundscape ``<name>.wav`` (4 ch, 32 kHz) has its sources in a flat folder as
-
-    <name>_<i>_<Label>.wav    (2026: i = 0-based slot index)   or   <name>_<Label>.wav (2025)
-
-matched like the official loader: regex ``^<name>(?:_(\\d+))?_(.+)\\.wav$``, files of
+A soundscape ``<name>.wav`` has its sources in a flat folder, named and matched as
+:mod:`espnet2_ext.s5.official` defines (``<name>_<i>_<Label>.wav``), files of
 one soundscape sorted by name, label one of the 18 classes. Unlike the official
 loader, every ``.wav`` of the folder must belong to a soundscape (the longest
 matching name wins, so ``x_1`` and ``x_10`` can coexist) and every mistake is an
@@ -16,41 +13,17 @@ Our decoder also writes ``estimates.json``: ``{"<soundscape>": [{"filename", "la
 from __future__ import annotations
 
 import glob
-import json
-import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
-import soundfile as sf
 
 from espnet2_ext.errors import S5InputError
-from espnet2_ext.fileio import PathLike, read_wav
-from espnet2_ext.s5.labels import CLASS_TO_INDEX, CLASSES, NUM_SLOTS, SILENCE
-
-SAMPLE_RATE = 32000
-ESTIMATES_JSON = "estimates.json"
-
-
-# ------------------------------------------------------------------------------------------
-# names
-# ------------------------------------------------------------------------------------------
-def estimate_filename(soundscape: str, slot: int, label: str) -> str:
-    """Official 2026 file name of one estimate: ``<soundscape>_<slot>_<Label>.wav``."""
-    return f"{soundscape}_{slot}_{label}.wav"
-
-
-def parse_source_filename(filename: str, soundscape: str) -> Optional[Tuple[Optional[int], str]]:
-    """(slot index or None, label) if ``filename`` is a source name of ``soundscape``, else None.
-
-    The label is returned as written (not validated).
-    """
-    match = re.match(rf"^{re.escape(soundscape)}(?:_(\d+))?_(.+)\.wav$", filename)
-    if match is None:
-        return None
-    return (int(match.group(1)) if match.group(1) is not None else None), match.group(2)
+from espnet2_ext.fileio import PathLike, check_wav, read_json, read_wav
+from espnet2_ext.s5.labels import CLASS_TO_INDEX
+from espnet2_ext.s5.official import (CLASSES, N_SLOTS, SAMPLE_RATE, SILENCE, SOURCE_CHANNELS, SOURCE_NAME_FORMS,
+                                     parse_source_filename)
 
 
 @dataclass(frozen=True)
@@ -118,7 +91,7 @@ def index_sources(
         if owner is None:
             raise S5InputError(
                 f"{what} {path}: the name matches no soundscape of the set; expected "
-                f"<soundscape>_<i>_<Label>.wav (or <soundscape>_<Label>.wav)"
+                f"{SOURCE_NAME_FORMS}"
             )
         soundscape, slot, label = owner
         _check_label(label, path, what)
@@ -126,7 +99,7 @@ def index_sources(
     return index
 
 
-def oracle_labels_of(oracle_target_dir: PathLike, soundscape: str, n_slots: int = NUM_SLOTS) -> List[str]:
+def oracle_labels_of(oracle_target_dir: PathLike, soundscape: str, n_slots: int = N_SLOTS) -> List[str]:
     """Reference labels of one soundscape from its oracle-target file names, padded with 'silence'."""
     folder = Path(oracle_target_dir)
     labels = []
@@ -145,10 +118,7 @@ def oracle_labels_of(oracle_target_dir: PathLike, soundscape: str, n_slots: int 
 def read_estimates_json(path: PathLike) -> Dict[str, List[dict]]:
     """Read ``{"<soundscape>": [{"filename", "label", "probability"}]}`` with shape checks."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise S5InputError(f"cannot read estimates JSON {path}: {e}") from e
+    data = read_json(path, "estimates JSON")
     ok = isinstance(data, dict) and all(
         isinstance(v, list) and all(isinstance(e, dict) and {"filename", "label", "probability"} <= e.keys()
                                     for e in v) for v in data.values())
@@ -221,15 +191,13 @@ class MixtureRecord:
 
 
 def load_sources(
-    files: Sequence[SourceFile], n_samples: int, n_slots: int = NUM_SLOTS, what: str = "estimate"
+    files: Sequence[SourceFile], n_samples: int, n_slots: int = N_SLOTS, what: str = "estimate"
 ) -> Tuple[List[str], np.ndarray]:
     """Labels (padded with 'silence') and waveforms [max(n, n_slots), n_samples] of source files."""
     wavs = []
     for f in files:
-        wav, _ = read_wav(f.path, sr=SAMPLE_RATE, channels=1, what=what)
-        if wav.shape[1] != n_samples:
-            raise S5InputError(f"{what} {f.path} has {wav.shape[1]} samples but its soundscape has "
-                               f"{n_samples}; write estimates at the soundscape's length")
+        wav, _ = read_wav(f.path, sr=SAMPLE_RATE, channels=SOURCE_CHANNELS, what=what)
+        _check_length(f.path, wav.shape[1], n_samples, what)
         wavs.append(wav[0])
     n_pad = max(n_slots - len(files), 0)
     wavs += [np.zeros(n_samples, dtype=np.float32)] * n_pad
@@ -256,15 +224,14 @@ def iter_records(
                             probs + [1.0] * (len(est_labels) - len(probs)))
 
 
+def _check_length(path: Path, frames: int, n_samples: int, what: str) -> None:
+    if frames != n_samples:
+        raise S5InputError(f"{what} {path} has {frames} samples but its soundscape has "
+                           f"{n_samples}; write estimates at the soundscape's length")
+
+
 def check_source_headers(files: Sequence[SourceFile], n_samples: int, what: str = "estimate") -> None:
-    """Cheap header check (no audio read): mono, 32 kHz, ``n_samples`` long."""
+    """Cheap header check (no audio read): mono, 32 kHz, complete, ``n_samples`` long."""
     for f in files:
-        try:
-            info = sf.info(os.fspath(f.path))
-        except Exception as e:
-            raise S5InputError(f"cannot read {what} {f.path}: {e}") from e
-        if (info.channels, info.samplerate, info.frames) != (1, SAMPLE_RATE, n_samples):
-            raise S5InputError(
-                f"{what} {f.path} is {info.channels} ch, {info.samplerate} Hz, {info.frames} samples; "
-                f"expected mono {SAMPLE_RATE} Hz with {n_samples} samples (the soundscape's length)"
-            )
+        info = check_wav(f.path, SAMPLE_RATE, SOURCE_CHANNELS, what=what)
+        _check_length(f.path, info.frames, n_samples, what)

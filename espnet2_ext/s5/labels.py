@@ -1,4 +1,4 @@
-"""The 18 DCASE2026 Task 4 target classes, silence, and label-slot vectors.
+"""Label-slot vectors of the 18 DCASE2026 Task 4 classes (defined in :mod:`espnet2_ext.s5.official`).
 
 Two slot encodings are used by the baseline:
   * AT (tagger):    ``stack`` + ``onehot``  -> [n_slots, 19], silence = index 18
@@ -10,17 +10,12 @@ from typing import List, Sequence
 
 import torch
 
-CLASSES: List[str] = [
-    "AlarmClock", "BicycleBell", "Blender", "Buzzer", "Clapping", "Cough",
-    "CupboardOpenClose", "Dishes", "Doorbell", "FootSteps", "HairDryer",
-    "MechanicalFans", "MusicalKeyboard", "Percussion", "Pour", "Speech",
-    "Typing", "VacuumCleaner",
-]
-SILENCE = "silence"
+from espnet2_ext.s5.official import CLASSES, N_SLOTS, SILENCE
+
 LABELS_WITH_SILENCE: List[str] = CLASSES + [SILENCE]
 NUM_CLASSES = len(CLASSES)          # 18
 SILENCE_INDEX = NUM_CLASSES         # 18 (AT one-hot)
-NUM_SLOTS = 3
+NUM_SLOTS = N_SLOTS
 CLASS_TO_INDEX = {c: i for i, c in enumerate(CLASSES)}
 
 

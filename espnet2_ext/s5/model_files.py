@@ -20,9 +20,9 @@ import yaml
 
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.s5.checkpoints import load_strict, read_checkpoint, state_dict_of
+from espnet2_ext.s5.official import DEFAULT_TAGGER_TYPE, M2D_WEIGHT_PATH, TAGGER_TYPES
 
 PathLike = Union[str, Path]
-TAGGER_TYPES = ("m2d_at_1c", "m2d_at_4c")
 
 
 def is_lightning(ckpt: dict) -> bool:
@@ -64,7 +64,7 @@ def load_espnet_submodule(model_file: Path, ckpt: dict, config: Optional[PathLik
     return getattr(model, attr)
 
 
-def load_tagger(path: PathLike, tagger_type: str = "m2d_at_4c", m2d_weight_file: Optional[PathLike] = None,
+def load_tagger(path: PathLike, tagger_type: str = DEFAULT_TAGGER_TYPE, m2d_weight_file: Optional[PathLike] = None,
                 config: Optional[PathLike] = None) -> torch.nn.Module:
     """A tagger (``tagger(mixture) -> logits [B, 3, 19]``) in eval mode, on CPU."""
     from espnet2_ext.s5.tagger import load_official_tagger
@@ -76,8 +76,7 @@ def load_tagger(path: PathLike, tagger_type: str = "m2d_at_4c", m2d_weight_file:
             raise S5InputError(f"--tagger_type must be one of {TAGGER_TYPES}, got {tagger_type!r}")
         if m2d_weight_file is None:
             raise S5InputError(f"{path} is an official tagger checkpoint: also pass --m2d_weight_file "
-                               f"(checkpoint/m2d_as_vit_base-80x1001p16x16p32k-240413_AS-FT_enconly/"
-                               f"weights_ep69it3124-0.47998.pth)")
+                               f"({M2D_WEIGHT_PATH})")
         tagger = load_official_tagger(path, m2d_weight_file, tagger_type, ckpt=ckpt)
     else:
         from espnet2_ext.tasks.s5_tag import S5TaggingTask

@@ -19,10 +19,12 @@ import torch
 
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.fileio import read_wav
+from espnet2_ext.s5.official import LABELS_FILE, N_CHANNELS, N_SLOTS, SAMPLE_RATE, SOURCE_CHANNELS, WAV_SCP, spk_scp
 from espnet2_ext.s5.labels import SILENCE, check_label, labels_to_query, labels_to_stack, pad_labels
 from espnet2_ext.synth.room import RirCache
 from espnet2_ext.synth.sampler import SceneSampler, scene_rng
-from espnet2_ext.synth.scene import Scene, SceneRenderer, SourceLoader, read_metadata_list
+from espnet2_ext.synth.scene import Scene, SceneRenderer, read_metadata_list
+from espnet2_ext.synth.sources import SourceLoader
 
 PathLike = Union[str, Path]
 LABEL_VECTOR_MODES = ("stack", "concat")
@@ -85,7 +87,7 @@ class GenerateDataset(_SceneDataset):
             i.e. ``persistent_workers=False``, to see the new epoch).
     """
 
-    def __init__(self, config: dict, corpus_root: PathLike = "data", n_sources: int = 3,
+    def __init__(self, config: dict, corpus_root: PathLike = "data", n_sources: int = N_SLOTS,
                  label_vector_mode: str = "concat", return_source: bool = True, seed: int = 0,
                  rir_cache_mb: float = 512, source_cache_mb: float = 128):
         dry_channel = int((config.get("fg_return") or {}).get("dry_channel", 0))
@@ -127,7 +129,7 @@ class MetadataDataset(_SceneDataset):
     Slot order = fg events as stored (sorted by onset), then silence. Names ``soundscape_%04d``.
     """
 
-    def __init__(self, metadata_list: PathLike, corpus_root: PathLike = "data", n_sources: int = 3,
+    def __init__(self, metadata_list: PathLike, corpus_root: PathLike = "data", n_sources: int = N_SLOTS,
                  label_vector_mode: str = "concat", return_source: bool = True, dry_channel: int = 0,
                  rir_cache_mb: float = 512, source_cache_mb: float = 128):
         super().__init__(corpus_root, n_sources, label_vector_mode, return_source, dry_channel,
@@ -160,20 +162,21 @@ class DataDirDataset(torch.utils.data.Dataset):
     Without a ``labels`` file an item has only ``name`` and ``mixture``.
     """
 
-    def __init__(self, data_dir: PathLike, n_sources: int = 3, label_vector_mode: str = "concat",
-                 return_source: bool = True, sr: Optional[int] = 32000, channels: Optional[int] = 4):
+    def __init__(self, data_dir: PathLike, n_sources: int = N_SLOTS, label_vector_mode: str = "concat",
+                 return_source: bool = True, sr: Optional[int] = SAMPLE_RATE,
+                 channels: Optional[int] = N_CHANNELS):
         self.dir = Path(data_dir)
-        wav_scp = self.dir / "wav.scp"
+        wav_scp = self.dir / WAV_SCP
         if not wav_scp.is_file():
             raise S5InputError(f"{wav_scp} not found; run stage 3 (local/synthesize.sh) first")
         self.wavs = read_scp(wav_scp)
         self.ids = list(self.wavs)
-        self.labels = ({k: v.split() for k, v in read_scp(self.dir / "labels").items()}
-                       if (self.dir / "labels").is_file() else None)
+        self.labels = ({k: v.split() for k, v in read_scp(self.dir / LABELS_FILE).items()}
+                       if (self.dir / LABELS_FILE).is_file() else None)
         self.spk = []
         if return_source and self.labels is not None:
             for k in range(1, n_sources + 1):
-                scp = self.dir / f"spk{k}.scp"
+                scp = self.dir / spk_scp(k)
                 if not scp.is_file():
                     raise S5InputError(f"{scp} not found but return_source is true")
                 self.spk.append(read_scp(scp))
@@ -194,7 +197,7 @@ class DataDirDataset(torch.utils.data.Dataset):
             dry = np.zeros((len(labels), 1, mixture.shape[-1]), dtype=np.float32)
             for k, lab in enumerate(labels):
                 if lab != SILENCE:
-                    ref, _ = read_wav(self.spk[k][uid], sr=self.sr, channels=1, what="oracle target")
+                    ref, _ = read_wav(self.spk[k][uid], sr=self.sr, channels=SOURCE_CHANNELS, what="oracle target")
                     n = min(ref.shape[-1], mixture.shape[-1])
                     dry[k, :, :n] = ref[:, :n]
         return make_item(uid, mixture, labels, dry, self.n_sources, self.label_vector_mode)

@@ -8,6 +8,8 @@ room_ir/valid) this writes
   eval_root/synthesized/eval/soundscape/eval_XXXX.wav                      (4-ch PCM16)
 Scene i of a set is drawn from ``SeedSequence([seed, set_id, i])`` (valid 1, test 2, eval 3),
 so the output is byte-identical for a seed. Slot order = targets sorted by onset.
+
+:func:`render` re-synthesizes a metadata list (``valid.json``) the same way, one job's share.
 """
 from __future__ import annotations
 
@@ -18,9 +20,12 @@ from typing import List
 import numpy as np
 from tqdm import tqdm
 
+from espnet2_ext.errors import S5InputError
 from espnet2_ext.fileio import write_json, write_wav
+from espnet2_ext.jobs import check_job, job_share
+from espnet2_ext.s5.official import SAMPLE_RATE, source_filename
 from espnet2_ext.synth.sampler import SceneSampler, scene_rng
-from espnet2_ext.synth.scene import Scene, SceneRenderer, make_scene_config
+from espnet2_ext.synth.scene import Scene, SceneRenderer, make_scene_config, read_metadata_list
 
 logger = logging.getLogger(__name__)
 SET_IDS = {"valid": 1, "test": 2, "eval": 3}
@@ -41,7 +46,7 @@ def write_mixture(out_dir: Path, name: str, scene: Scene, renderer: SceneRendere
     out = renderer.render(scene, return_dry=with_targets, dry_channel=dry_channel)
     if with_targets:
         for slot, (ev, dry) in enumerate(zip(scene.fg_events, out.dry)):
-            write_wav(out_dir / "oracle_target" / f"{name}_{slot}_{ev.label}.wav",
+            write_wav(out_dir / "oracle_target" / source_filename(name, slot, ev.label),
                       _checked(dry[0], name), scene.sr, subtype=subtype)
     write_wav(out_dir / "soundscape" / f"{name}.wav", _checked(out.mixture, name), scene.sr,
               subtype=subtype)
@@ -56,7 +61,7 @@ def _checked(wav: np.ndarray, name: str) -> np.ndarray:
 
 
 def make_fixed_sets(dev_root: Path, eval_root: Path, n_valid: int, n_test: int, n_eval: int,
-                    seed: int, duration: float = 10.0, sr: int = 32000) -> None:
+                    seed: int, duration: float = 10.0, sr: int = SAMPLE_RATE) -> None:
     """Write the valid metadata, the dev test set and the eval soundscapes (see module docstring)."""
     dev_root, eval_root = Path(dev_root), Path(eval_root)
     corpus_root = dev_root.parent
@@ -88,3 +93,26 @@ def make_fixed_sets(dev_root: Path, eval_root: Path, n_valid: int, n_test: int, 
     eval_dir = eval_root / "synthesized" / "eval"
     for name, scene in tqdm(scenes("eval", n_eval), total=n_eval, desc="eval set"):
         write_mixture(eval_dir, name, scene, renderer, with_targets=False)
+
+
+def render(metadata_list: Path, corpus_root: Path, out_dir: Path, job: int, nj: int,
+           subtype: str = "PCM_16", dry_channel: int = 0) -> int:
+    """Render this job's share of the metadata list; returns the number of mixtures written."""
+    check_job(job, nj)
+    files = read_metadata_list(metadata_list)
+    renderer = SceneRenderer(corpus_root)
+    done = 0
+    mine = job_share(range(len(files)), job, nj)
+    for i in tqdm(mine, desc=f"render job {job}/{nj}", mininterval=10):
+        name = f"soundscape_{i:04d}"
+        if (out_dir / "soundscape" / f"{name}.wav").is_file():
+            continue   # the soundscape is written last: its presence means the item is complete
+        scene = Scene.from_metadata(files[i])
+        try:
+            write_mixture(out_dir, name, scene, renderer, with_targets=True, subtype=subtype,
+                          dry_channel=dry_channel)
+        except S5InputError as e:   # a missing/bad source file: name the scene that uses it
+            raise S5InputError(f"{e} (while rendering {files[i]})") from e
+        done += 1
+    logger.info("job %d/%d: %d mixtures written, %d already present", job, nj, done, len(mine) - done)
+    return done

@@ -25,7 +25,8 @@ import numpy as np
 
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.synth.room import RirCache
-from espnet2_ext.synth.scene import CorpusPaths, Event, Scene, SourceLoader
+from espnet2_ext.synth.scene import CorpusPaths, Event, Scene
+from espnet2_ext.synth.sources import SourceLoader
 
 logger = logging.getLogger(__name__)
 

@@ -26,21 +26,20 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import logging
 import math
-import warnings
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import List, Optional, Union
 
 import numpy as np
 import scipy.fft
 import scipy.signal
-import soundfile as sf
 
 from espnet2_ext.errors import S5InputError
+from espnet2_ext.fileio import read_json
 from espnet2_ext.s5.labels import CLASSES
-from espnet2_ext.synth.room import ByteLru, RirCache, direct_path_rir, resample
+from espnet2_ext.synth.room import RirCache, direct_path_rir
+from espnet2_ext.synth.sources import SourceLoader
 
 logger = logging.getLogger(__name__)
 
@@ -158,11 +157,7 @@ class Scene:
         where = "metadata"
         if not isinstance(meta, dict):
             where = str(meta)
-            try:
-                with open(meta) as f:
-                    meta = json.load(f)
-            except (OSError, ValueError) as e:
-                raise S5InputError(f"cannot read scene metadata {where}: {e}") from e
+            meta = read_json(meta, "scene metadata")
         try:
             config = dict(meta["config"])
             info = dict(meta["room"]["args"]["metadata"])
@@ -190,13 +185,12 @@ class Scene:
 def read_metadata_list(metadata_list: PathLike) -> List[Path]:
     """``valid.json`` ([{"metadata_path": "valid/x.json"}, ...]) -> absolute metadata paths."""
     path = Path(metadata_list)
+    expected = "expected a JSON list of {\"metadata_path\": ...} objects"
+    entries = read_json(path, "metadata list", fix=expected)
     try:
-        entries = json.loads(path.read_text())
-        files = [path.parent / e["metadata_path"] for e in entries]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise S5InputError(f"cannot read metadata list {path}: {e}; expected a JSON list of "
-                           "{\"metadata_path\": ...} objects") from e
-    return files
+        return [path.parent / e["metadata_path"] for e in entries]
+    except (KeyError, TypeError) as e:
+        raise S5InputError(f"cannot read metadata list {path}: {e}; {expected}") from e
 
 
 
@@ -206,69 +200,6 @@ class Rendered:
 
     mixture: np.ndarray
     dry: Optional[np.ndarray]
-
-
-class SourceLoader:
-    """Reads clips like ``librosa.load(offset, duration, sr, mono)`` with header and LRU caches."""
-
-    def __init__(self, cache_mb: float = 256):
-        self._info: Dict[str, sf._SoundFileInfo] = {}
-        self._cache = ByteLru(int(cache_mb * 2 ** 20))
-
-    def info(self, path: Path):
-        key = str(path)
-        if key not in self._info:
-            if not Path(path).is_file():
-                raise S5InputError(f"audio file not found: {path}; the scene refers to a file that is "
-                                   f"not in the corpus (re-run stages 1-2, or fix the metadata)")
-            try:
-                self._info[key] = sf.info(key)
-            except Exception as e:
-                raise S5InputError(f"cannot read audio file {path}: {e}") from e
-        return self._info[key]
-
-    def duration(self, path: Path) -> float:
-        """File duration in seconds at its native rate."""
-        i = self.info(path)
-        return i.frames / i.samplerate
-
-    def read(self, path: Path, offset: Optional[float], duration: Optional[float], sr: int,
-             mono: bool, peak_normalise: bool = False) -> np.ndarray:
-        """[C, n] (or [n] if mono) float32 at ``sr``; samples int(offset*sr0) .. +int(duration*sr0).
-
-        With ``peak_normalise`` the result is divided by max|x| (all-zero clips: warning, unchanged).
-        """
-        key = (str(path), offset, duration, sr, mono, peak_normalise)
-
-        def make():
-            x = self._read(path, offset, duration, sr, mono)
-            return _peak_normalise(x, str(path)) if peak_normalise else x
-
-        return self._cache.get_or_make(key, make)
-
-    def _read(self, path, offset, duration, sr, mono) -> np.ndarray:
-        sr0 = self.info(path).samplerate
-        start = int(offset * sr0) if offset else 0
-        frames = int(duration * sr0) if duration is not None else -1
-        try:
-            data, _ = sf.read(str(path), start=start, frames=frames, dtype="float32", always_2d=True)
-        except Exception as e:
-            raise S5InputError(f"cannot read audio file {path}: {e}") from e
-        x = data.T.astype(np.float64)
-        if mono:
-            x = x.mean(axis=0)
-        x = resample(x, sr0, sr).astype(np.float32)  # float32 like librosa.load
-        if not np.isfinite(x).all():
-            raise S5InputError(f"audio file {path} contains NaN or Inf samples")
-        return x
-
-
-def _peak_normalise(x: np.ndarray, name: str) -> np.ndarray:
-    peak = float(np.max(np.abs(x))) if x.size else 0.0
-    if peak == 0.0:
-        warnings.warn(f"source {name} is all zeros: it adds nothing to the mixture")
-        return x
-    return x / np.float32(peak)
 
 
 def level_gain(energy: float, n_chan: int, conv_len: int, ref_db: float, snr: float) -> float:

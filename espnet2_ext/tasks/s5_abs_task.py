@@ -29,6 +29,7 @@ import torch
 
 from espnet2_ext.espnet_compat import quiet_import
 from espnet2_ext.identity import claim_folder, file_digest
+from espnet2_ext.s5.official import m2d_weight_path
 from espnet2_ext.tasks import atomic_save
 from espnet2_ext.tasks.iter_factory import S5IterFactory, s5_collate
 from espnet2_ext.tasks.s5_trainer import S5Trainer
@@ -65,12 +66,11 @@ def training_identity(args: argparse.Namespace) -> dict:
     for name in ("valid_data_dir", "corpus_root"):
         if ident.get(name):
             ident[name] = str(Path(ident[name]).resolve())
-    for conf_name in ("tagger_conf", "separator_conf"):
-        conf = dict(ident.get(conf_name) or {})
-        if conf.get("weight_file"):
-            conf["weight_file"] = file_digest(conf["weight_file"])
-        if conf_name in ident:
-            ident[conf_name] = conf
+    if "tagger_conf" in ident:    # the M2D weight file the tagger is built on (default: the official one)
+        conf = dict(ident["tagger_conf"] or {})
+        weight_file = conf.get("weight_file") or m2d_weight_path()
+        conf["weight_file"] = file_digest(weight_file) if Path(weight_file).is_file() else str(weight_file)
+        ident["tagger_conf"] = conf
     return ident
 
 

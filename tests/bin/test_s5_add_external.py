@@ -11,7 +11,7 @@ import pytest
 
 from espnet2_ext.bin import s5_add_external
 from espnet2_ext.corpus.layout import verify_layout
-from espnet2_ext.corpus.mini_corpus import MiniCorpusConfig, build_mini_corpus
+from espnet2_ext.corpus.mini import MiniCorpusConfig, build_mini_corpus
 
 RECIPE = Path(__file__).resolve().parents[2] / "egs2" / "dcase26t4" / "s5"
 

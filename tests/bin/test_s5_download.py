@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from espnet2_ext.bin import s5_download
-from espnet2_ext.corpus.layout import M2D_FOLDER, M2D_WEIGHTS
+from espnet2_ext.s5.official import M2D_FOLDER, M2D_WEIGHTS
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "egs2" / "dcase26t4" / "s5"

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from espnet2_ext.bin.s5_inference import check_soundscapes, job_share, list_soundscapes, merge_records
+from espnet2_ext.bin.s5_inference import check_soundscapes, list_soundscapes, merge_records
+from espnet2_ext.jobs import job_share
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.fileio import write_json
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from espnet2_ext.bin import s5_synthesize
+from espnet2_ext.synth.datadir import oracle_slots
 from espnet2_ext.synth.dataset import DataDirDataset, MetadataDataset
 from espnet2_ext.synth.fixed_sets import make_fixed_sets
 
@@ -91,4 +92,4 @@ def test_datadir_rejects_bad_oracle_names(tmp_path, capsys):
 
 def test_oracle_slots_do_not_mix_prefixes():
     files = sorted(["test_0001_0_Speech.wav", "test_00010_0_Cough.wav", "test_0001_1_Dishes.wav"])
-    assert s5_synthesize.oracle_slots("test_0001", files) == ["test_0001_0_Speech.wav", "test_0001_1_Dishes.wav"]
+    assert oracle_slots("test_0001", files) == ["test_0001_0_Speech.wav", "test_0001_1_Dishes.wav"]

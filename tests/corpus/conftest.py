@@ -10,7 +10,7 @@ from typing import Dict, List, Optional, Tuple
 
 import pytest
 
-from espnet2_ext.corpus.mini_corpus import MiniCorpusConfig, build_mini_corpus
+from espnet2_ext.corpus.mini import MiniCorpusConfig, build_mini_corpus
 
 @pytest.fixture(scope="session")
 def mini_corpus(tmp_path_factory) -> Path:

@@ -8,8 +8,9 @@ import pytest
 import soundfile as sf
 
 from espnet2_ext.bin import s5_verify_layout
-from espnet2_ext.corpus.layout import (M2D_FOLDER, M2D_WEIGHTS, read_wav_header, verify_layout)
-from espnet2_ext.corpus.mini_corpus import write_pcm16
+from espnet2_ext.corpus.layout import verify_layout
+from espnet2_ext.fileio import read_wav_header, write_pcm16
+from espnet2_ext.s5.official import M2D_FOLDER, M2D_WEIGHTS
 from espnet2_ext.synth.sofa import write_sofa
 
 

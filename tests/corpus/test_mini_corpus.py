@@ -6,9 +6,12 @@ import json
 import numpy as np
 import soundfile as sf
 
-from espnet2_ext.corpus.layout import M2D_FOLDER, M2D_WEIGHTS, SPLITS, read_wav_header
-from espnet2_ext.corpus.mini_corpus import (CLASS_TIMBRES, MiniCorpusConfig, build_mini_corpus,
-                                            is_built, make_room_irs, tree_digest)
+from espnet2_ext.corpus.layout import SPLITS
+from espnet2_ext.fileio import read_wav_header
+from espnet2_ext.s5.official import M2D_FOLDER, M2D_WEIGHTS
+from espnet2_ext.corpus.mini import MiniCorpusConfig, build_mini_corpus, is_built, tree_digest
+from espnet2_ext.corpus.mini.rooms import make_room_irs
+from espnet2_ext.corpus.mini.sounds import CLASS_TIMBRES
 from espnet2_ext.s5.labels import CLASSES
 from espnet2_ext.synth.sofa import read_sofa
 

@@ -21,6 +21,7 @@ import yaml
 
 from espnet2_ext.fileio import write_torch
 from espnet2_ext.s5.labels import LABELS_WITH_SILENCE
+from espnet2_ext.s5.official import DEFAULT_TAGGER_VARIANT
 
 PathLike = Union[str, Path]
 MODEL_FILE = "valid.loss.best.pth"
@@ -40,13 +41,13 @@ def force_slot_labels(tagger: torch.nn.Module, labels: Sequence[str], logit: flo
             last.bias[LABELS_WITH_SILENCE.index(label)] = logit
 
 
-def official_tagger(weight_file: PathLike, variant: str = "4c",
+def official_tagger(weight_file: PathLike, variant: str = DEFAULT_TAGGER_VARIANT,
                     labels: Optional[Sequence[str]] = None, seed: int = 0) -> torch.nn.Module:
     """A seeded M2dAt (1c) / M2dAtSpatial (4c) in eval mode, slots forced to ``labels``."""
-    from espnet2_ext.s5.tagger import M2dAt, M2dAtSpatial
+    from espnet2_ext.s5.tagger.m2d_tagger import VARIANTS
 
     torch.manual_seed(seed)
-    tagger = {"1c": M2dAt, "4c": M2dAtSpatial}[variant](weight_file)
+    tagger = VARIANTS[variant](weight_file)
     if labels is not None:
         force_slot_labels(tagger, labels)
     return tagger.eval()

@@ -10,8 +10,8 @@ import pytest
 import torch
 import yaml
 
-from espnet2_ext.corpus.layout import M2D_FOLDER, M2D_WEIGHTS
-from espnet2_ext.corpus.mini_corpus import MiniCorpusConfig, build_mini_corpus
+from espnet2_ext.s5.official import M2D_FOLDER, M2D_WEIGHTS
+from espnet2_ext.corpus.mini import MiniCorpusConfig, build_mini_corpus
 from reliability_tools import (MINI_CONF, corpus_conftest, decode_args, single_thread, tiny_training_config,
                                train, train_args)
 

@@ -17,10 +17,9 @@ import soundfile as sf
 import yaml
 
 from espnet2_ext.bin import s5_inference, s5_score, s5_synthesize, s5_tag_train, s5_verify_layout
-from espnet2_ext.corpus.layout import M2D_WEIGHTS
-from espnet2_ext.corpus.mini_corpus import write_pcm16
+from espnet2_ext.s5.official import M2D_WEIGHTS
 from espnet2_ext.errors import S5InputError
-from espnet2_ext.fileio import write_json, write_torch, write_wav
+from espnet2_ext.fileio import write_json, write_pcm16, write_torch, write_wav
 from espnet2_ext.synth.sofa import write_sofa
 from reliability_cases import covers
 from reliability_tools import (PY, RECIPE, REPO, decode_args, env, expect_error, listing, same_file, same_files,

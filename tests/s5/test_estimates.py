@@ -7,14 +7,15 @@ import pytest
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.fileio import write_wav
 from espnet2_ext.s5 import estimates as est_io
+from espnet2_ext.s5 import official
 
 
 def test_parse_and_write_names():
-    assert est_io.estimate_filename("eval_0001", 2, "Speech") == "eval_0001_2_Speech.wav"
-    assert est_io.parse_source_filename("eval_0001_2_Speech.wav", "eval_0001") == (2, "Speech")
-    assert est_io.parse_source_filename("eval_0001_Speech.wav", "eval_0001") == (None, "Speech")  # 2025
-    assert est_io.parse_source_filename("eval_0001_2_Speech.wav", "eval_0002") is None
-    assert est_io.parse_source_filename("eval_00012_Speech.wav", "eval_0001") is None
+    assert official.source_filename("eval_0001", 2, "Speech") == "eval_0001_2_Speech.wav"
+    assert official.parse_source_filename("eval_0001_2_Speech.wav", "eval_0001") == (2, "Speech")
+    assert official.parse_source_filename("eval_0001_Speech.wav", "eval_0001") == (None, "Speech")  # 2025
+    assert official.parse_source_filename("eval_0001_2_Speech.wav", "eval_0002") is None
+    assert official.parse_source_filename("eval_00012_Speech.wav", "eval_0001") is None
 
 
 def _touch(folder, *names):

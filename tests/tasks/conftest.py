@@ -6,9 +6,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from espnet2_ext.bin.s5_synthesize import render, write_datadir
-from espnet2_ext.corpus.layout import M2D_FOLDER, M2D_WEIGHTS
-from espnet2_ext.corpus.mini_corpus import MiniCorpusConfig, build_mini_corpus
+from espnet2_ext.synth.datadir import write_datadir
+from espnet2_ext.synth.fixed_sets import render
+from espnet2_ext.s5.official import M2D_FOLDER, M2D_WEIGHTS
+from espnet2_ext.corpus.mini import MiniCorpusConfig, build_mini_corpus
 
 RECIPE_CONF = Path(__file__).resolve().parents[2] / "egs2" / "dcase26t4" / "s5" / "conf" / "mini"
 

@@ -21,8 +21,9 @@ import pytest
 import torch
 import yaml
 
-from espnet2_ext.bin.s5_synthesize import render, write_datadir
-from espnet2_ext.corpus.mini_corpus import MiniCorpusConfig, build_mini_corpus
+from espnet2_ext.synth.datadir import write_datadir
+from espnet2_ext.synth.fixed_sets import render
+from espnet2_ext.corpus.mini import MiniCorpusConfig, build_mini_corpus
 from espnet2_ext.s5.model_files import load_separator, load_tagger
 from espnet2_ext.tasks.exact_validation import validation_means
 from espnet2_ext.tasks.s5_sep import S5SeparationTask

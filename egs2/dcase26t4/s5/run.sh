@@ -26,8 +26,8 @@ local_data_dir=        # stage 1: link an already extracted corpus (folder holdi
 download_baseline_ckpt=false  # stage 1: also fetch the official baseline checkpoints
 semhear_path=          # stage 2: Semantic Hearing BinauralCuratedDataset folder
 ears_path=             # stage 2: EARS folder (p001 ... p107)
-tagger_variants="1c 4c"  # stages 4-5: which taggers to train
-tagger_variant=4c      # stages 7-8: which tagger decodes
+tagger_variants=       # stages 4-5: which taggers to train (default: all, espnet2_ext/s5/official.py)
+tagger_variant=        # stages 7-8: which tagger decodes (default: official.py's DEFAULT_TAGGER_VARIANT)
 official_resume=false  # stage 5: resume the stage-4 optimizer state like the official -r flag
 tag_head_config=       # stage 4 config (default: conf/tuning/tag_head_<variant>.yaml, conf/mini/ with --mini)
 tag_blocks_config=     # stage 5 config (default: conf/.../tag_blocks_<variant>.yaml)
@@ -44,7 +44,7 @@ packed_model=          # stages 7-8: decode with a system packed by stage 9 (.zi
 hf_repo=               # stage 9: also upload the packed system to this Hugging Face Hub repository
 tagger_ckpt=           # stages 7-8: decode with this tagger (official .ckpt or our .pth) instead of exp/
 separator_ckpt=        # stages 7-8: decode with this separator instead of exp/
-m2d_weight_file=       # M2D weight file (default: checkpoint/<official folder>/weights_*.pth)
+m2d_weight_file=       # M2D weight file (default: espnet2_ext/s5/official.py's M2D_WEIGHT_PATH)
 test_sets="test eval"  # stage 7: sets to decode (test = dev test set with references)
 report=true            # stage 8: write the listening report (score/report/index.html)
 report_n=10            # stage 8: the report shows the N best, N median and N worst soundscapes
@@ -78,9 +78,9 @@ Options:
   --local_data_dir DIR          stage 1: use an extracted corpus already on disk
   --download_baseline_ckpt B    stage 1: also download the official checkpoints
   --semhear_path P --ears_path E  stage 2 inputs
-  --tagger_variants "1c 4c"     stages 4-5
+  --tagger_variants "1c 4c"     stages 4-5 (default: all variants)
   --official_resume B           stage 5: official -r behaviour (old optimizer state, lr 1e-3)
-  --tagger_variant 1c|4c        stages 7-8
+  --tagger_variant 1c|4c        stages 7-8 (default: DEFAULT_TAGGER_VARIANT in espnet2_ext/s5/official.py)
   --tag_head_config Y --tag_blocks_config Y --sep_config Y   stages 4-6 configs (any YAML)
   --tag_tag T --sep_tag T       experiment names: exp/tag_{head,blocks}_T, exp/sep_T
   --tagger_ckpt F --separator_ckpt F  stages 7-8: decode with these checkpoints, no training
@@ -136,6 +136,8 @@ else
 fi
 dev_set=${datadir}/dev_set
 eval_set=${datadir}/eval_set
+tagger_variants=${tagger_variants:-$(python -m espnet2_ext.s5.official tagger_variants)}
+tagger_variant=${tagger_variant:-$(python -m espnet2_ext.s5.official default_tagger_variant)}
 inference_nj=${inference_nj:-${nj}}
 
 # ---- experiment names (ESPnet style: the config name plus a compact form of the extra args) ----
@@ -228,7 +230,6 @@ if ! "${skip_train}" && [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
 fi
 
 # Models used by stages 7-8: given checkpoints, else this recipe's trained ones.
-m2d_weight_file=${m2d_weight_file:-checkpoint/m2d_as_vit_base-80x1001p16x16p32k-240413_AS-FT_enconly/weights_ep69it3124-0.47998.pth}
 # The decode folder is named after what decodes: tagger, separator, model file, inference tag.
 stem() { basename "$1" | sed -e 's/\.\(pth\|ckpt\|zip\|tgz\|tar\)$//'; }
 if [ -n "${packed_model}" ]; then
@@ -257,7 +258,7 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
     for dset in ${test_sets}; do
         local/decode.sh --cmd "${_cmd}" --nj "${inference_nj}" --device "${_device}" --overwrite "${overwrite}" \
             --soundscape_dir "$(cat "${datadir}/${dset}/soundscape_dir")" --output_dir "${decode_dir}/${dset}" \
-            --tagger_ckpt "${tagger_ckpt}" --tagger_type "m2d_at_${tagger_variant}" \
+            --tagger_ckpt "${tagger_ckpt}" --tagger_type "${tagger_variant}" \
             --m2d_weight_file "${m2d_weight_file}" --separator_ckpt "${separator_ckpt}"
     done
 fi

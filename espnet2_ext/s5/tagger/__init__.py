@@ -6,7 +6,8 @@
 from torch import nn
 
 from espnet2_ext.espnet_compat import quiet_import
-from espnet2_ext.s5.tagger.m2d_tagger import (HeadAvgLinear, M2dAt, M2dAtSpatial, load_official_tagger,
+from espnet2_ext.s5.official import DEFAULT_TAGGER_TYPE, tagger_type
+from espnet2_ext.s5.tagger.m2d_tagger import (VARIANTS, HeadAvgLinear, M2dAt, M2dAtSpatial, load_official_tagger,
                                               slots_from_logits)
 from espnet2_ext.s5.tagger.m2d_weights import fabricate_m2d_weight_file, read_m2d_weight_file
 
@@ -14,9 +15,9 @@ ClassChoices = quiet_import("espnet2.train.class_choices").ClassChoices
 
 tagger_choices = ClassChoices(
     "tagger",
-    classes={"m2d_at_1c": M2dAt, "m2d_at_4c": M2dAtSpatial},
+    classes={tagger_type(v): cls for v, cls in VARIANTS.items()},   # m2d_at_1c, m2d_at_4c
     type_check=nn.Module,
-    default="m2d_at_1c",
+    default=DEFAULT_TAGGER_TYPE,
 )
 
 __all__ = ["tagger_choices", "M2dAt", "M2dAtSpatial", "HeadAvgLinear", "load_official_tagger",

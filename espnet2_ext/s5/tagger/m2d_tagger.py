@@ -19,7 +19,8 @@ from torch import nn
 
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.s5.checkpoints import find_prefix, load_strict, read_checkpoint, state_dict_of, strip_prefix
-from espnet2_ext.s5.labels import LABELS_WITH_SILENCE
+from espnet2_ext.s5.labels import LABELS_WITH_SILENCE, NUM_CLASSES
+from espnet2_ext.s5.official import M2D_WEIGHT_PATH, N_CHANNELS, N_SLOTS, TAGGER_VARIANTS, tagger_variant
 from espnet2_ext.s5.tagger.m2d_backbone import PortableM2D
 
 
@@ -125,8 +126,8 @@ class M2dAt(SlotPredictMixin, PortableM2D):
     forward: waveform [B, T] or [B, C, T] -> logits [B, num_outputs, num_classes].
     """
 
-    def __init__(self, weight_file: Union[str, Path], num_classes: int = 19, num_outputs: int = 3,
-                 ref_channel: Optional[int] = 0, finetuning_layers: str = "head",
+    def __init__(self, weight_file: Union[str, Path] = M2D_WEIGHT_PATH, num_classes: int = NUM_CLASSES + 1,
+                 num_outputs: int = N_SLOTS, ref_channel: Optional[int] = 0, finetuning_layers: str = "head",
                  head_args: Optional[dict] = None):
         super().__init__(weight_file)
         self.num_classes, self.num_outputs, self.ref_channel = num_classes, num_outputs, ref_channel
@@ -153,8 +154,8 @@ class M2dAtSpatial(SlotPredictMixin, nn.Module):
     The slot head is always trainable; ``finetuning_layers`` applies to the encoder.
     """
 
-    def __init__(self, weight_file: Union[str, Path], num_classes: int = 19, num_outputs: int = 3,
-                 nchan: int = 4, finetuning_layers: str = "head", head_args: Optional[dict] = None):
+    def __init__(self, weight_file: Union[str, Path] = M2D_WEIGHT_PATH, num_classes: int = NUM_CLASSES + 1,
+                 num_outputs: int = N_SLOTS, nchan: int = N_CHANNELS, finetuning_layers: str = "head", head_args: Optional[dict] = None):
         super().__init__()
         self.num_classes, self.num_outputs, self.nchan = num_classes, num_outputs, nchan
         self.m2d = PortableM2D(weight_file)
@@ -182,7 +183,7 @@ class M2dAtSpatial(SlotPredictMixin, nn.Module):
 # ---------------------------------------------------------------------------------------
 # official checkpoints
 # ---------------------------------------------------------------------------------------
-VARIANTS = {"1c": M2dAt, "4c": M2dAtSpatial}
+VARIANTS = dict(zip(TAGGER_VARIANTS, (M2dAt, M2dAtSpatial)))   # '1c', '4c'
 
 
 def load_official_tagger(ckpt_path: Union[str, Path], weight_file: Union[str, Path],
@@ -192,9 +193,9 @@ def load_official_tagger(ckpt_path: Union[str, Path], weight_file: Union[str, Pa
     ``m2dat_4c.ckpt``, keys ``model.<key>``) strictly. Returns the model in eval mode on CPU.
     ``ckpt``: the file's contents if the caller has already read it.
     """
-    key = variant.lower().replace("m2d_at_", "")
-    if key not in VARIANTS:
-        raise S5InputError(f"unknown tagger variant {variant!r}: use '1c' or '4c'")
+    key = tagger_variant(variant)
+    if key is None:
+        raise S5InputError(f"unknown tagger variant {variant!r}: use one of {', '.join(TAGGER_VARIANTS)}")
     model = VARIANTS[key](weight_file)
     sd = state_dict_of(ckpt if ckpt is not None else read_checkpoint(ckpt_path))
     sd = strip_prefix(sd, find_prefix(sd, model.state_dict().keys()))

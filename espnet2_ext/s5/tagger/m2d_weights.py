@@ -1,7 +1,6 @@
 """The official M2D weight file: reading, validating and fabricating it.
 
-The release file ``m2d_as_vit_base-80x1001p16x16p32k-240413_AS-FT_enconly/
-weights_ep69it3124-0.47998.pth`` is a flat dict of tensors. Backbone keys carry the
+The release file (``official.M2D_FOLDER/M2D_WEIGHTS``) is a flat dict of tensors. Backbone keys carry the
 EVAR prefix ``module.ar.runtime.backbone.``; the AudioSet-fine-tuned (AS-FT) file
 also carries the EVAR head ``module.head.norm.*`` and ``module.head.mlp.mlp.0.*``.
 As in the official PortableM2D, the *folder name* gives the input size (``80x1001``),
@@ -24,6 +23,7 @@ import torch
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.fileio import write_torch
 from espnet2_ext.s5.checkpoints import read_checkpoint, strip_prefix
+from espnet2_ext.s5.official import M2D_FOLDER, M2D_WEIGHTS
 
 BACKBONE_PREFIX = "module.ar.runtime.backbone."    # EVAR fine-tuned files
 RUNTIME_PREFIX = "backbone."                         # RuntimeM2D / PortableM2D state dicts
@@ -32,8 +32,8 @@ EVAR_HEAD_WEIGHT = "module.head.mlp.mlp.0.weight"
 NUM_HEADS_KEY = "num_heads"                    # extra key written by fabricate_m2d_weight_file
 DEFAULT_NORM_STATS = (-7.1, 4.2)               # PortableM2D default when the file has none
 
-OFFICIAL_DIR = "m2d_as_vit_base-80x1001p16x16p32k-240413_AS-FT_enconly"
-OFFICIAL_FILE = "weights_ep69it3124-0.47998.pth"
+OFFICIAL_DIR = M2D_FOLDER      # the release folder name carries the input/patch sizes
+OFFICIAL_FILE = M2D_WEIGHTS
 
 _REQUIRED = ("cls_token", "pos_embed", "patch_embed.proj.weight", "patch_embed.proj.bias",
              "norm.weight", "norm.bias", "blocks.0.attn.qkv.weight", "blocks.0.mlp.fc1.weight")

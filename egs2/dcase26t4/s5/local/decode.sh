@@ -3,7 +3,8 @@
 # assemble estimates.json. Rerunning resumes: finished soundscapes are skipped.
 #
 #   local/decode.sh --cmd "${decode_cmd}" --nj 4 --soundscape_dir D --output_dir E \
-#       --separator_ckpt S [--tagger_ckpt T --tagger_type m2d_at_4c --m2d_weight_file W]
+#       --separator_ckpt S [--tagger_ckpt T --tagger_type 4c --m2d_weight_file W]
+# (defaults of --tagger_type and --m2d_weight_file: espnet2_ext/s5/official.py, via s5_inference)
 #       [--oracle_target_dir O --oracle_labels true] [--device auto] [--batch_size 2] [--overwrite false]
 # The folder records what it was decoded with (identity.json): another model stops with an
 # error, --overwrite true empties it first.
@@ -15,7 +16,7 @@ soundscape_dir=
 output_dir=
 tagger_ckpt=
 separator_ckpt=
-tagger_type=m2d_at_4c
+tagger_type=
 m2d_weight_file=
 oracle_target_dir=
 oracle_labels=false
@@ -33,7 +34,8 @@ mkdir -p "${output_dir}/log"
 
 opts=(--soundscape_dir "${soundscape_dir}" --output_dir "${output_dir}" --separator_ckpt "${separator_ckpt}"
       --oracle_labels "${oracle_labels}")
-[ -n "${tagger_ckpt}" ] && opts+=(--tagger_ckpt "${tagger_ckpt}" --tagger_type "${tagger_type}")
+[ -n "${tagger_ckpt}" ] && opts+=(--tagger_ckpt "${tagger_ckpt}")
+[ -n "${tagger_type}" ] && opts+=(--tagger_type "${tagger_type}")
 [ -n "${m2d_weight_file}" ] && opts+=(--m2d_weight_file "${m2d_weight_file}")
 [ -n "${oracle_target_dir}" ] && opts+=(--oracle_target_dir "${oracle_target_dir}")
 
