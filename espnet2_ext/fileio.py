@@ -109,6 +109,22 @@ def read_json(path: PathLike, what: str = "JSON file", fix: str = "") -> object:
         raise S5InputError(f"cannot read {what} {path}: {e}" + (f"; {fix}" if fix else "")) from e
 
 
+def read_yaml_mapping(path: PathLike, what: str = "YAML file", fix: str = "") -> dict:
+    """Parse a YAML file whose top level must be a mapping; S5InputError naming it otherwise."""
+    import yaml
+
+    suffix = f"; {fix}" if fix else ""
+    try:
+        with open(path) as f:
+            value = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError) as e:
+        raise S5InputError(f"cannot read {what} {path}: {e}{suffix}") from e
+    if not isinstance(value, dict):
+        raise S5InputError(f"{what} {path}: the top level is a {type(value).__name__}, not a mapping of "
+                           f"option: value{suffix}")
+    return value
+
+
 def write_json(path: PathLike, obj: object, indent: int = 2) -> None:
     """Atomically write ``obj`` as JSON."""
     with atomic_path(path) as tmp:

@@ -25,6 +25,7 @@ from typing import Optional, Sequence
 from espnet2_ext.corpus.external_data import (FilterConfig, plan_all, run_shard, summarize,
                                               write_summary)
 from espnet2_ext.errors import S5InputError, cli_main
+from espnet2_ext.output_paths import check_output_dir
 from espnet2_ext.fileio import write_json
 from espnet2_ext.jobs import check_job
 
@@ -60,6 +61,7 @@ def shard_report(logdir: Path, job: int) -> Path:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s) %(message)s")
     args = get_parser().parse_args(argv)
+    check_output_dir(args.logdir, "--logdir")
     check_job(1, args.nj)
     if args.mode == "summarize":
         infos = []

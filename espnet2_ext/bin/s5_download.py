@@ -27,6 +27,7 @@ from espnet2_ext.corpus import download as dl
 from espnet2_ext.corpus.layout import check_layout, verify_layout
 from espnet2_ext.corpus.mini import MiniCorpusConfig, build_mini_corpus, is_built
 from espnet2_ext.errors import cli_main
+from espnet2_ext.output_paths import check_output_dir
 from espnet2_ext.espnet_compat import quiet_import
 from espnet2_ext.s5.official import M2D_FOLDER
 
@@ -110,6 +111,8 @@ def prepare_official(args: argparse.Namespace) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s) %(message)s")
     args = get_parser().parse_args(argv)
+    for option in ("corpus_dir", "data_dir", "checkpoint_dir"):
+        check_output_dir(getattr(args, option), f"--{option}")
     if args.mini:
         prepare_mini(args.corpus_dir, args.data_dir, args.checkpoint_dir, args.mini_seed,
                      args.mini_realistic)

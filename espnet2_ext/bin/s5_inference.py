@@ -30,6 +30,7 @@ import torch
 from tqdm import tqdm
 
 from espnet2_ext.errors import S5InputError, cli_main
+from espnet2_ext.output_paths import check_output_dir
 from espnet2_ext.espnet_compat import quiet_import
 from espnet2_ext.fileio import check_wav, read_wav, write_json, write_wav
 from espnet2_ext.identity import claim_folder, file_digest, model_identity
@@ -206,7 +207,9 @@ def get_parser() -> argparse.ArgumentParser:
 @cli_main
 def main(cmd=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
-    run(get_parser().parse_args(cmd))
+    args = get_parser().parse_args(cmd)
+    check_output_dir(args.output_dir, "--output_dir")
+    run(args)
 
 
 if __name__ == "__main__":

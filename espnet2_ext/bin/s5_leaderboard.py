@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from espnet2_ext.errors import S5InputError, cli_main
+from espnet2_ext.output_paths import check_output_file
 from espnet2_ext.fileio import atomic_path
 from espnet2_ext.s5.listening_report import report_index
 
@@ -127,6 +128,7 @@ def get_parser() -> argparse.ArgumentParser:
 def main(cmd=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
     args = get_parser().parse_args(cmd)
+    check_output_file(args.output, "--output")
     if not args.exp.is_dir():
         raise S5InputError(f"--exp {args.exp}: folder not found (run the recipe's stages 7-8 first)")
     base = args.output.resolve().parent

@@ -35,6 +35,7 @@ from typing import Dict, Optional
 import yaml
 
 from espnet2_ext.errors import S5InputError, cli_main
+from espnet2_ext.output_paths import check_output_dir, check_output_file
 from espnet2_ext.espnet_compat import quiet_import
 from espnet2_ext.fileio import atomic_path
 from espnet2_ext.identity import file_digest
@@ -158,6 +159,10 @@ def get_parser() -> argparse.ArgumentParser:
 def main(cmd=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
     args = get_parser().parse_args(cmd)
+    if args.command == "pack":
+        check_output_file(args.outpath, "--outpath")
+    elif args.command == "unpack":
+        check_output_dir(args.outdir, "--outdir")
     if args.command == "pack":
         out = pack_system(args.tagger_model, args.separator_model, args.outpath, args.score_dir)
         logging.info("packed %s", out)

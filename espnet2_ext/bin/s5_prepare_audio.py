@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 from espnet2_ext.errors import S5InputError, cli_main
+from espnet2_ext.output_paths import check_output_dir, check_output_file
 from espnet2_ext.prepare_audio import ENCODINGS, UPMIX_CHOICES, describe, prepare
 
 
@@ -46,6 +47,7 @@ def get_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
     args = get_parser().parse_args(argv)
+    (check_output_dir if len(args.inputs) > 1 or args.output.is_dir() else check_output_file)(args.output, "output")
     if args.select is not None and args.upmix != "refuse":
         raise S5InputError("give either --select or --upmix, not both")
     for path in prepare(args.inputs, args.output, upmix=args.upmix, select=args.select,

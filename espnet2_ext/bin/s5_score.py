@@ -38,6 +38,7 @@ import torch
 from tqdm import tqdm
 
 from espnet2_ext.errors import S5InputError, cli_main
+from espnet2_ext.output_paths import check_output_dir
 from espnet2_ext.espnet_compat import quiet_import
 from espnet2_ext.fileio import atomic_path, write_json
 from espnet2_ext.identity import environment
@@ -268,6 +269,7 @@ def load_probabilities(args: argparse.Namespace, index) -> Tuple[Dict[str, float
 @cli_main
 def main(cmd: Optional[List[str]] = None) -> None:
     args = get_parser().parse_args(cmd)
+    check_output_dir(args.output_dir, "--output_dir")
     logging.basicConfig(level=args.log_level, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
     system = args.system or args.estimate_dir.resolve().name
 

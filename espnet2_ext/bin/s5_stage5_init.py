@@ -23,6 +23,7 @@ import shutil
 from pathlib import Path
 
 from espnet2_ext.errors import S5InputError, cli_main
+from espnet2_ext.output_paths import check_output_dir
 from espnet2_ext.espnet_compat import quiet_import
 from espnet2_ext.fileio import atomic_path, write_json, write_torch
 from espnet2_ext.identity import empty_folder, file_digest, keep_logs, read_record
@@ -102,6 +103,7 @@ def get_parser() -> argparse.ArgumentParser:
 def main(cmd=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
     args = get_parser().parse_args(cmd)
+    check_output_dir(args.dst_exp, "--dst_exp")
     prepare(args.src_exp, args.dst_exp, args.official_resume, args.overwrite)
 
 

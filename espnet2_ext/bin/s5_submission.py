@@ -40,6 +40,7 @@ import yaml
 from tqdm import tqdm
 
 from espnet2_ext.errors import S5InputError, cli_main
+from espnet2_ext.output_paths import check_output_dir
 from espnet2_ext.espnet_compat import quiet_import
 from espnet2_ext.fileio import check_wav, read_json, write_json
 from espnet2_ext.s5 import estimates as est_io
@@ -215,6 +216,7 @@ def get_parser() -> argparse.ArgumentParser:
 @cli_main
 def main(cmd: Optional[List[str]] = None) -> None:
     args = get_parser().parse_args(cmd)
+    check_output_dir(args.output_dir, "--output_dir")
     logging.basicConfig(level=args.log_level, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
     name = submission_name(args.author, args.affiliation, args.submission_number)
     eval_out = args.output_dir / name / "eval_out"

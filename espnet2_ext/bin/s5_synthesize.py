@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from espnet2_ext.errors import cli_main
+from espnet2_ext.output_paths import check_output_dir
 from espnet2_ext.s5.official import N_SLOTS, SAMPLE_RATE
 from espnet2_ext.synth.datadir import write_datadir
 from espnet2_ext.synth.fixed_sets import make_fixed_sets, render
@@ -58,6 +59,8 @@ def get_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> None:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
+    if getattr(args, "out_dir", None) is not None:
+        check_output_dir(args.out_dir, "--out_dir")
     if args.command == "render":
         render(args.metadata_list, args.corpus_root, args.out_dir, args.job, args.nj, args.subtype,
                args.dry_channel)

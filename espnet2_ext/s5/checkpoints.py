@@ -19,21 +19,42 @@ StateDict = Dict[str, torch.Tensor]
 
 
 def read_checkpoint(path: Union[str, Path]) -> dict:
-    """torch.load ``path`` on CPU with a clear error when missing or unreadable."""
+    """torch.load ``path`` on CPU with a clear error when missing, unreadable or not a dict."""
     p = Path(path)
     if not p.is_file():
         raise S5InputError(f"checkpoint not found: {p}")
     try:
-        return torch.load(str(p), map_location="cpu", weights_only=False)
+        ckpt = torch.load(str(p), map_location="cpu", weights_only=False)
     except Exception as e:
         raise S5InputError(f"cannot read checkpoint {p}: {e}. Is it a complete PyTorch file?") from e
-
-
-def state_dict_of(ckpt: Mapping) -> StateDict:
-    """The tensor dict inside a checkpoint (Lightning ``state_dict`` or plain)."""
-    if "state_dict" in ckpt and isinstance(ckpt["state_dict"], Mapping):
-        return dict(ckpt["state_dict"])
+    if not isinstance(ckpt, Mapping):
+        raise S5InputError(f"{p} is not a checkpoint: it holds a {type(ckpt).__name__}, not a dict of "
+                           f"tensors; give a model file (e.g. exp/<tag>/valid.loss.best.pth or an official .ckpt)")
     return dict(ckpt)
+
+
+#: keys of espnet2's training state (checkpoint.pth), which is not a model file
+TRAINING_STATE_KEYS = ("model", "optimizers", "reporter")
+
+
+def state_dict_of(ckpt: Mapping, source: str = "the checkpoint") -> StateDict:
+    """The tensor dict inside a checkpoint (Lightning ``state_dict`` or plain), checked:
+    every value must be a tensor (``source`` names the file in the error)."""
+    if "state_dict" in ckpt:
+        if not isinstance(ckpt["state_dict"], Mapping):
+            raise S5InputError(f"{source}: 'state_dict' is a {type(ckpt['state_dict']).__name__}, not a dict "
+                               f"of tensors; the file is damaged or not a model checkpoint")
+        sd = dict(ckpt["state_dict"])
+    else:
+        if all(k in ckpt for k in TRAINING_STATE_KEYS):
+            raise S5InputError(f"{source} is espnet2's training state (checkpoint.pth), not a model file: "
+                               f"give <exp>/valid.loss.best.pth (or another <N>epoch.pth) instead")
+        sd = dict(ckpt)
+    bad = next((k for k, v in sd.items() if not isinstance(v, torch.Tensor)), None)
+    if bad is not None:
+        raise S5InputError(f"{source}: entry {bad!r} is a {type(sd[bad]).__name__}, not a tensor; "
+                           f"the file is not a model checkpoint (or it is damaged)")
+    return sd
 
 
 def strip_prefix(sd: Mapping[str, torch.Tensor], prefix: str) -> StateDict:

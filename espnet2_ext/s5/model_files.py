@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Optional, Union
 
 import torch
-import yaml
 
 from espnet2_ext.errors import S5InputError
+from espnet2_ext.fileio import read_yaml_mapping
 from espnet2_ext.s5.checkpoints import load_strict, read_checkpoint, state_dict_of
 from espnet2_ext.s5.official import DEFAULT_TAGGER_TYPE, M2D_WEIGHT_PATH, TAGGER_TYPES
 
@@ -43,7 +43,8 @@ def espnet_config(model_file: Path, config: Optional[PathLike]) -> argparse.Name
         raise S5InputError(
             f"{model_file} looks like an espnet2 model file but {path} is missing; "
             f"pass the training config.yaml of that model")
-    return argparse.Namespace(**yaml.safe_load(path.read_text()))
+    return argparse.Namespace(**read_yaml_mapping(path, "training config", f"it should be the config.yaml "
+                                                                       f"written with {model_file}"))
 
 
 def load_espnet_submodule(model_file: Path, ckpt: dict, config: Optional[PathLike], task, attr: str,
@@ -59,8 +60,14 @@ def load_espnet_submodule(model_file: Path, ckpt: dict, config: Optional[PathLik
             f"{model_file} is not {expected}: its config {config_path(model_file, config)} is that "
             f"of a {kind} model (no '{attr}' entry); give the model file of {expected} "
             f"(e.g. exp/<{attr} experiment>/valid.loss.best.pth)")
-    model = task.build_model(args)
-    load_strict(model, state_dict_of(ckpt), str(model_file), expected)
+    try:
+        model = task.build_model(args)
+    except S5InputError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError) as e:
+        raise S5InputError(f"cannot build the model of {config_path(model_file, config)}: "
+                           f"{type(e).__name__}: {e} (a key with a wrong name, type or value?)") from e
+    load_strict(model, state_dict_of(ckpt, str(model_file)), str(model_file), expected)
     return getattr(model, attr)
 
 

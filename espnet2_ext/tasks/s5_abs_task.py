@@ -29,6 +29,7 @@ import torch
 
 from espnet2_ext.espnet_compat import quiet_import
 from espnet2_ext.identity import claim_folder, file_digest
+from espnet2_ext.output_paths import check_output_dir
 from espnet2_ext.s5.official import m2d_weight_path
 from espnet2_ext.tasks import atomic_save
 from espnet2_ext.tasks.iter_factory import S5IterFactory, s5_collate
@@ -145,6 +146,8 @@ class S5AbsTask(AbsTask):
         from espnet2_ext.tasks.s5_data import check_data_args
 
         check_data_args(args.train_data_conf, args.valid_data_dir)
+        if args.output_dir:
+            check_output_dir(args.output_dir, "--output_dir")
         if int(args.dist_rank or os.environ.get("RANK") or 0) == 0 and args.output_dir:
             claim_folder(args.output_dir, "training", training_identity(args), args.overwrite,
                          way_out="another --output_dir; in run.sh another --tag_tag / --sep_tag",

@@ -256,7 +256,7 @@ def load_official_separator(ckpt_path: Union[str, Path], ckpt: Optional[dict] = 
     is not a matching separator checkpoint (e.g. a tagger checkpoint). ``ckpt``: the file's
     contents if the caller has already read it."""
     model = ResUNet30(**kwargs)
-    sd = state_dict_of(ckpt if ckpt is not None else read_checkpoint(ckpt_path))
+    sd = state_dict_of(ckpt if ckpt is not None else read_checkpoint(ckpt_path), str(ckpt_path))
     prefix = find_prefix(sd, model.state_dict().keys()) or "model."
     load_strict(model, strip_prefix(sd, prefix), source=str(ckpt_path),
                 expected="an official ResUNetK separator checkpoint (resunetk.ckpt)")

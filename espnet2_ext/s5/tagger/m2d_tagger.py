@@ -197,7 +197,7 @@ def load_official_tagger(ckpt_path: Union[str, Path], weight_file: Union[str, Pa
     if key is None:
         raise S5InputError(f"unknown tagger variant {variant!r}: use one of {', '.join(TAGGER_VARIANTS)}")
     model = VARIANTS[key](weight_file)
-    sd = state_dict_of(ckpt if ckpt is not None else read_checkpoint(ckpt_path))
+    sd = state_dict_of(ckpt if ckpt is not None else read_checkpoint(ckpt_path), str(ckpt_path))
     sd = strip_prefix(sd, find_prefix(sd, model.state_dict().keys()))
     load_strict(model, sd, str(ckpt_path), expected=f"an official m2dat_{key} tagger checkpoint")
     return model.eval()
