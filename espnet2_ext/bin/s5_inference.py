@@ -24,7 +24,7 @@ import argparse
 import json
 import logging
 from pathlib import Path
-from typing import Dict, Sequence
+from typing import Dict, List, Sequence
 
 import torch
 from tqdm import tqdm
@@ -44,11 +44,34 @@ from espnet2_ext.s5.pipeline import S5Pipeline, active_slots
 str2bool = quiet_import("espnet2.utils.types").str2bool
 
 
-def check_soundscapes(soundscape_dir: Path, names: Sequence[str]) -> None:
-    """Fail before any compute if a soundscape is unreadable, incomplete or not 4-ch 32 kHz."""
+#: the shortest mixture both models take: the separator's centred STFT (n_fft 1024) reflects
+#: 512 samples at each end, the M2D log-mel (n_fft 800) 400
+MIN_SAMPLES = 1024 // 2 + 1
+
+
+def check_soundscapes(soundscape_dir: Path, names: Sequence[str]) -> Dict[str, int]:
+    """Fail before any compute (and before loading models) if a soundscape is unreadable,
+    incomplete, not 4-ch 32 kHz or too short for the models; return {name: frames}."""
+    frames = {}
     for n in names:
-        check_wav(soundscape_dir / f"{n}.wav", SAMPLE_RATE, N_CHANNELS, what="soundscape",
-                  hint="or remove it from the folder")
+        path = soundscape_dir / f"{n}.wav"
+        frames[n] = check_wav(path, SAMPLE_RATE, N_CHANNELS, what="soundscape",
+                              hint="or remove it from the folder").frames
+        if frames[n] < MIN_SAMPLES:
+            raise S5InputError(f"soundscape {path} has {frames[n]} samples, fewer than the {MIN_SAMPLES} "
+                               f"the models need (the separator's STFT window); remove it from the folder")
+    return frames
+
+
+def equal_length_batches(names: Sequence[str], frames: Dict[str, int], batch_size: int) -> List[List[str]]:
+    """Consecutive batches of at most ``batch_size`` soundscapes of one length (a batch is one tensor)."""
+    batches: List[List[str]] = []
+    for n in names:
+        if batches and len(batches[-1]) < batch_size and frames[batches[-1][0]] == frames[n]:
+            batches[-1].append(n)
+        else:
+            batches.append([n])
+    return batches
 
 
 def write_estimates(out_dir: Path, name: str, labels: Sequence[str], probs: Sequence[float],
@@ -144,16 +167,15 @@ def run(args: argparse.Namespace) -> None:
         return
     mine = job_share(names, args.job, args.nj)
     todo = [n for n in mine if not (args.output_dir / "records" / f"{n}.json").exists()]
-    check_soundscapes(args.soundscape_dir, todo)
+    frames = check_soundscapes(args.soundscape_dir, todo)
     if args.oracle_labels and args.oracle_target_dir is None:
         raise S5InputError("--oracle_labels true needs --oracle_target_dir")
     logging.info("job %d/%d: %d soundscapes, %d already done", args.job, args.nj, len(mine), len(mine) - len(todo))
     if todo:
         device = pick_device(args.device)
         pipe = build_pipeline(args).to(device)
-        for start in tqdm(range(0, len(todo), args.batch_size), desc=f"decode job {args.job}",
+        for batch in tqdm(equal_length_batches(todo, frames, args.batch_size), desc=f"decode job {args.job}",
                           unit="batch", mininterval=10):
-            batch = todo[start:start + args.batch_size]
             mix = torch.stack([torch.from_numpy(read_wav(args.soundscape_dir / f"{n}.wav", SAMPLE_RATE, N_CHANNELS,
                                                          what="soundscape")[0]) for n in batch]).to(device)
             if args.oracle_labels:

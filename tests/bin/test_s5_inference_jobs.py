@@ -37,3 +37,16 @@ def test_merge_waits_for_every_record(tmp_path):
     import json
     merged = json.loads((tmp_path / "estimates.json").read_text())
     assert merged["a"][0]["label"] == "Speech" and merged["b"] == []
+
+
+def test_soundscapes_of_several_lengths_are_batched_by_length_and_too_short_ones_refused(tmp_path, capsys):
+    from espnet2_ext.bin.s5_inference import MIN_SAMPLES, check_soundscapes, equal_length_batches
+    from espnet2_ext.fileio import write_wav
+
+    for name, n in (("a", 4000), ("b", 4000), ("c", 3000), ("d", 4000), ("e", 4000), ("f", 4000)):
+        write_wav(tmp_path / f"{name}.wav", np.zeros((4, n), dtype=np.float32), 32000)
+    frames = check_soundscapes(tmp_path, list("abcdef"))
+    assert equal_length_batches(list("abcdef"), frames, 2) == [["a", "b"], ["c"], ["d", "e"], ["f"]]
+    write_wav(tmp_path / "short.wav", np.zeros((4, MIN_SAMPLES - 1), dtype=np.float32), 32000)
+    with pytest.raises(S5InputError, match=r"short.wav has 512 samples, fewer than the 513"):
+        check_soundscapes(tmp_path, ["a", "short"])
