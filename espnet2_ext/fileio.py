@@ -65,6 +65,41 @@ def atomic_path(path: PathLike, suffix: Optional[str] = None) -> Iterator[Path]:
         raise
 
 
+@contextlib.contextmanager
+def atomic_dir(path: PathLike, keep: Tuple[str, ...] = ("*.log",)) -> Iterator[Path]:
+    """Yield an empty folder next to ``path``; on success it replaces ``path`` as a unit.
+
+    So an interrupted run never leaves new files beside an older run's: readers see the
+    old folder or the new one. Entries of the old folder matching ``keep`` (the log a job
+    launcher is writing) are moved into the new one; folders left aside by a killed run
+    (``.<name>.tmp-*``, ``.<name>.old-*``) are removed first. On an exception the new folder
+    is removed and ``path`` is untouched."""
+    import fnmatch
+    import shutil
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in [*path.parent.glob(f".{path.name}.tmp-*"), *path.parent.glob(f".{path.name}.old-*")]:
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o777 & ~_UMASK)
+        old = None
+        if path.exists():
+            for entry in path.iterdir():
+                if any(fnmatch.fnmatch(entry.name, pattern) for pattern in keep) and not (tmp / entry.name).exists():
+                    os.replace(entry, tmp / entry.name)
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+            os.replace(path, old / path.name)
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def _disk_full(error: Exception, folder: Path) -> bool:
     """Whether a failed write is due to a full disk (libsndfile and torch hide the errno)."""
     if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):

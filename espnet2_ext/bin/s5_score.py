@@ -40,7 +40,7 @@ from tqdm import tqdm
 from espnet2_ext.errors import S5InputError, cli_main
 from espnet2_ext.output_paths import check_output_dir
 from espnet2_ext.espnet_compat import quiet_import
-from espnet2_ext.fileio import atomic_path, write_json
+from espnet2_ext.fileio import atomic_dir, atomic_path, write_json
 from espnet2_ext.identity import environment
 from espnet2_ext.s5 import estimates as est_io
 from espnet2_ext.s5 import listening_report
@@ -295,19 +295,18 @@ def main(cmd: Optional[List[str]] = None) -> None:
     for line in official_lines(summary):
         print(line)
     out = args.output_dir
-    write_json(out / "results.json", summary, indent=4)
-    report = None
-    if args.report:
-        listening_report.write_report(
-            out, summary, lambda names: est_io.iter_records(args.soundscape_dir, names, ref_index,
-                                                            est_index, probabilities),
-            system, n=args.report_n, extra=args.report_soundscapes,
-            audio_format=args.report_audio_format, max_seconds=args.report_max_seconds)
-        report = listening_report.REPORT_INDEX
-    with atomic_path(out / "RESULTS.md") as tmp:
-        tmp.write_text(results_markdown(system, summary, report))
-    plot_per_class(system, summary["per_class_CAPI-SDRi"], out / "per_class_capi_sdri.png")
-    plot_confusion(system, np.asarray(summary["label_confusion"]["matrix"]), out / "label_confusion.png")
+    report = listening_report.REPORT_INDEX if args.report else None
+    with atomic_dir(out) as tmp:    # the folder is replaced as a unit: never new files beside old ones
+        write_json(tmp / "results.json", summary, indent=4)
+        if args.report:
+            listening_report.write_report(
+                tmp, summary, lambda names: est_io.iter_records(args.soundscape_dir, names, ref_index,
+                                                                est_index, probabilities),
+                system, n=args.report_n, extra=args.report_soundscapes,
+                audio_format=args.report_audio_format, max_seconds=args.report_max_seconds)
+        (tmp / "RESULTS.md").write_text(results_markdown(system, summary, report))
+        plot_per_class(system, summary["per_class_CAPI-SDRi"], tmp / "per_class_capi_sdri.png")
+        plot_confusion(system, np.asarray(summary["label_confusion"]["matrix"]), tmp / "label_confusion.png")
     log.info("wrote %s/{results.json,RESULTS.md,per_class_capi_sdri.png,label_confusion.png%s}", out,
              f",{report}" if report else "")
 

@@ -142,3 +142,30 @@ def test_runs_as_module(testset, tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[1] == "Accuracy (mixture): 100.000"
+
+
+def test_the_score_folder_is_replaced_as_a_unit(testset, tmp_path, monkeypatch):
+    root, truth = testset
+    other = tmp_path / "other_estimates"                                 # the mixtures as estimates
+    for scene, labels in SCENES.items():
+        for i, lab in enumerate(labels):
+            write_wav(other / f"{scene}_{i}_{lab}.wav", truth[scene][0], SR)
+    other.mkdir(exist_ok=True)
+    out = tmp_path / "score"
+    _run(root, root / "oracle_target", out, "--report", "false")
+    (out / "score.log").write_text("log of the running job\n")          # what run.pl writes there
+    (out / "stale_plot_of_an_older_run.png").write_bytes(b"x")
+    before = (out / "results.json").read_text()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(s5_score, "plot_confusion", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _run(root, other, out, "--report", "false")                      # other estimates, then killed
+    assert (out / "results.json").read_text() == before                 # the old run, untouched
+    assert not list(tmp_path.glob(".score.*"))                           # nothing left aside
+    monkeypatch.undo()
+    _run(root, other, out, "--report", "false")
+    assert (out / "results.json").read_text() != before
+    assert not (out / "stale_plot_of_an_older_run.png").exists()        # no file of another run
+    assert (out / "score.log").read_text() == "log of the running job\n"  # the job's log is kept

@@ -25,18 +25,15 @@ so a reader never sees a half-written report.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Callable, Iterable, List, Mapping, Optional, Sequence
 
 import numpy as np
 
 from espnet2_ext.errors import S5InputError
-from espnet2_ext.fileio import atomic_path
+from espnet2_ext.fileio import atomic_dir
 from espnet2_ext.s5.estimates import SAMPLE_RATE, MixtureRecord
 from espnet2_ext.s5.labels import SILENCE
 from espnet2_ext.s5.listening_report.media import (
@@ -137,12 +134,7 @@ def write_report(
     chosen = select_soundscapes(summary["details"], n, extra)
     capi = capi_by_soundscape(summary["details"])
     score_dir = Path(score_dir)
-    score_dir.mkdir(parents=True, exist_ok=True)
-    for kind in ("tmp", "old"):                 # folders left aside by a killed run
-        for stale in score_dir.glob(f".{REPORT_DIRNAME}.{kind}-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{REPORT_DIRNAME}.tmp-", dir=score_dir))
-    try:
+    with atomic_dir(score_dir / REPORT_DIRNAME, keep=()) as tmp:
         sections = [_section(tmp, i, record, capi[record.soundscape], chosen[record.soundscape],
                              audio_format, max_seconds)
                     for i, record in enumerate(load_records(list(chosen)))]
@@ -153,24 +145,6 @@ def write_report(
                 f"spectrograms 0–{AUDIO_RATE // 2000} kHz, 80 dB range. "
                 f"Pairs are the CAPI-SDRi assignment (same label only); silent slots ({SILENCE}) "
                 f"are left out.")
-        with atomic_path(tmp / "index.html") as page:
-            page.write_text(render_page(system, summary, sections, note), encoding="utf-8")
-        _swap_into_place(tmp, score_dir / REPORT_DIRNAME)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        (tmp / "index.html").write_text(render_page(system, summary, sections, note), encoding="utf-8")
     log.info("wrote the listening report %s (%d soundscapes)", report_index(score_dir), len(sections))
     return report_index(score_dir)
-
-
-def _swap_into_place(new: Path, dest: Path) -> None:
-    """Rename the finished folder ``new`` to ``dest``, replacing an older report."""
-    old = None
-    if dest.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
-        os.replace(dest, old / dest.name)
-    os.chmod(new, 0o755)
-    os.replace(new, dest)
-    if old is not None:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(old)
