@@ -62,12 +62,23 @@ def _owner(filename: str, soundscapes: set) -> Optional[Tuple[str, Optional[int]
 # ------------------------------------------------------------------------------------------
 # folders
 # ------------------------------------------------------------------------------------------
+def wav_files(folder: Path, what: str) -> List[Path]:
+    """The ``*.wav`` files of ``folder``, sorted; a ``.WAV``/``.Wav`` file is an error, not
+    silently skipped (the official tools read ``*.wav`` only, so it would be lost)."""
+    files = sorted(folder.iterdir())
+    odd = next((p for p in files if p.suffix.lower() == ".wav" and p.suffix != ".wav"), None)
+    if odd is not None:
+        raise S5InputError(f"{what} {odd}: the extension must be lower-case .wav (the official tools "
+                           f"skip {odd.suffix} files); rename it to {odd.stem}.wav")
+    return [p for p in files if p.suffix == ".wav"]
+
+
 def list_soundscapes(soundscape_dir: PathLike) -> List[str]:
     """Sorted soundscape names (stems of the ``.wav`` files) of a folder."""
     folder = Path(soundscape_dir)
     if not folder.is_dir():
         raise S5InputError(f"soundscape folder not found: {folder}")
-    names = sorted(p.stem for p in folder.glob("*.wav"))
+    names = [p.stem for p in wav_files(folder, "soundscape")]
     if not names:
         raise S5InputError(f"no .wav soundscapes in {folder}")
     return names
@@ -86,7 +97,7 @@ def index_sources(
         raise S5InputError(f"{what} folder not found: {folder}")
     names = set(soundscapes)
     index: Dict[str, List[SourceFile]] = {name: [] for name in soundscapes}
-    for path in sorted(folder.glob("*.wav")):
+    for path in wav_files(folder, what):
         owner = _owner(path.name, names)
         if owner is None:
             raise S5InputError(

@@ -102,6 +102,8 @@ def parse_source_filename(filename: str, soundscape: str) -> Optional[Tuple[Opti
 
 # --------------------------------------------------------------------------- data dirs
 WAV_SCP = "wav.scp"
+UTT2SPK = "utt2spk"
+SPK2UTT = "spk2utt"
 LABELS_FILE = "labels"
 SOUNDSCAPE_DIR_FILE = "soundscape_dir"
 ORACLE_TARGET_DIR_FILE = "oracle_target_dir"

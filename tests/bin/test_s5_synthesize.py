@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 
 from espnet2_ext.bin import s5_synthesize
-from espnet2_ext.synth.datadir import oracle_slots
+from espnet2_ext.fileio import write_wav
 from espnet2_ext.synth.dataset import DataDirDataset, MetadataDataset
 from espnet2_ext.synth.fixed_sets import make_fixed_sets
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "synth"))
 from synth_corpus import build_corpus  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +57,7 @@ def test_stage3_writes_data_dirs_and_resumes(recipe):
             assert len(labels) == 3 and labels[0] != "silence"      # fixed sets have >= 1 target
             assert (s1.split()[1] == "-") == (labels[0] == "silence")
             assert (s3.split()[1] == "-") == (labels[2] == "silence")
-    assert sorted(p.name for p in (data / "eval").iterdir()) == ["soundscape_dir", "wav.scp"]
+    assert sorted(p.name for p in (data / "eval").iterdir()) == ["soundscape_dir", "spk2utt", "utt2spk", "wav.scp"]
     assert Path((data / "valid/soundscape_dir").read_text().strip()) == (data / "valid/soundscape").absolute()
 
     # the data dir gives the same items as on-the-fly metadata rendering (up to PCM16 rounding)
@@ -90,6 +92,27 @@ def test_datadir_rejects_bad_oracle_names(tmp_path, capsys):
     assert not (tmp_path / "d/wav.scp").exists()
 
 
-def test_oracle_slots_do_not_mix_prefixes():
-    files = sorted(["test_0001_0_Speech.wav", "test_00010_0_Cough.wav", "test_0001_1_Dishes.wav"])
-    assert oracle_slots("test_0001", files) == ["test_0001_0_Speech.wav", "test_0001_1_Dishes.wav"]
+def test_datadir_does_not_mix_prefixes_and_refuses_what_scoring_would(tmp_path, capsys):
+    for name in ("test_0001", "test_00010"):
+        write_wav(tmp_path / "sc" / f"{name}.wav", np.zeros((4, 400), dtype=np.float32), 32000)
+    for f in ("test_0001_0_Speech.wav", "test_00010_0_Cough.wav", "test_0001_1_Dishes.wav"):
+        write_wav(tmp_path / "or" / f, np.zeros(400, dtype=np.float32), 32000)
+    s5_synthesize.main(["datadir", "--soundscape_dir", str(tmp_path / "sc"), "--oracle_target_dir",
+                        str(tmp_path / "or"), "--out_dir", str(tmp_path / "d")])
+    assert (tmp_path / "d/labels").read_text().splitlines() == [
+        "test_0001 Speech Dishes silence", "test_00010 Cough silence silence"]
+    assert (tmp_path / "d/utt2spk").read_text() == "test_0001 test_0001\ntest_00010 test_00010\n"
+    ok = subprocess.run(["bash", str(REPO / "utils" / "validate_data_dir.sh"), "--no-text", "--no-feats",
+                         str(tmp_path / "d")], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    # an oracle target of a soundscape that is not in the set: stage 8 would refuse it, so stage 3 does
+    write_wav(tmp_path / "or" / "test_0002_0_Cough.wav", np.zeros(400, dtype=np.float32), 32000)
+    with pytest.raises(SystemExit):
+        s5_synthesize.main(["datadir", "--soundscape_dir", str(tmp_path / "sc"), "--oracle_target_dir",
+                            str(tmp_path / "or"), "--out_dir", str(tmp_path / "d2")])
+    assert "test_0002_0_Cough.wav: the name matches no soundscape" in capsys.readouterr().err
+    (tmp_path / "or" / "test_0002_0_Cough.wav").unlink()
+    (tmp_path / "sc" / "test_0001.wav").rename(tmp_path / "sc" / "test_0003.WAV")
+    with pytest.raises(SystemExit):
+        s5_synthesize.main(["datadir", "--soundscape_dir", str(tmp_path / "sc"), "--out_dir", str(tmp_path / "d3")])
+    assert "must be lower-case .wav" in capsys.readouterr().err and not (tmp_path / "d3").exists()

@@ -50,4 +50,7 @@ if [ -d "${eval_dir}" ]; then
 else
     echo "$0: WARNING: ${eval_dir} not found; ${data_dir}/eval is not prepared" >&2
 fi
+for d in valid test eval; do   # Kaldi's data-dir rules (sorted unique ids, utt2spk/spk2utt, coverage)
+    [ -f "${data_dir}/${d}/wav.scp" ] && utils/validate_data_dir.sh --no-text --no-feats "${data_dir}/${d}"
+done
 echo "$0: prepared ${data_dir}/valid (${n_meta}), ${data_dir}/test$([ -d "${eval_dir}" ] && echo ", ${data_dir}/eval")"
