@@ -91,13 +91,9 @@ class SofaRoom:
 
     @classmethod
     def open(cls, path: Path) -> "SofaRoom":
-        head = read_sofa_header(path)
-        m, r, _ = head.irs.shape
-        import h5py  # N without reading Data.IR
-
-        with h5py.File(str(path), "r") as f:
-            n = int(f["Data.IR"].shape[2])
-        return cls(path=Path(path), sr=head.sr, nchan=r, rir_len=n, positions=head.positions)
+        head = read_sofa_header(path)          # N without reading Data.IR
+        return cls(path=Path(path), sr=head.sr, nchan=head.irs.shape[1], rir_len=head.rir_len,
+                   positions=head.positions)
 
     @property
     def nrir(self) -> int:

@@ -34,11 +34,13 @@ PathLike = Union[str, Path]
 
 @dataclasses.dataclass
 class SofaData:
-    """Contents of a SOFA file: ``irs`` [M, R, N] float32, ``sr`` Hz, ``positions`` [M, 3] cartesian m."""
+    """Contents of a SOFA file: ``irs`` [M, R, N] float32 ([M, R, 0] for a header), ``sr`` Hz,
+    ``positions`` [M, 3] cartesian m, ``rir_len`` N (also for a header)."""
 
     irs: np.ndarray
     sr: int
     positions: np.ndarray
+    rir_len: int = 0
 
 
 def write_sofa(
@@ -170,7 +172,7 @@ def _open(path: Path):
 
 
 def read_sofa_header(path: PathLike) -> "SofaData":
-    """Read sampling rate and source positions only (``irs`` is an empty [M, R, 0] array)."""
+    """Read sampling rate, source positions and RIR length only (``irs`` is an empty [M, R, 0] array)."""
     return _read(Path(path), with_irs=False)
 
 
@@ -223,4 +225,4 @@ def _read(path: Path, with_irs: bool) -> SofaData:
         pos = spherical_to_cartesian(pos)
     if not (sr > 0 and float(sr).is_integer()):
         raise S5InputError(f"SOFA file {path}: invalid Data.SamplingRate {sr}")
-    return SofaData(irs=irs, sr=int(sr), positions=pos)
+    return SofaData(irs=irs, sr=int(sr), positions=pos, rir_len=int(n))
