@@ -7,12 +7,13 @@ Every dataset returns the same item dict (baseline DatasetS3):
   label_vector  'stack': one-hot [n_sources, 19] (AT) | 'concat': [n_sources * 18] (SS)
   dry_sources   float32 tensor [n_sources, 1, T] (only with return_source)
 
-Use :func:`collate_items` as the DataLoader ``collate_fn`` (stacks tensors, keeps lists).
+Training reads them through :class:`espnet2_ext.tasks.s5_data.EspnetItems` and the task's one
+collate function (:func:`espnet2_ext.tasks.iter_factory.s5_collate`).
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -44,12 +45,6 @@ def make_item(name: str, mixture: np.ndarray, labels: Sequence[str], dry: Option
         out[:len(dry)] = dry
         item["dry_sources"] = torch.from_numpy(out)
     return item
-
-
-def collate_items(items: List[dict]) -> dict:
-    """Stack tensors along a new batch axis; keep other values (names, label lists) as lists."""
-    return {k: torch.stack([it[k] for it in items]) if torch.is_tensor(items[0][k])
-            else [it[k] for it in items] for k in items[0]}
 
 
 class _SceneDataset(torch.utils.data.Dataset):

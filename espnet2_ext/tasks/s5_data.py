@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import Dataset
 
 from espnet2_ext.errors import S5InputError
+from espnet2_ext.s5.official import WAV_SCP
 from espnet2_ext.synth.dataset import DataDirDataset, GenerateDataset
 
 
@@ -89,8 +90,8 @@ def check_data_args(train_data_conf: dict, valid_data_dir: Optional[str]) -> Non
         raise S5InputError(NO_TRAIN_DATA_CONF)
     if not valid_data_dir:
         raise S5InputError(NO_VALID_DATA_DIR)
-    if not (Path(valid_data_dir) / "wav.scp").is_file():
-        raise S5InputError(f"--valid_data_dir {valid_data_dir}: {Path(valid_data_dir) / 'wav.scp'} not "
+    if not (Path(valid_data_dir) / WAV_SCP).is_file():
+        raise S5InputError(f"--valid_data_dir {valid_data_dir}: {Path(valid_data_dir) / WAV_SCP} not "
                            f"found; run stage 3 (local/synthesize.sh) first, or fix the path")
 
 

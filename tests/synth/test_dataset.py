@@ -4,7 +4,9 @@ import torch
 
 from synth_corpus import scene_config
 from espnet2_ext.s5.labels import SILENCE
-from espnet2_ext.synth.dataset import GenerateDataset, collate_items
+from espnet2_ext.synth.dataset import GenerateDataset
+from espnet2_ext.tasks.iter_factory import s5_collate
+from espnet2_ext.tasks.s5_data import EspnetItems
 
 
 def official_config(**over):
@@ -38,19 +40,20 @@ def test_item_format_and_slot_order(tiny_corpus):
 
 
 def test_items_do_not_depend_on_worker_count_and_change_with_epoch(tiny_corpus):
-    ds = GenerateDataset(official_config(), tiny_corpus, seed=11)
+    """Through the path training uses: the espnet view of the items and the task's one collate."""
+    names = ("mixture", "label_vector", "dry_sources")
+    ds = EspnetItems(GenerateDataset(official_config(), tiny_corpus, seed=11), names)
 
     def run(workers):
-        loader = torch.utils.data.DataLoader(ds, batch_size=2, num_workers=workers, collate_fn=collate_items)
+        loader = torch.utils.data.DataLoader(ds, batch_size=2, num_workers=workers, collate_fn=s5_collate)
         return [b for b in loader]
 
     a, b = run(0), run(2)
-    for x, y in zip(a, b):
-        assert torch.equal(x["mixture"], y["mixture"]) and x["labels"] == y["labels"]
-        assert torch.equal(x["dry_sources"], y["dry_sources"])
-    assert a[0]["mixture"].shape == (2, 4, 8000) and len(a[0]["labels"]) == 2
+    for (ids_x, x), (ids_y, y) in zip(a, b):
+        assert ids_x == ids_y and all(torch.equal(x[k], y[k]) for k in names)
+    assert a[0][1]["mixture"].shape == (2, 4, 8000) and len(a[0][0]) == 2
     ds.set_epoch(1)
     c = run(0)
-    assert not torch.equal(a[0]["mixture"], c[0]["mixture"])
+    assert not torch.equal(a[0][1]["mixture"], c[0][1]["mixture"])
     ds.set_epoch(0)
-    assert torch.equal(run(0)[0]["mixture"], a[0]["mixture"])
+    assert torch.equal(run(0)[0][1]["mixture"], a[0][1]["mixture"])
