@@ -30,12 +30,18 @@ def adam_steps(state: dict, exp) -> dict:
     return {names[i]: int(opt["state"][i]["step"]) for i in order if i in opt["state"]}
 
 
-def test_official_resume_trains_after_the_carried_counter_with_the_stage4_optimizer(tiny_setup, tiny_config, tmp_path):
+def trained_stage4(tiny_setup, tiny_config, tmp_path, max_epoch):
+    """(valid dir, head config, blocks config, stage-4 exp, stage-5 exp) after training stage 4."""
     corpus, valid = tiny_setup
-    head_conf = tiny_config("tag_head_1c", corpus, tmp_path / "head.yaml", max_epoch=2)
-    blocks_conf = tiny_config("tag_blocks_1c", corpus, tmp_path / "blocks.yaml", max_epoch=2)
+    head_conf = tiny_config("tag_head_1c", corpus, tmp_path / "head.yaml", max_epoch=max_epoch)
+    blocks_conf = tiny_config("tag_blocks_1c", corpus, tmp_path / "blocks.yaml", max_epoch=max_epoch)
     head, blocks = tmp_path / "tag_head", tmp_path / "tag_blocks"
     train(head_conf, head, valid)
+    return valid, head_conf, blocks_conf, head, blocks
+
+
+def test_official_resume_trains_after_the_carried_counter_with_the_stage4_optimizer(tiny_setup, tiny_config, tmp_path):
+    valid, head_conf, blocks_conf, head, blocks = trained_stage4(tiny_setup, tiny_config, tmp_path, 2)
     stage4 = states(head)
     assert stage4["reporter"]["epoch"] == 2
 
@@ -64,11 +70,7 @@ def test_official_resume_trains_after_the_carried_counter_with_the_stage4_optimi
 
 
 def test_default_stage5_starts_fresh_at_its_own_lr(tiny_setup, tiny_config, tmp_path):
-    corpus, valid = tiny_setup
-    head_conf = tiny_config("tag_head_1c", corpus, tmp_path / "head.yaml", max_epoch=1)
-    blocks_conf = tiny_config("tag_blocks_1c", corpus, tmp_path / "blocks.yaml", max_epoch=1)
-    head, blocks = tmp_path / "tag_head", tmp_path / "tag_blocks"
-    train(head_conf, head, valid)
+    valid, head_conf, blocks_conf, head, blocks = trained_stage4(tiny_setup, tiny_config, tmp_path, 1)
     (blocks).mkdir()
     (blocks / CARRIED_EPOCH_FILE).write_text('{"carried_epoch": 7}')   # stale record of an older run
     init = prepare(head, blocks, official_resume=False)
