@@ -156,6 +156,8 @@ def claim_output_dir(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> None:
     names = list_soundscapes(args.soundscape_dir)
+    mine = job_share(names, args.job, args.nj)
+    frames = check_soundscapes(args.soundscape_dir, mine) if not (args.claim_only or args.merge_only) else {}
     claim_output_dir(args)
     if args.claim_only:
         return
@@ -165,9 +167,7 @@ def run(args: argparse.Namespace) -> None:
             raise S5InputError(f"{len(missing)} soundscapes not decoded yet in {args.output_dir} "
                                f"(e.g. {missing[0]}); rerun the decoding jobs")
         return
-    mine = job_share(names, args.job, args.nj)
     todo = [n for n in mine if not (args.output_dir / "records" / f"{n}.json").exists()]
-    frames = check_soundscapes(args.soundscape_dir, todo)
     if args.oracle_labels and args.oracle_target_dir is None:
         raise S5InputError("--oracle_labels true needs --oracle_target_dir")
     logging.info("job %d/%d: %d soundscapes, %d already done", args.job, args.nj, len(mine), len(mine) - len(todo))
