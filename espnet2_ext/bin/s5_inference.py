@@ -143,22 +143,25 @@ def decode_identity(args: argparse.Namespace) -> dict:
             "tagger": tagger, "separator": model(args.separator_ckpt, args.separator_config)}
 
 
-def claim_output_dir(args: argparse.Namespace) -> None:
-    """Check (or record) the decode folder's identity before anything is written."""
+def claim_output_dir(args: argparse.Namespace, record: bool = True) -> None:
+    """Check (and with ``record``, record) the decode folder's identity before anything is written."""
     for flag, path in (("--separator_ckpt", args.separator_ckpt), ("--tagger_ckpt", args.tagger_ckpt)):
         if path is not None and not path.is_file():
             raise S5InputError(f"{flag} {path}: file not found")
     claim_folder(args.output_dir, "decode", decode_identity(args),
                  overwrite=args.overwrite and (args.claim_only or args.nj == 1),
                  way_out="in run.sh another --inference_tag; here another --output_dir",
-                 has_results=lambda d: (d / "records").is_dir() or (d / "estimates.json").exists())
+                 has_results=lambda d: (d / "records").is_dir() or (d / "estimates.json").exists(),
+                 record=record)
 
 
 def run(args: argparse.Namespace) -> None:
     names = list_soundscapes(args.soundscape_dir)
     mine = job_share(names, args.job, args.nj)
     frames = check_soundscapes(args.soundscape_dir, mine) if not (args.claim_only or args.merge_only) else {}
-    claim_output_dir(args)
+    # recorded once the models have loaded (bad models leave no trace), unless the folder is
+    # to be emptied first (--overwrite), which must happen before the finished work is listed
+    claim_output_dir(args, record=args.claim_only or (args.overwrite and args.nj == 1))
     if args.claim_only:
         return
     if args.merge_only:
@@ -174,6 +177,7 @@ def run(args: argparse.Namespace) -> None:
     if todo:
         device = pick_device(args.device)
         pipe = build_pipeline(args).to(device)
+        claim_output_dir(args)
         for batch in tqdm(equal_length_batches(todo, frames, args.batch_size), desc=f"decode job {args.job}",
                           unit="batch", mininterval=10):
             mix = torch.stack([torch.from_numpy(read_wav(args.soundscape_dir / f"{n}.wav", SAMPLE_RATE, N_CHANNELS,
