@@ -100,13 +100,21 @@ def write_pcm16(path: Path, wav: np.ndarray, sr: int = SAMPLE_RATE) -> None:
             w.writeframes(np.ascontiguousarray(pcm.T).tobytes())
 
 
-def read_json(path: PathLike, what: str = "JSON file", fix: str = "") -> object:
-    """Parse a JSON file; S5InputError ``cannot read <what> <path>: <reason>[; <fix>]`` otherwise."""
+def read_json(path: PathLike, what: str = "JSON file", fix: str = "", allow_nan: bool = True) -> object:
+    """Parse a JSON file; S5InputError ``cannot read <what> <path>: <reason>[; <fix>]`` otherwise.
+
+    ``allow_nan=False``: NaN / Infinity (not JSON, though Python writes them) are errors too,
+    for files that are copied into packages read by strict parsers.
+    """
     try:
         with open(path) as f:
-            return json.load(f)
+            return json.load(f, **({} if allow_nan else {"parse_constant": _no_constant}))
     except (OSError, ValueError) as e:
         raise S5InputError(f"cannot read {what} {path}: {e}" + (f"; {fix}" if fix else "")) from e
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a valid JSON number")
 
 
 def write_json(path: PathLike, obj: object, indent: int = 2) -> None:

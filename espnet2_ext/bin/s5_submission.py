@@ -39,6 +39,7 @@ from typing import List, Optional
 import yaml
 from tqdm import tqdm
 
+from espnet2_ext import validate
 from espnet2_ext.errors import S5InputError, cli_main
 from espnet2_ext.espnet_compat import quiet_import
 from espnet2_ext.fileio import check_wav, read_json, write_json
@@ -91,13 +92,35 @@ def check_eval_wavs(soundscape_dir: Path, soundscapes: List[str], index) -> None
             est_io.check_source_headers(index[s], frames, what="eval estimate")
 
 
+def read_results_json(path: Path, what: str = "results JSON") -> dict:
+    """A results.json of s5_score with the values the submission copies checked:
+    ``CAPI-SDRi.mean`` a finite number (or null), ``label_metrics.accuracy_*`` in [0, 100], ``nparams``
+    an integer >= 0 if present, ``details`` a list of ``{"soundscape": <name>, ...}``."""
+    results = read_json(path, what, allow_nan=False,
+                        fix="it is copied into the submission, which must be strict JSON; score again (stage 8)")
+    where = f"{what} {path}"
+    fix = "expected a results.json of s5_score; score the dev test set again (stage 8)"
+    validate.keys(results, ("CAPI-SDRi", "details"), where, "the top level", fix)
+    validate.keys(results["CAPI-SDRi"], ("mean",), where, "CAPI-SDRi", fix)
+    if results["CAPI-SDRi"]["mean"] is not None:
+        validate.number(results["CAPI-SDRi"]["mean"], where, "CAPI-SDRi.mean", fix=fix)
+    metrics = validate.keys(results.get("label_metrics"), ("accuracy_mix", "accuracy_src"), where,
+                            "label_metrics", fix)
+    for key in ("accuracy_mix", "accuracy_src"):
+        validate.number(metrics[key], where, f"label_metrics.{key}", lo=0, hi=100, fix=fix)
+    if results.get("nparams") is not None:
+        validate.number(results["nparams"], where, "nparams", lo=0, integer=True, fix=fix)
+    validate.typed(results["details"], list, where, "details", fix)
+    for i, detail in enumerate(results["details"]):
+        validate.keys(detail, ("soundscape",), where, f"details[{i}]", fix)
+        validate.typed(detail["soundscape"], str, where, f"details[{i}].soundscape", fix)
+    return results
+
+
 def load_dev_results(path: Path, dev_soundscape_dir: Optional[Path]) -> dict:
     """Read the dev-test results.json and check its soundscape coverage (official check)."""
-    results = read_json(path, "--dev_results")
-    if not (isinstance(results, dict) and "CAPI-SDRi" in results and isinstance(results.get("details"), list)):
-        raise S5InputError(f"--dev_results {path} is not a results.json of s5_score "
-                           f"(needs 'CAPI-SDRi' and 'details')")
-    names = [d.get("soundscape") for d in results["details"]]
+    results = read_results_json(path, "--dev_results")
+    names = [d["soundscape"] for d in results["details"]]
     if len(set(names)) != len(names):
         raise S5InputError(f"--dev_results {path}: duplicated soundscape in 'details'")
     if dev_soundscape_dir is not None and set(names) != set(est_io.list_soundscapes(dev_soundscape_dir)):
