@@ -222,7 +222,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--output_dir", type=Path, required=True)
     p.add_argument("--estimates_json", type=Path, default=None,
                    help="probabilities (default: <eval_estimate_dir>/estimates.json; 1.0 if absent)")
-    p.add_argument("--nparams", type=int, default=None,
+    p.add_argument("--nparams", type=validate.nonnegative_int, default=None,
                    help="total parameter count (default: 'nparams' of --dev_results)")
     p.add_argument("--config_file", type=Path, default=None, help="YAML/JSON stored as 'config'")
     p.add_argument("--dev_soundscape_dir", type=Path, default=None,
