@@ -44,6 +44,7 @@ from espnet2_ext.errors import S5InputError, cli_main
 from espnet2_ext.espnet_compat import quiet_import
 from espnet2_ext.fileio import check_wav, read_json, write_json
 from espnet2_ext.s5 import estimates as est_io
+from espnet2_ext.s5.results import read_results_json
 from espnet2_ext.s5.official import ESTIMATES_JSON, N_CHANNELS, SAMPLE_RATE
 from espnet2_ext.s5.submission_meta import build_meta, placeholders, validate_meta
 
@@ -90,31 +91,6 @@ def check_eval_wavs(soundscape_dir: Path, soundscapes: List[str], index) -> None
         if index[s]:
             frames = check_wav(soundscape_dir / f"{s}.wav", SAMPLE_RATE, N_CHANNELS, what="eval soundscape").frames
             est_io.check_source_headers(index[s], frames, what="eval estimate")
-
-
-def read_results_json(path: Path, what: str = "results JSON") -> dict:
-    """A results.json of s5_score with the values the submission copies checked:
-    ``CAPI-SDRi.mean`` a finite number (or null), ``label_metrics.accuracy_*`` in [0, 100], ``nparams``
-    an integer >= 0 if present, ``details`` a list of ``{"soundscape": <name>, ...}``."""
-    results = read_json(path, what, allow_nan=False,
-                        fix="it is copied into the submission, which must be strict JSON; score again (stage 8)")
-    where = f"{what} {path}"
-    fix = "expected a results.json of s5_score; score the dev test set again (stage 8)"
-    validate.keys(results, ("CAPI-SDRi", "details"), where, "the top level", fix)
-    validate.keys(results["CAPI-SDRi"], ("mean",), where, "CAPI-SDRi", fix)
-    if results["CAPI-SDRi"]["mean"] is not None:
-        validate.number(results["CAPI-SDRi"]["mean"], where, "CAPI-SDRi.mean", fix=fix)
-    metrics = validate.keys(results.get("label_metrics"), ("accuracy_mix", "accuracy_src"), where,
-                            "label_metrics", fix)
-    for key in ("accuracy_mix", "accuracy_src"):
-        validate.number(metrics[key], where, f"label_metrics.{key}", lo=0, hi=100, fix=fix)
-    if results.get("nparams") is not None:
-        validate.number(results["nparams"], where, "nparams", lo=0, integer=True, fix=fix)
-    validate.typed(results["details"], list, where, "details", fix)
-    for i, detail in enumerate(results["details"]):
-        validate.keys(detail, ("soundscape",), where, f"details[{i}]", fix)
-        validate.typed(detail["soundscape"], str, where, f"details[{i}].soundscape", fix)
-    return results
 
 
 def load_dev_results(path: Path, dev_soundscape_dir: Optional[Path]) -> dict:
