@@ -135,29 +135,39 @@ def write_pcm16(path: Path, wav: np.ndarray, sr: int = SAMPLE_RATE) -> None:
             w.writeframes(np.ascontiguousarray(pcm.T).tobytes())
 
 
-def read_json(path: PathLike, what: str = "JSON file", fix: str = "") -> object:
-    """Parse a JSON file; S5InputError ``cannot read <what> <path>: <reason>[; <fix>]`` otherwise."""
+def read_json(path: PathLike, what: str = "JSON file", fix: str = "", allow_nan: bool = True) -> object:
+    """Parse a JSON file; S5InputError ``cannot read <what> <path>: <reason>[; <fix>]`` otherwise.
+
+    ``allow_nan=False``: NaN / Infinity (not JSON, though Python writes them) are errors too,
+    for files that are copied into packages read by strict parsers.
+    """
     try:
         with open(path) as f:
-            return json.load(f)
+            return json.load(f, **({} if allow_nan else {"parse_constant": _no_constant}))
     except (OSError, ValueError) as e:
         raise S5InputError(f"cannot read {what} {path}: {e}" + (f"; {fix}" if fix else "")) from e
 
 
 def read_yaml_mapping(path: PathLike, what: str = "YAML file", fix: str = "") -> dict:
-    """Parse a YAML file whose top level must be a mapping; S5InputError naming it otherwise."""
+    """Parse a YAML file whose top level must be a mapping; one S5InputError naming it otherwise."""
     import yaml
 
     suffix = f"; {fix}" if fix else ""
     try:
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             value = yaml.safe_load(f)
-    except (OSError, yaml.YAMLError) as e:
+    except (OSError, UnicodeDecodeError) as e:
         raise S5InputError(f"cannot read {what} {path}: {e}{suffix}") from e
+    except yaml.YAMLError as e:
+        raise S5InputError(f"{what} {path} is not valid YAML: {' '.join(str(e).split())}; fix the file{suffix}") from e
     if not isinstance(value, dict):
-        raise S5InputError(f"{what} {path}: the top level is a {type(value).__name__}, not a mapping of "
+        raise S5InputError(f"{what} {path}: the top level is {type(value).__name__}, expected a mapping of "
                            f"option: value{suffix}")
     return value
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a valid JSON number")
 
 
 def write_json(path: PathLike, obj: object, indent: int = 2) -> None:

@@ -22,6 +22,7 @@ import logging
 from pathlib import Path
 from typing import Optional, Sequence
 
+from espnet2_ext import validate
 from espnet2_ext.corpus.external_data import (FilterConfig, plan_all, run_shard, summarize,
                                               write_summary)
 from espnet2_ext.errors import S5InputError, cli_main
@@ -41,15 +42,15 @@ def get_parser() -> argparse.ArgumentParser:
                    help="extracted BinauralCuratedDataset (bg_scaper_fmt/, FSD50K/)")
     p.add_argument("--ears_path", type=Path, required=True, help="EARS folder (p001 ... p107)")
     p.add_argument("--logdir", type=Path, default=Path("exp/add_external_data"))
-    p.add_argument("--nj", type=int, default=1, help="number of shards")
-    p.add_argument("--job", type=int, default=1, help="this shard (1-based), mode 'job'")
+    p.add_argument("--nj", type=validate.positive_int, default=1, help="number of shards")
+    p.add_argument("--job", type=validate.positive_int, default=1, help="this shard (1-based), mode 'job'")
     p.add_argument("--progress", action="store_true", help="progress bar (mode 'job')")
     d = FilterConfig()
-    p.add_argument("--target_sr", type=int, default=d.target_sr)
-    p.add_argument("--amp_threshold", type=float, default=d.amp_threshold)
-    p.add_argument("--min_length", type=float, default=d.min_length, help="seconds")
-    p.add_argument("--segment", type=float, default=d.segment, help="window, seconds")
-    p.add_argument("--shift", type=float, default=d.shift, help="window hop, seconds")
+    p.add_argument("--target_sr", type=validate.positive_int, default=d.target_sr)
+    p.add_argument("--amp_threshold", type=validate.nonnegative_float, default=d.amp_threshold)
+    p.add_argument("--min_length", type=validate.nonnegative_float, default=d.min_length, help="seconds")
+    p.add_argument("--segment", type=validate.positive_float, default=d.segment, help="window, seconds")
+    p.add_argument("--shift", type=validate.positive_float, default=d.shift, help="window hop, seconds")
     return p
 
 

@@ -23,6 +23,7 @@ import logging
 from pathlib import Path
 from typing import Optional, Sequence
 
+from espnet2_ext import validate
 from espnet2_ext.corpus import download as dl
 from espnet2_ext.corpus.layout import check_layout, verify_layout
 from espnet2_ext.corpus.mini import MiniCorpusConfig, build_mini_corpus, is_built
@@ -60,10 +61,10 @@ def get_parser() -> argparse.ArgumentParser:
                    help="GitHub base URL (default: $DCASE26T4_GITHUB_URL or https://github.com)")
     p.add_argument("--checksum_table", type=Path, default=None,
                    help="md5 table used when the Zenodo API cannot be reached")
-    p.add_argument("--retries", type=int, default=3, help="retries per file (resuming)")
-    p.add_argument("--retry_wait", type=float, default=2.0,
+    p.add_argument("--retries", type=validate.nonnegative_int, default=3, help="retries per file (resuming)")
+    p.add_argument("--retry_wait", type=validate.nonnegative_float, default=2.0,
                    help="seconds before the first retry (doubles each time)")
-    p.add_argument("--timeout", type=float, default=60.0, help="socket timeout in seconds")
+    p.add_argument("--timeout", type=validate.positive_float, default=60.0, help="socket timeout in seconds")
     return p
 
 

@@ -29,6 +29,7 @@ from typing import Dict, List, Sequence
 import torch
 from tqdm import tqdm
 
+from espnet2_ext import validate
 from espnet2_ext.errors import S5InputError, cli_main
 from espnet2_ext.output_paths import check_output_dir
 from espnet2_ext.espnet_compat import quiet_import
@@ -217,9 +218,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--oracle_labels", type=str2bool, default=False,
                    help="query the separator with the reference labels (no tagger)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--batch_size", type=int, default=2)
-    p.add_argument("--job", type=int, default=1, help="this job's number (1-based)")
-    p.add_argument("--nj", type=int, default=1, help="number of jobs the folder is split into")
+    p.add_argument("--batch_size", type=validate.positive_int, default=2)
+    p.add_argument("--job", type=validate.positive_int, default=1, help="this job's number (1-based)")
+    p.add_argument("--nj", type=validate.positive_int, default=1, help="number of jobs the folder is split into")
     p.add_argument("--merge_only", type=str2bool, default=False,
                    help="only assemble estimates.json from the finished jobs' records")
     p.add_argument("--claim_only", type=str2bool, default=False,

@@ -22,6 +22,7 @@ from espnet2_ext.errors import S5InputError, cli_main
 from espnet2_ext.output_paths import check_output_file
 from espnet2_ext.fileio import atomic_path
 from espnet2_ext.s5.listening_report import report_index
+from espnet2_ext.s5.results import read_results_json
 
 #: published dev-test results (not run here): (system, CAPI-SDRi dB, mixture acc %, source acc %, source)
 REFERENCE_ROWS = (
@@ -42,9 +43,10 @@ def _read_json(path: Path) -> Optional[dict]:
 
 def system_row(results_file: Path, base: Path) -> Optional[Dict[str, object]]:
     """One leaderboard row from a score folder's results.json (None if it is not one)."""
-    results = _read_json(results_file)
-    if results is None or not isinstance(results.get("CAPI-SDRi"), dict):
-        logging.warning("skipping %s: not a results.json of s5_score", results_file)
+    try:
+        results = read_results_json(results_file, "results JSON")
+    except S5InputError as e:     # a broken score folder is left out, never shown with wrong values
+        logging.warning("skipping %s: %s", results_file, e)
         return None
     score_dir = results_file.parent
     config = results.get("config") or {}

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from espnet2_ext import validate
 from espnet2_ext.errors import S5InputError, cli_main
 from espnet2_ext.output_paths import check_output_dir
 from espnet2_ext.espnet_compat import quiet_import
@@ -240,13 +241,13 @@ def get_parser() -> argparse.ArgumentParser:
                    help="probabilities (default: <estimate_dir>/estimates.json if it exists)")
     p.add_argument("--report", type=str2bool, default=True,
                    help="write the listening report <output_dir>/report/index.html")
-    p.add_argument("--report_n", type=int, default=10,
+    p.add_argument("--report_n", type=validate.nonnegative_int, default=10,
                    help="report: how many best, median and worst soundscapes to show (each)")
     p.add_argument("--report_soundscapes", nargs="*", default=[],
                    help="report: soundscapes to show in addition")
     p.add_argument("--report_audio_format", default="mp3", choices=["mp3", "wav"],
                    help="report: listening copies as mp3 (small) or 16-bit PCM wav, both 16 kHz")
-    p.add_argument("--report_max_seconds", type=float, default=listening_report.DEFAULT_MAX_SECONDS,
+    p.add_argument("--report_max_seconds", type=validate.positive_float, default=listening_report.DEFAULT_MAX_SECONDS,
                    help="report: length of the listening copies (from the start)")
     p.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return p

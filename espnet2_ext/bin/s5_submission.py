@@ -39,11 +39,13 @@ from typing import List, Optional
 import yaml
 from tqdm import tqdm
 
+from espnet2_ext import validate
 from espnet2_ext.errors import S5InputError, cli_main
 from espnet2_ext.output_paths import check_output_dir
 from espnet2_ext.espnet_compat import quiet_import
 from espnet2_ext.fileio import check_wav, read_json, write_json
 from espnet2_ext.s5 import estimates as est_io
+from espnet2_ext.s5.results import read_results_json
 from espnet2_ext.s5.official import ESTIMATES_JSON, N_CHANNELS, SAMPLE_RATE
 from espnet2_ext.s5.submission_meta import build_meta, placeholders, validate_meta
 
@@ -94,11 +96,8 @@ def check_eval_wavs(soundscape_dir: Path, soundscapes: List[str], index) -> None
 
 def load_dev_results(path: Path, dev_soundscape_dir: Optional[Path]) -> dict:
     """Read the dev-test results.json and check its soundscape coverage (official check)."""
-    results = read_json(path, "--dev_results")
-    if not (isinstance(results, dict) and "CAPI-SDRi" in results and isinstance(results.get("details"), list)):
-        raise S5InputError(f"--dev_results {path} is not a results.json of s5_score "
-                           f"(needs 'CAPI-SDRi' and 'details')")
-    names = [d.get("soundscape") for d in results["details"]]
+    results = read_results_json(path, "--dev_results")
+    names = [d["soundscape"] for d in results["details"]]
     if len(set(names)) != len(names):
         raise S5InputError(f"--dev_results {path}: duplicated soundscape in 'details'")
     if dev_soundscape_dir is not None and set(names) != set(est_io.list_soundscapes(dev_soundscape_dir)):
@@ -200,7 +199,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--output_dir", type=Path, required=True)
     p.add_argument("--estimates_json", type=Path, default=None,
                    help="probabilities (default: <eval_estimate_dir>/estimates.json; 1.0 if absent)")
-    p.add_argument("--nparams", type=int, default=None,
+    p.add_argument("--nparams", type=validate.nonnegative_int, default=None,
                    help="total parameter count (default: 'nparams' of --dev_results)")
     p.add_argument("--config_file", type=Path, default=None, help="YAML/JSON stored as 'config'")
     p.add_argument("--dev_soundscape_dir", type=Path, default=None,

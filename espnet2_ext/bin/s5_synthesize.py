@@ -21,6 +21,7 @@ import logging
 from pathlib import Path
 from typing import List, Optional
 
+from espnet2_ext import validate
 from espnet2_ext.errors import cli_main
 from espnet2_ext.output_paths import check_output_dir
 from espnet2_ext.s5.official import N_SLOTS, SAMPLE_RATE
@@ -35,23 +36,24 @@ def get_parser() -> argparse.ArgumentParser:
     r.add_argument("--corpus_root", type=Path, default=Path("data"),
                    help="folder that 'data/' in the metadata paths maps to (holds dev_set/)")
     r.add_argument("--out_dir", type=Path, required=True)
-    r.add_argument("--job", type=int, default=1)
-    r.add_argument("--nj", type=int, default=1)
+    r.add_argument("--job", type=validate.positive_int, default=1)
+    r.add_argument("--nj", type=validate.positive_int, default=1)
     r.add_argument("--subtype", default="PCM_16", help="WAV subtype (PCM_16 like the official sets, or FLOAT)")
-    r.add_argument("--dry_channel", type=int, default=0)
+    r.add_argument("--dry_channel", type=validate.channel_index, default=0,
+                   help="microphone channel of the dry targets (0..3)")
     d = sub.add_parser("datadir", help="index soundscapes (+ oracle targets) into a data dir")
     d.add_argument("--soundscape_dir", type=Path, required=True)
     d.add_argument("--oracle_target_dir", type=Path, default=None)
     d.add_argument("--out_dir", type=Path, required=True)
-    d.add_argument("--n_sources", type=int, default=N_SLOTS)
+    d.add_argument("--n_sources", type=validate.positive_int, default=N_SLOTS)
     f = sub.add_parser("fixed_sets", help="build fixed valid/test/eval sets from a corpus's valid split")
     f.add_argument("--dev_root", type=Path, required=True)
     f.add_argument("--eval_root", type=Path, required=True)
     for key in ("n_valid", "n_test", "n_eval"):
-        f.add_argument(f"--{key}", type=int, required=True)
+        f.add_argument(f"--{key}", type=validate.nonnegative_int, required=True)
     f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--duration", type=float, default=10.0)
-    f.add_argument("--sr", type=int, default=SAMPLE_RATE)
+    f.add_argument("--duration", type=validate.positive_float, default=10.0)
+    f.add_argument("--sr", type=validate.positive_int, default=SAMPLE_RATE)
     return ap
 
 

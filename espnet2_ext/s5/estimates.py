@@ -19,6 +19,7 @@ from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from espnet2_ext import validate
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.fileio import PathLike, check_wav, read_json, read_wav
 from espnet2_ext.s5.labels import CLASS_TO_INDEX
@@ -127,17 +128,25 @@ def oracle_labels_of(oracle_target_dir: PathLike, soundscape: str, n_slots: int 
 # estimates.json
 # ------------------------------------------------------------------------------------------
 def read_estimates_json(path: PathLike) -> Dict[str, List[dict]]:
-    """Read ``{"<soundscape>": [{"filename", "label", "probability"}]}`` with shape checks."""
+    """Read ``{"<soundscape>": [{"filename", "label", "probability"}]}``, every value checked.
+
+    Probabilities must be finite numbers in [0, 1] (a NaN would be copied into the
+    submission, whose JSON would then no longer parse); errors name the file and the key.
+    """
     path = Path(path)
     data = read_json(path, "estimates JSON")
-    ok = isinstance(data, dict) and all(
-        isinstance(v, list) and all(isinstance(e, dict) and {"filename", "label", "probability"} <= e.keys()
-                                    for e in v) for v in data.values())
-    if not ok:
-        raise S5InputError(
-            f"{path} is not an estimates JSON: expected "
-            '{"<soundscape>": [{"filename": ..., "label": ..., "probability": ...}]}'
-        )
+    fix = ('this is not an estimates JSON: expected {"<soundscape>": [{"filename": ..., "label": ..., "probability": ...}]}; '
+           "re-run the decoder (stage 7)")
+    validate.typed(data, dict, str(path), "the top level", fix)
+    for soundscape, items in data.items():
+        validate.typed(items, list, str(path), f"[{soundscape!r}]", fix)
+        for i, item in enumerate(items):
+            key = f"[{soundscape!r}][{i}]"
+            validate.keys(item, ("filename", "label", "probability"), str(path), key, fix)
+            validate.typed(item["filename"], str, str(path), f"{key}.filename", fix)
+            validate.typed(item["label"], str, str(path), f"{key}.label", fix)
+            validate.probability(item["probability"], str(path), f"{key}.probability",
+                                 "a probability is a finite number in [0, 1]; re-run the decoder (stage 7)")
     return data
 
 

@@ -177,6 +177,33 @@ class DataDirDataset(torch.utils.data.Dataset):
                 self.spk.append(read_scp(scp))
         self.n_sources, self.label_vector_mode = n_sources, label_vector_mode
         self.return_source, self.sr, self.channels = return_source, sr, channels
+        if self.labels is not None:
+            self._check_tables()
+
+    def _check_tables(self) -> None:
+        """Every soundscape has a labels row of ``n_sources`` known labels and, for each
+        non-silent slot, an oracle target in its spk<k>.scp (an error names the file and id)."""
+        fix = "re-create the data dir (stage 3: s5_synthesize datadir)"
+        labels_file = self.dir / LABELS_FILE
+        for uid in self.ids:
+            if uid not in self.labels:
+                raise S5InputError(f"{labels_file}: no row for {uid} of {self.dir / WAV_SCP}; {fix}")
+        for uid, labels in self.labels.items():
+            if uid not in self.wavs:
+                raise S5InputError(f"{labels_file}: {uid} is not in {self.dir / WAV_SCP}; {fix}")
+            if len(labels) != self.n_sources:
+                raise S5InputError(f"{labels_file}: {uid} has {len(labels)} labels, expected {self.n_sources} "
+                                   f"(padded with {SILENCE}); {fix}")
+            for lab in labels:
+                if lab != SILENCE:
+                    try:
+                        check_label(lab)
+                    except ValueError as e:
+                        raise S5InputError(f"{labels_file}: {uid} has the unknown label {lab!r}; {fix}") from e
+            for k, scp in enumerate(self.spk):
+                if labels[k] != SILENCE and scp.get(uid, "-") == "-":
+                    raise S5InputError(f"{self.dir / spk_scp(k + 1)}: no oracle target for {uid} "
+                                       f"(label {labels[k]}); {fix}")
 
     def __len__(self) -> int:
         return len(self.ids)

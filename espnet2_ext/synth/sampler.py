@@ -23,9 +23,10 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from espnet2_ext import validate
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.synth.room import RirCache
-from espnet2_ext.synth.scene import CorpusPaths, Event, Scene
+from espnet2_ext.synth.scene import CONFIG_KEYS, CorpusPaths, Event, Scene, check_direct_range
 from espnet2_ext.synth.sources import SourceLoader
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,91 @@ def generator_config(config: dict) -> dict:
     if "interference_snr_range" in config and "inteference_snr_range" not in config:
         out["inteference_snr_range"] = config["interference_snr_range"]
     return out
+
+
+#: train_data_conf keys besides the generator's and the scene block
+DATASET_KEYS = ("dataset_length", "fg_return", "shuffle_label", "interference_snr_range", "rir_cache_mb",
+                "source_cache_mb")
+
+
+def check_generate_config(config: object, where: str) -> None:
+    """Types and ranges of the synthesis settings (``train_data_conf``), naming ``where`` and the key.
+
+    Checked before training writes anything, so a string SNR range or a NaN rate stops with
+    an error instead of a traceback in a data-loading process (or a silently wrong dataset).
+    """
+    fix = "see egs2/dcase26t4/s5/conf/*.yaml for the expected train_data_conf"
+    validate.typed(config, dict, where, "train_data_conf", fix)
+    scene = config.get("spatial_sound_scene", config)
+    sk = "train_data_conf.spatial_sound_scene" if "spatial_sound_scene" in config else "train_data_conf"
+    validate.typed(scene, dict, where, sk, fix)
+    validate.keys(scene, ("duration", "sr", "max_event_overlap", "max_event_dur", "ref_db",
+                          "foreground_dir", "room_config"), where, sk, fix)
+    known = set(DATASET_KEYS) | set(GENERATOR_DEFAULTS) | ({"spatial_sound_scene"} if scene is not config
+                                                           else set(CONFIG_KEYS))
+    blocks = [(config, known, "train_data_conf")] + ([(scene, CONFIG_KEYS, sk)] if scene is not config else [])
+    room = validate.keys(scene["room_config"], ("args",), where, f"{sk}.room_config", fix)
+    validate.typed(room["args"], dict, where, f"{sk}.room_config.args", fix)
+    blocks += [(room, ("module", "main", "args"), f"{sk}.room_config"),
+               (room["args"], ("path", "direct_range_ms"), f"{sk}.room_config.args")]
+    for block, allowed, name in blocks:
+        unknown = sorted(str(k) for k in block if k not in allowed)
+        if unknown:
+            raise S5InputError(f"{where}: {name} has the unknown key(s) {unknown} (a misspelt key would "
+                               f"silently take its default); known: {', '.join(sorted(allowed))}")
+    if config.get("shuffle_label") is not None:
+        validate.typed(config["shuffle_label"], bool, where, "train_data_conf.shuffle_label", fix)
+    if config.get("fg_return") is not None:
+        fg_return = validate.typed(config["fg_return"], dict, where, "train_data_conf.fg_return", fix)
+        unknown = sorted(str(k) for k in fg_return if k not in ("dry", "dry_channel", "metadata"))
+        if unknown:
+            raise S5InputError(f"{where}: train_data_conf.fg_return has the unknown key(s) {unknown}; "
+                               f"known: dry, dry_channel, metadata")
+        for key in ("dry", "metadata"):
+            if key in fg_return:
+                validate.typed(fg_return[key], bool, where, f"train_data_conf.fg_return.{key}", fix)
+        if "dry_channel" in fg_return:
+            validate.number(fg_return["dry_channel"], where, "train_data_conf.fg_return.dry_channel",
+                            lo=0, hi=3, integer=True, fix=fix)
+    validate.number(scene["duration"], where, f"{sk}.duration", lo=0, lo_open=True, fix=fix)
+    validate.number(scene["sr"], where, f"{sk}.sr", lo=1, integer=True, fix=fix)
+    validate.number(scene["max_event_overlap"], where, f"{sk}.max_event_overlap", lo=1, integer=True, fix=fix)
+    validate.number(scene["max_event_dur"], where, f"{sk}.max_event_dur", lo=0, lo_open=True, fix=fix)
+    validate.number(scene["ref_db"], where, f"{sk}.ref_db", fix=fix)
+    validate.typed(scene["foreground_dir"], str, where, f"{sk}.foreground_dir", fix)
+    for key in ("background_dir", "interference_dir"):
+        if scene.get(key) is not None:
+            validate.typed(scene[key], str, where, f"{sk}.{key}", fix)
+    if "verbose" in scene:
+        validate.typed(scene["verbose"], bool, where, f"{sk}.verbose", fix)
+    for key in ("module", "main"):
+        if key in room:
+            validate.typed(room[key], str, where, f"{sk}.room_config.{key}", fix)
+    validate.keys(room["args"], ("path",), where, f"{sk}.room_config.args", fix)
+    validate.typed(room["args"]["path"], str, where, f"{sk}.room_config.args.path", fix)
+    if "direct_range_ms" in room["args"]:
+        check_direct_range(room["args"]["direct_range_ms"], where, f"{sk}.room_config.args.direct_range_ms", fix)
+    gen = generator_config(config)
+    for key, integer, lo in (("nevent_range", True, 0), ("ninterference_range", True, 0),
+                             ("snr_range", False, None), ("inteference_snr_range", False, None)):
+        pair = validate.typed(gen[key], list, where, f"train_data_conf.{key}", fix)
+        if len(pair) != 2:
+            raise S5InputError(f"{where}: train_data_conf.{key} = {pair!r} is not a [low, high] pair; {fix}")
+        lo_hi = [validate.number(v, where, f"train_data_conf.{key}[{i}]", lo=lo, integer=integer, fix=fix)
+                 for i, v in enumerate(pair)]
+        if lo_hi[0] > lo_hi[1]:
+            raise S5InputError(f"{where}: train_data_conf.{key} = {pair!r} has low > high; {fix}")
+    validate.probability(gen["dupse_rate"], where, "train_data_conf.dupse_rate", fix)
+    validate.number(gen["max_n_dupse"], where, "train_data_conf.max_n_dupse", lo=1, integer=True, fix=fix)
+    validate.number(gen["dupse_min_angle"], where, "train_data_conf.dupse_min_angle", lo=0, hi=180, fix=fix)
+    validate.number(gen["dupse_exclusion_folder_depth"], where, "train_data_conf.dupse_exclusion_folder_depth",
+                    lo=0, integer=True, fix=fix)
+    if "dataset_length" in config:
+        validate.number(config["dataset_length"], where, "train_data_conf.dataset_length", lo=1, integer=True,
+                        fix=fix)
+    for key in ("rir_cache_mb", "source_cache_mb"):
+        if key in config:
+            validate.number(config[key], where, f"train_data_conf.{key}", lo=0, fix=fix)
 
 
 class Catalog:

@@ -35,9 +35,11 @@ import numpy as np
 import scipy.fft
 import scipy.signal
 
+from espnet2_ext import validate
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.fileio import read_json
 from espnet2_ext.s5.labels import CLASSES
+from espnet2_ext.s5.official import SAMPLE_RATE
 from espnet2_ext.synth.room import RirCache, direct_path_rir
 from espnet2_ext.synth.sources import SourceLoader
 
@@ -47,6 +49,10 @@ PathLike = Union[str, Path]
 ROOM_MODULE = "src.modules.spatial_audio_synthesizer.room"  # as in the baseline configs
 CONFIG_KEYS = ("duration", "sr", "max_event_overlap", "max_event_dur", "ref_db", "foreground_dir",
                "background_dir", "interference_dir", "room_config", "verbose")
+MAX_SCENE_SECONDS = 600.0   # longer scenes are a corrupt duration (official: 10 s)
+MIN_SR, MAX_SR = 1000, 192000   # sample rates outside are corrupt
+MAX_DIRECT_MS = 1000.0      # the direct-path window (official: [6, 50] ms)
+MAX_ABS_DB = 200.0          # levels and SNRs beyond +-200 dB are corrupt (they overflow the gains)
 EVENT_KEYS = ("label", "source_file", "source_time", "event_time", "event_duration",
               "event_position", "snr", "role")
 
@@ -170,16 +176,67 @@ class Scene:
             for key in ("duration", "sr", "ref_db"):
                 config[key]
             info["sofa_path"]
-        except (KeyError, TypeError) as e:
-            raise S5InputError(f"scene metadata {where} is malformed (missing {e}); "
+        except (KeyError, TypeError, ValueError) as e:
+            problem = f"missing {e}" if isinstance(e, KeyError) else f"a value of the wrong type: {e}"
+            raise S5InputError(f"scene metadata {where} is malformed ({problem}); "
                                "expected the SpAudSyn keys config/fg_events/bg_events/int_events/room") from e
         except S5InputError as e:
             raise S5InputError(f"scene metadata {where}: {e}") from e
+        _check_values(config, info, events, where)
         unknown = [ev.label for ev in events["fg_events"] if ev.label not in CLASSES]
         if unknown:
             raise S5InputError(f"scene metadata {where}: foreground label(s) {unknown} are not among "
                                f"the 18 target classes ({', '.join(CLASSES)}); fix the metadata")
         return cls(config=config, room_info=info, **events)
+
+
+def _check_values(config: dict, info: dict, events: dict, where: str) -> None:
+    """Types and ranges of the values the renderer uses (a negative onset, an onset past
+    the end, a NaN SNR or a string duration would otherwise render a wrong mixture)."""
+    where = f"scene metadata {where}"
+    fix = "fix the metadata or re-create it (stage 3, local/make_metadata)"
+    duration = validate.number(config["duration"], where, "config.duration", lo=0, lo_open=True,
+                               hi=MAX_SCENE_SECONDS, fix=fix)
+    validate.number(config["sr"], where, "config.sr", lo=MIN_SR, hi=MAX_SR, integer=True,
+                    fix=f"the recipe renders {SAMPLE_RATE} Hz scenes; {fix}")
+    validate.number(config["ref_db"], where, "config.ref_db", lo=-MAX_ABS_DB, hi=MAX_ABS_DB, fix=fix)
+    validate.typed(info["sofa_path"], str, where, "room.args.metadata.sofa_path", fix)
+    if "direct_range_ms" in info:
+        check_direct_range(info["direct_range_ms"], where, "room.args.metadata.direct_range_ms", fix)
+    for kind, evs in events.items():
+        for i, ev in enumerate(evs):
+            key = f"{kind}[{i}]"
+            if ev.label is not None:
+                validate.typed(ev.label, str, where, f"{key}.label", fix)
+            validate.typed(ev.source_file, str, where, f"{key}.source_file", fix)
+            validate.typed(ev.role, str, where, f"{key}.role", fix)
+            if ev.source_time is not None:
+                validate.number(ev.source_time, where, f"{key}.source_time", lo=0, fix=fix)
+            validate.number(ev.event_time, where, f"{key}.event_time", lo=0, hi=duration, hi_open=True,
+                            fix=f"an onset lies within the mixture (0 <= event_time < config.duration); {fix}")
+            validate.number(ev.event_duration, where, f"{key}.event_duration", lo=0, lo_open=True, hi=duration,
+                            fix=f"an event lasts at most config.duration; {fix}")
+            validate.number(ev.snr, where, f"{key}.snr", lo=-MAX_ABS_DB, hi=MAX_ABS_DB, fix=fix)
+            if kind != "bg_events":
+                _check_position(ev.event_position, where, f"{key}.event_position", fix)
+
+
+def check_direct_range(pair, where: str, key: str, fix: str) -> None:
+    """The direct-path window ``[before, after]`` in ms: two numbers in [0, MAX_DIRECT_MS]."""
+    validate.typed(pair, list, where, key, fix)
+    if len(pair) != 2:
+        raise S5InputError(f"{where}: {key} = {pair!r} is not a [before, after] pair of ms; {fix}")
+    for i, value in enumerate(pair):
+        validate.number(value, where, f"{key}[{i}]", lo=0, hi=MAX_DIRECT_MS, fix=fix)
+
+
+def _check_position(position, where: str, key: str, fix: str) -> None:
+    """``[[x, y, z]]`` or ``[x, y, z]`` of finite numbers."""
+    point = position[0] if isinstance(position, list) and len(position) == 1 else position
+    if not (isinstance(point, list) and len(point) == 3):
+        raise S5InputError(f"{where}: {key} = {position!r} is not one [x, y, z] point; {fix}")
+    for c, value in zip("xyz", point):
+        validate.number(value, where, f"{key}.{c}", fix=fix)
 
 
 def read_metadata_list(metadata_list: PathLike) -> List[Path]:

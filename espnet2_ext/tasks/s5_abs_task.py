@@ -22,12 +22,17 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Callable, ClassVar, Optional, Tuple, Type
 
 import torch
+import yaml
 
+from espnet2_ext import validate
+from espnet2_ext.errors import S5InputError
 from espnet2_ext.espnet_compat import quiet_import
+from espnet2_ext.fileio import read_yaml_mapping
 from espnet2_ext.identity import claim_folder, file_digest
 from espnet2_ext.output_paths import check_output_dir
 from espnet2_ext.s5.official import m2d_weight_path
@@ -55,6 +60,54 @@ RUN_TIME_OPTIONS = frozenset("""
 """.split())
 #: train_data_conf keys that only size caches
 CACHE_KEYS = ("rir_cache_mb", "source_cache_mb")
+
+
+#: integer options that must be >= 1 / >= 0 (espnet2 does not check a YAML value's type)
+POSITIVE_OPTIONS = frozenset({"batch_size", "valid_batch_size", "max_epoch", "accum_grad", "keep_nbest_models",
+                              "batch_bins", "valid_batch_bins"})
+NONNEGATIVE_OPTIONS = frozenset({"num_workers", "ngpu", "seed", "patience", "log_interval"})
+
+
+def check_config_yaml(parser: argparse.ArgumentParser, argv: list) -> None:
+    """Check the ``--config`` YAML before espnet2 reads it: parses, is a mapping, known keys,
+    values of the option's type (espnet2 takes any YAML value as is: a string batch size or a
+    NaN learning rate would fail or mislead deep inside training). Errors name the file and key."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config", default=None)
+    path = pre.parse_known_args(argv)[0].config
+    if path is None:
+        return
+    config = read_yaml_mapping(path, "config", "see egs2/dcase26t4/s5/conf/*.yaml")
+    actions = {a.dest: a for a in parser._actions}
+    where = f"config {path}"
+    for key, value in config.items():
+        if key not in actions:
+            raise S5InputError(f"{where}: unrecognized arguments: {key} (from {path}); remove the key or fix "
+                               f"its spelling (python -m espnet2_ext.bin.s5_tag_train --help lists the options)")
+        _check_option_value(actions[key], value, where, str(key))
+
+
+def _check_option_value(action: argparse.Action, value, where: str, key: str) -> None:
+    kind = getattr(action.type, "__name__", "")
+    fix = f"give {key} a value of the option's type (see --help)"
+    if value is None:
+        if action.default is not None and "none" not in kind and not isinstance(action, NestedDictAction):
+            raise S5InputError(f"{where}: {key} is null; {fix}")
+        return
+    if isinstance(action, NestedDictAction):
+        validate.typed(value, dict, where, key, fix)
+        return
+    # an option taking several values (nargs) may be given one value or a list
+    values = list(enumerate(value)) if action.nargs is not None and isinstance(value, list) else [(None, value)]
+    for i, item in values:
+        name = key if i is None else f"{key}[{i}]"
+        if action.type is int or kind == "int_or_none":
+            lo = 1 if key in POSITIVE_OPTIONS else 0 if key in NONNEGATIVE_OPTIONS else None
+            validate.number(item, where, name, integer=True, lo=lo, fix=fix)
+        elif action.type is float or kind == "float_or_none":
+            validate.number(item, where, name, fix=fix)
+        elif kind == "str2bool":
+            validate.typed(item, bool, where, name, fix)
 
 
 def training_identity(args: argparse.Namespace) -> dict:
@@ -116,6 +169,8 @@ class S5AbsTask(AbsTask):
     def main(cls, args: Optional[argparse.Namespace] = None, cmd=None) -> None:
         """espnet2's ``AbsTask.main`` with atomic checkpoint writes installed first."""
         atomic_save.install()
+        if args is None:
+            check_config_yaml(cls.get_parser(), sys.argv[1:] if cmd is None else list(cmd))
         super().main(args=args, cmd=cmd)
 
     @classmethod
@@ -145,7 +200,8 @@ class S5AbsTask(AbsTask):
         super().check_required_command_args(args)
         from espnet2_ext.tasks.s5_data import check_data_args
 
-        check_data_args(args.train_data_conf, args.valid_data_dir)
+        check_data_args(args.train_data_conf, args.valid_data_dir,
+                        f"config {args.config}" if args.config else "--train_data_conf")
         if args.output_dir:
             check_output_dir(args.output_dir, "--output_dir")
         if int(args.dist_rank or os.environ.get("RANK") or 0) == 0 and args.output_dir:

@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.s5.official import WAV_SCP
 from espnet2_ext.synth.dataset import DataDirDataset, GenerateDataset
+from espnet2_ext.synth.sampler import check_generate_config
 
 
 class EspnetItems(Dataset):
@@ -84,15 +85,18 @@ NO_TRAIN_DATA_CONF = "--train_data_conf is empty: give the synthesis settings (s
 NO_VALID_DATA_DIR = "--valid_data_dir is required (a stage-3 data dir, e.g. data/valid)"
 
 
-def check_data_args(train_data_conf: dict, valid_data_dir: Optional[str]) -> None:
+def check_data_args(train_data_conf: dict, valid_data_dir: Optional[str], where: str = "--train_data_conf"
+                    ) -> None:
     """Cheap checks of the data arguments, so that training fails before it writes anything."""
     if not train_data_conf:
         raise S5InputError(NO_TRAIN_DATA_CONF)
+    check_generate_config(train_data_conf, where)
     if not valid_data_dir:
         raise S5InputError(NO_VALID_DATA_DIR)
     if not (Path(valid_data_dir) / WAV_SCP).is_file():
         raise S5InputError(f"--valid_data_dir {valid_data_dir}: {Path(valid_data_dir) / WAV_SCP} not "
                            f"found; run stage 3 (local/synthesize.sh) first, or fix the path")
+    DataDirDataset(valid_data_dir, return_source=False)    # checks the tables (labels, ids)
 
 
 def build_s5_dataset(mode: str, train_data_conf: dict, valid_data_dir: Optional[str],

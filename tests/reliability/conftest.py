@@ -13,7 +13,7 @@ import yaml
 from espnet2_ext.s5.official import M2D_FOLDER, M2D_WEIGHTS
 from espnet2_ext.corpus.mini import MiniCorpusConfig, build_mini_corpus
 from reliability_tools import (MINI_CONF, corpus_conftest, decode_args, single_thread, tiny_training_config,
-                               train, train_args)
+                               traceback_sections, train, train_args)
 
 #: clone_dev(src_dev_set, *mutable) -> a dev_set copy safe to break (tests/corpus/conftest.py)
 clone_dev = corpus_conftest().clone_dev
@@ -113,3 +113,20 @@ def copy_of(tmp_path):
         shutil.copytree(src, dst)
         return dst
     return copy
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Every catalogue case (a test marked ``@covers``) fails if its output holds a traceback.
+
+    Checks the captured stdout/stderr that the test did not read itself (what it read goes
+    through :func:`reliability_tools.expect_error` / the fuzz oracle, which check the same).
+    """
+    outcome = yield
+    report = outcome.get_result()
+    case_ids = getattr(getattr(item, "function", None), "case_ids", None)
+    if case_ids and report.passed:
+        bad = traceback_sections(report.sections)
+        if bad:
+            report.outcome = "failed"
+            report.longrepr = f"'Traceback' in {bad} of catalogue case(s) {', '.join(case_ids)}"

@@ -80,6 +80,13 @@ CASES: List[Case] = [
          "'the name matches no soundscape', expected <soundscape>_<i>_<Label>.wav; no score folder"),
     Case("estimate_wrong_length", BAD, "s5_score", "an estimate 1 s shorter than its soundscape",
          "'has N samples but its soundscape has M'; no score folder"),
+    Case("estimates_json_nan_probability", BAD, "s5_submission",
+         "estimates.json with a NaN probability",
+         "'<file>: ['<soundscape>'][0].probability = nan is not a finite number' (was written into "
+         "the submission's JSON, which then no longer parsed); no package"),
+    Case("results_json_nan", BAD, "s5_submission", "the --dev_results results.json with CAPI-SDRi mean NaN",
+         "'cannot read --dev_results <file>: NaN is not a valid JSON number' (was copied into the "
+         "package); no package"),
     Case("estimate_inf", BAD, "s5_score", "an estimate with an Inf sample",
          "'contains NaN or Inf samples' naming the file; no score folder"),
     # ----------------------------------------------------------------- synthesis (stage 3)
@@ -90,6 +97,15 @@ CASES: List[Case] = [
          "an fg event without 'label'", "names the metadata file and the missing key; nothing written"),
     Case("metadata_unknown_label", BAD, "s5_synthesize render", "an fg event labelled 'Dog'",
          "names the metadata file and the 18 classes (was rendered as ..._Dog.wav); nothing written"),
+    Case("metadata_negative_onset", BAD, "s5_synthesize render", "an fg event with event_time -0.5",
+         "'scene metadata <file>: fg_events[0].event_time = -0.5 is outside [0, <duration>)' (was "
+         "rendered as if valid); nothing written"),
+    Case("metadata_snr_string", BAD, "s5_synthesize render", "an fg event with snr \"12\" (a string)",
+         "'fg_events[0].snr = '12' is not a number' naming the file (was a traceback); nothing written"),
+    Case("datadir_labels_unknown", BAD, "s5_tag_train --valid_data_dir",
+         "a labels row of the valid data dir with the label 'Dog'",
+         "'<dir>/labels: <id> has the unknown label 'Dog'; re-create the data dir' (was a KeyError "
+         "traceback in a data-loading worker); no exp folder"),
     Case("metadata_missing_source", BAD, "s5_synthesize render",
          "an fg event whose source file does not exist",
          "'audio file not found: <file> ... (while rendering <metadata>)'; nothing written"),
@@ -108,7 +124,19 @@ CASES: List[Case] = [
          "'<file>: truncated' (was accepted)"),
     # ----------------------------------------------------------------- training (stages 4-6)
     Case("config_unknown_key", BAD, "s5_tag_train", "a config YAML with the key 'foo_bar'",
-         "espnet2's 'unrecognized arguments: foo_bar (from <yaml>)', exit 2; no exp folder"),
+         "'config <yaml>: unrecognized arguments: foo_bar' as one ERROR line (was espnet2's usage "
+         "message); no exp folder"),
+    Case("config_not_yaml", BAD, "s5_tag_train", "a config file that is not valid YAML",
+         "'config <yaml> is not valid YAML' (was a yaml traceback); no exp folder"),
+    Case("config_not_mapping", BAD, "s5_tag_train", "a config YAML whose top level is a list",
+         "'config <yaml>: the top level is list, expected a mapping' (was espnet2's message "
+         "without the file name); no exp folder"),
+    Case("config_wrong_value_type", BAD, "s5_tag_train", "batch_size: 'four' in the config YAML",
+         "'config <yaml>: batch_size = 'four' is not an integer' (was a traceback in the "
+         "trainer after the exp folder was written); no exp folder"),
+    Case("train_data_conf_nan", BAD, "s5_tag_train", "train_data_conf.dupse_rate: .nan",
+         "'config <yaml>: train_data_conf.dupse_rate = nan is not a finite number' (was accepted); "
+         "no exp folder"),
     Case("missing_valid_data_dir", BAD, "s5_tag_train", "--valid_data_dir pointing nowhere",
          "'<dir>/wav.scp not found; run stage 3' (was a traceback after config.yaml was "
          "written); no exp folder"),
@@ -116,6 +144,27 @@ CASES: List[Case] = [
          "a truncated checkpoint.pth in the exp folder",
          "'cannot resume training from <exp>/checkpoint.pth ... Delete it to restart'; exit 2, "
          "the file is left for the user to inspect"),
+    # ----------------------------------------------------------------- fuzz (seeded random corruptions)
+    Case("fuzz_estimates_json", BAD, "s5_score / s5_submission (estimates.json reader)",
+         "120 random corruptions of estimates.json (wrong types, missing/extra keys, NaN/Inf, "
+         "out-of-range numbers, truncation)",
+         "each: one ERROR line and exit 2, or exit 0 with the probabilities of the valid file"),
+    Case("fuzz_results_json", BAD, "s5_submission --dev_results", "80 random corruptions of a results.json",
+         "each: one ERROR line and exit 2, or exit 0 with the same values copied (never NaN)"),
+    Case("fuzz_scene_metadata", BAD, "s5_synthesize render", "80 random corruptions of a scene metadata JSON",
+         "each: one ERROR line and exit 2, or exit 0 with WAVs equal to the valid file's render "
+         "(or the documented meaning: an absent bg/int event list = none)"),
+    Case("fuzz_data_dir", BAD, "DataDirDataset (stage-3 data dir)",
+         "60 random line corruptions of wav.scp, labels, spk*.scp",
+         "each: one ERROR line and exit 2, or exit 0 with the valid data dir's items"),
+    Case("fuzz_config_yaml", BAD, "s5_tag_train --config", "60 random corruptions of a training config YAML",
+         "each: one ERROR line and exit 2 before anything is written; passing the config checks "
+         "means the same options (or a documented default)"),
+    Case("fuzz_subprocess", BAD, "s5_score (subprocess)", "estimates.json with a NaN probability",
+         "one ERROR line, exit 2, no traceback, no score folder"),
+    Case("no_traceback_anywhere", BAD, "every catalogue test",
+         "any case whose output (captured stdout/stderr) holds 'Traceback'",
+         "the test of that case fails (conftest hook over all @covers tests)"),
     # ----------------------------------------------------------------- recipe
     Case("run_sh_stage_10", BAD, "run.sh", "./run.sh --stage 10",
          "'stages are 1..9', non-zero exit; no data/ or exp/ created"),

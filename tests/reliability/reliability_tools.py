@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import soundfile as sf
@@ -59,6 +59,7 @@ def expect_error(main: Callable, argv: Sequence[str], capsys, *needles: str) -> 
     else:
         code = 0
     err = capsys.readouterr().err
+    assert "Traceback" not in err, err
     assert code == 2, f"exit status {code}, stderr:\n{err}"
     lines = err.splitlines()
     starts = [i for i, line in enumerate(lines) if line.startswith("ERROR: ")]
@@ -67,6 +68,13 @@ def expect_error(main: Callable, argv: Sequence[str], capsys, *needles: str) -> 
     for needle in needles:
         assert needle in message, f"{needle!r} not in {message!r}"
     return message
+
+
+def traceback_sections(sections: Sequence[Tuple[str, str]]) -> List[str]:
+    """Titles of the captured stdout/stderr sections (pytest ``report.sections``) holding a
+    traceback (log sections are left out: debug logs record handled errors with their stack)."""
+    return [title for title, text in sections
+            if ("stdout" in title or "stderr" in title) and "Traceback" in text]
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 import yaml
 
-from espnet2_ext.bin import s5_inference, s5_score, s5_synthesize, s5_tag_train, s5_verify_layout
+from espnet2_ext.bin import s5_inference, s5_score, s5_submission, s5_synthesize, s5_tag_train, s5_verify_layout
 from espnet2_ext.s5.official import M2D_WEIGHTS
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.fileio import write_json, write_pcm16, write_torch, write_wav
@@ -282,6 +282,52 @@ def test_estimate_inf(test_set, estimates, tmp_path, capsys):
                 f"estimate {target} contains NaN or Inf samples")
 
 
+# ================================================================== submission (s5_submission)
+@pytest.fixture
+def submission_inputs(test_set, estimates):
+    """The dev test set as 'eval' set: oracle targets as estimates with an estimates.json, a results.json."""
+    from espnet2_ext.s5 import estimates as est_io
+
+    names = est_io.list_soundscapes(test_set.soundscape)
+    index = est_io.index_sources(estimates, names)
+    entries = {s: [{"filename": f.filename, "label": f.label, "probability": 0.75} for f in files]
+               for s, files in index.items()}
+    write_json(estimates / "estimates.json", entries)
+    results = {"CAPI-SDRi": {"mean": 8.0}, "label_metrics": {"accuracy_mix": 50.0, "accuracy_src": 60.0},
+               "details": [{"soundscape": n} for n in names]}
+    write_json(estimates.parent / "results.json", results)
+    return entries, results
+
+
+def submission_fails(test_set, estimates: Path, capsys, *needles) -> None:
+    out = estimates.parent / "submission"
+    expect_error(s5_submission.main, ["--eval_estimate_dir", str(estimates), "--eval_soundscape_dir",
+                                      str(test_set.soundscape), "--dev_results", str(estimates.parent / "results.json"),
+                                      "--author", "Doe", "--affiliation", "Lab", "--submission_number", "1",
+                                      "--output_dir", str(out), "--nparams", "1234"], capsys, *needles)
+    assert listing(out) is None
+
+
+@covers("estimates_json_nan_probability")
+def test_estimates_json_nan_probability(test_set, estimates, submission_inputs, capsys):
+    entries, _ = submission_inputs
+    first = next(s for s in entries if entries[s])
+    entries[first][0]["probability"] = float("nan")
+    (estimates / "estimates.json").write_text(json.dumps(entries))
+    submission_fails(test_set, estimates, capsys,
+                     f"{estimates / 'estimates.json'}: [{first!r}][0].probability = nan is not a finite number",
+                     "re-run the decoder")
+
+
+@covers("results_json_nan")
+def test_results_json_nan(test_set, estimates, submission_inputs, capsys):
+    _, results = submission_inputs
+    results["CAPI-SDRi"]["mean"] = float("nan")
+    (estimates.parent / "results.json").write_text(json.dumps(results))
+    submission_fails(test_set, estimates, capsys,
+                     f"cannot read --dev_results {estimates.parent / 'results.json'}: NaN is not a valid JSON number")
+
+
 # ================================================================== synthesis (s5_synthesize)
 def render_fails(corpus: Path, tmp_path: Path, capsys, mutate, *needles) -> Path:
     """Render valid_0000 after ``mutate(metadata dict)``; it must fail and write nothing."""
@@ -316,6 +362,18 @@ def test_metadata_event_missing_key(corpus, tmp_path, capsys):
 def test_metadata_unknown_label(corpus, tmp_path, capsys):
     render_fails(corpus, tmp_path, capsys, lambda m: m["fg_events"][0].update(label="Dog"),
                  "scene metadata {meta}: foreground label(s) ['Dog']", "VacuumCleaner")
+
+
+@covers("metadata_negative_onset")
+def test_metadata_negative_onset(corpus, tmp_path, capsys):
+    render_fails(corpus, tmp_path, capsys, lambda m: m["fg_events"][0].update(event_time=-0.5),
+                 "scene metadata {meta}: fg_events[0].event_time = -0.5 is outside [0, ")
+
+
+@covers("metadata_snr_string")
+def test_metadata_snr_string(corpus, tmp_path, capsys):
+    render_fails(corpus, tmp_path, capsys, lambda m: m["fg_events"][0].update(snr="12"),
+                 "scene metadata {meta}: fg_events[0].snr = '12' is not a number")
 
 
 @covers("metadata_missing_source")
@@ -405,10 +463,60 @@ def test_config_unknown_key(tag_config, valid_dir, corpus, tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(config))
     exp = tmp_path / "exp"
-    with pytest.raises(SystemExit) as e:
-        s5_tag_train.main(train_args(bad, exp, valid_dir, corpus))
-    assert e.value.code == 2
-    assert f"error: unrecognized arguments: foo_bar (from {bad})" in capsys.readouterr().err
+    expect_error(s5_tag_train.main, train_args(bad, exp, valid_dir, corpus), capsys,
+                 f"config {bad}: unrecognized arguments: foo_bar (from {bad})")
+    assert listing(exp) is None
+
+
+def config_fails(tag_config, valid_dir, corpus, tmp_path, capsys, text: str, *needles) -> None:
+    """s5_tag_train with the config file ``text`` must stop with ``needles`` and write nothing."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    exp = tmp_path / "exp"
+    expect_error(s5_tag_train.main, train_args(bad, exp, valid_dir, corpus), capsys,
+                 *[n.format(yaml=bad) for n in needles])
+    assert listing(exp) is None
+
+
+@covers("config_not_yaml")
+def test_config_not_yaml(tag_config, valid_dir, corpus, tmp_path, capsys):
+    config_fails(tag_config, valid_dir, corpus, tmp_path, capsys, tag_config.read_text() + "\nfoo: [1, 2\n",
+                 "config {yaml} is not valid YAML")
+
+
+@covers("config_not_mapping")
+def test_config_not_mapping(tag_config, valid_dir, corpus, tmp_path, capsys):
+    config_fails(tag_config, valid_dir, corpus, tmp_path, capsys, "- batch_size\n- 4\n",
+                 "config {yaml}: the top level is list, expected a mapping")
+
+
+@covers("config_wrong_value_type")
+def test_config_wrong_value_type(tag_config, valid_dir, corpus, tmp_path, capsys):
+    config = yaml.safe_load(tag_config.read_text())
+    config["batch_size"] = "four"
+    config_fails(tag_config, valid_dir, corpus, tmp_path, capsys, yaml.safe_dump(config),
+                 "config {yaml}: batch_size = 'four' is not an integer")
+
+
+@covers("train_data_conf_nan")
+def test_train_data_conf_nan(tag_config, valid_dir, corpus, tmp_path, capsys):
+    config = yaml.safe_load(tag_config.read_text())
+    config["train_data_conf"]["dupse_rate"] = float("nan")
+    config_fails(tag_config, valid_dir, corpus, tmp_path, capsys, yaml.safe_dump(config),
+                 "config {yaml}: train_data_conf.dupse_rate = nan is not a finite number")
+
+
+@covers("datadir_labels_unknown")
+def test_datadir_labels_unknown(tag_config, valid_dir, corpus, tmp_path, capsys):
+    data = Path(shutil.copytree(valid_dir, tmp_path / "valid", ignore=shutil.ignore_patterns("soundscape",
+                                                                                           "oracle_target")))
+    rows = (data / "labels").read_text().splitlines()
+    uid, first, *rest = rows[0].split()
+    rows[0] = " ".join([uid, "Dog", *rest])
+    (data / "labels").write_text("\n".join(rows) + "\n")
+    exp = tmp_path / "exp"
+    expect_error(s5_tag_train.main, train_args(tag_config, exp, data, corpus), capsys,
+                 f"{data / 'labels'}: {uid} has the unknown label 'Dog'", "re-create the data dir")
     assert listing(exp) is None
 
 

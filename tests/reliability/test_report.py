@@ -8,7 +8,7 @@ from pathlib import Path
 
 from reliability_cases import CASES, counts_line, render_report
 
-TEST_MODULES = ("test_bad_input_catalogue", "test_interruptions", "test_determinism")
+TEST_MODULES = ("test_bad_input_catalogue", "test_interruptions", "test_determinism", "test_fuzz")
 REPORT = Path(__file__).with_name("REPORT.md")
 
 

@@ -38,8 +38,8 @@ def test_checkpoints_that_are_not_model_files(tmp_path, separator_file, content,
 
 
 @pytest.mark.parametrize("config_text, message", [
-    ("separator: [unclosed", "cannot read training config"),
-    ("- a\n- list\n", "the top level is a list, not a mapping"),
+    ("separator: [unclosed", "is not valid YAML"),
+    ("- a\n- list\n", "the top level is list, expected a mapping"),
 ])
 def test_configs_that_do_not_parse(tmp_path, separator_file, config_text, message):
     model = tmp_path / "m.pth"
