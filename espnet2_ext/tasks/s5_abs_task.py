@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Callable, ClassVar, Optional, Tuple, Type
 
 import torch
-import yaml
 
 from espnet2_ext import validate
 from espnet2_ext.errors import S5InputError
