@@ -149,11 +149,11 @@ def keep_logs(entry: Path) -> bool:
 
 def claim_folder(folder: os.PathLike, kind: str, identity: dict, overwrite: bool, way_out: str,
                  has_results: Callable[[Path], bool], keep: Callable[[Path], bool] = keep_logs,
-                 record: bool = True) -> None:
+                 write: bool = True) -> None:
     """Check ``folder`` against ``identity`` before writing into it (see the module docstring).
 
     ``way_out``: the option that gives another folder (e.g. ``--sep_tag NAME``);
-    ``has_results``: whether a record-less folder already holds results; ``record``: False
+    ``has_results``: whether a record-less folder already holds results; ``write``: False
     only checks (nothing is written or emptied), for a caller that still has inputs to check."""
     folder = Path(folder)
     identity = jsonable(identity)
@@ -173,11 +173,11 @@ def claim_folder(folder: os.PathLike, kind: str, identity: dict, overwrite: bool
         if not overwrite:
             raise S5InputError(f"{folder} holds {what}. Use another folder ({way_out}), or --overwrite true "
                                f"to delete its results and start again")
-        if not record:
+        if not write:
             return
         log.warning("--overwrite true: emptying %s (it held %s)", folder, what)
         empty_folder(folder, keep)
-    if not record:
+    if not write:
         return
     folder.mkdir(parents=True, exist_ok=True)
     write_json(folder / IDENTITY_FILE, {

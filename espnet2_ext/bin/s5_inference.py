@@ -144,8 +144,8 @@ def decode_identity(args: argparse.Namespace) -> dict:
             "tagger": tagger, "separator": model(args.separator_ckpt, args.separator_config)}
 
 
-def claim_output_dir(args: argparse.Namespace, record: bool = True) -> None:
-    """Check (and with ``record``, record) the decode folder's identity before anything is written."""
+def claim_output_dir(args: argparse.Namespace, write: bool = True) -> None:
+    """Check (and with ``write``, record) the decode folder's identity before anything is written."""
     for flag, path in (("--separator_ckpt", args.separator_ckpt), ("--tagger_ckpt", args.tagger_ckpt)):
         if path is not None and not path.is_file():
             raise S5InputError(f"{flag} {path}: file not found")
@@ -153,7 +153,7 @@ def claim_output_dir(args: argparse.Namespace, record: bool = True) -> None:
                  overwrite=args.overwrite and (args.claim_only or args.nj == 1),
                  way_out="in run.sh another --inference_tag; here another --output_dir",
                  has_results=lambda d: (d / "records").is_dir() or (d / "estimates.json").exists(),
-                 record=record)
+                 write=write)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -162,7 +162,7 @@ def run(args: argparse.Namespace) -> None:
     frames = check_soundscapes(args.soundscape_dir, mine) if not (args.claim_only or args.merge_only) else {}
     # recorded once the models have loaded (bad models leave no trace), unless the folder is
     # to be emptied first (--overwrite), which must happen before the finished work is listed
-    claim_output_dir(args, record=args.claim_only or (args.overwrite and args.nj == 1))
+    claim_output_dir(args, write=args.claim_only or (args.overwrite and args.nj == 1))
     if args.claim_only:
         return
     if args.merge_only:
