@@ -3,6 +3,7 @@
     python -m espnet2_ext.bin.s5_inference --soundscape_dir D --output_dir E \
         --tagger_ckpt T --separator_ckpt S [--tagger_type 4c] [--m2d_weight_file W] \
         [--oracle_target_dir O --oracle_labels true] [--device auto] [--batch_size 2] [--job 1 --nj 4]
+        [--calibration exp/tag_blocks_4c/calibration_valid.loss.best.json]
 
 Writes ``E/<soundscape>_<i>_<Label>.wav`` (float32, 32 kHz, one per non-silent
 slot, ``i`` = slot index after moving silence last) and ``E/estimates.json``
@@ -13,7 +14,8 @@ the records once every soundscape is done (by the last job, or --merge_only),
 and the hidden ``.*.part`` temporaries of killed jobs are then removed.
 
 ``E/identity.json`` records what the estimates come from (the digests of the model
-files and their configs, the soundscape folder, oracle labels): decoding into a folder
+files and their configs, the soundscape folder, oracle labels, and the digest of the
+``--calibration`` file when one is given): decoding into a folder
 made with other models stops with an error instead of resuming (``--overwrite true``
 empties it first). Run ``--claim_only true`` once before starting parallel jobs
 (``local/decode.sh`` does), so that only one process ever empties the folder.
@@ -36,6 +38,7 @@ from espnet2_ext.espnet_compat import quiet_import
 from espnet2_ext.fileio import check_wav, read_wav, write_json, write_wav
 from espnet2_ext.identity import claim_folder, file_digest, model_identity
 from espnet2_ext.jobs import job_share
+from espnet2_ext.s5.calibration import Calibration
 from espnet2_ext.s5.estimates import list_soundscapes, oracle_labels_of
 from espnet2_ext.s5.official import (DEFAULT_TAGGER_TYPE, ESTIMATES_JSON, M2D_WEIGHT_PATH, N_CHANNELS,
                                      SAMPLE_RATE, TAGGER_TYPES, TAGGER_VARIANTS, source_filename, tagger_type,
@@ -124,7 +127,8 @@ def build_pipeline(args: argparse.Namespace) -> S5Pipeline:
             raise S5InputError("--tagger_ckpt is required unless --oracle_labels true")
         tagger = load_tagger(args.tagger_ckpt, args.tagger_type, args.m2d_weight_file, args.tagger_config)
     separator = load_separator(args.separator_ckpt, args.separator_config)
-    return S5Pipeline(tagger, separator)
+    calibration = Calibration.from_file(args.calibration) if args.calibration is not None else None
+    return S5Pipeline(tagger, separator, calibration)
 
 
 def decode_identity(args: argparse.Namespace) -> dict:
@@ -139,9 +143,12 @@ def decode_identity(args: argparse.Namespace) -> dict:
         m2d = args.m2d_weight_file          # read only for official tagger checkpoints
         m2d = file_digest(m2d) if m2d is not None and m2d.is_file() else (str(m2d) if m2d else None)
         tagger = model(args.tagger_ckpt, args.tagger_config, tagger_type=args.tagger_type, m2d_weight_file=m2d)
-    return {"soundscape_dir": str(args.soundscape_dir.resolve()), "oracle_labels": args.oracle_labels,
-            "oracle_target_dir": str(args.oracle_target_dir.resolve()) if args.oracle_labels else None,
-            "tagger": tagger, "separator": model(args.separator_ckpt, args.separator_config)}
+    identity = {"soundscape_dir": str(args.soundscape_dir.resolve()), "oracle_labels": args.oracle_labels,
+                "oracle_target_dir": str(args.oracle_target_dir.resolve()) if args.oracle_labels else None,
+                "tagger": tagger, "separator": model(args.separator_ckpt, args.separator_config)}
+    if args.calibration is not None:   # absent (not None) without one: older folders keep their identity
+        identity["calibration"] = file_digest(args.calibration)
+    return identity
 
 
 def claim_output_dir(args: argparse.Namespace, write: bool = True) -> None:
@@ -149,6 +156,10 @@ def claim_output_dir(args: argparse.Namespace, write: bool = True) -> None:
     for flag, path in (("--separator_ckpt", args.separator_ckpt), ("--tagger_ckpt", args.tagger_ckpt)):
         if path is not None and not path.is_file():
             raise S5InputError(f"{flag} {path}: file not found")
+    if args.calibration is not None:
+        if args.oracle_labels:
+            raise S5InputError("--calibration acts on the tagger's slots: it has no meaning with --oracle_labels true")
+        Calibration.from_file(args.calibration)   # fail before anything is written
     claim_folder(args.output_dir, "decode", decode_identity(args),
                  overwrite=args.overwrite and (args.claim_only or args.nj == 1),
                  way_out="in run.sh another --inference_tag; here another --output_dir",
@@ -195,7 +206,8 @@ def run(args: argparse.Namespace) -> None:
         write_json(args.output_dir / "model_info.json", {   # for results.json / the submission
             "nparams": sum(p.numel() for p in pipe.parameters()),
             "tagger_ckpt": None if args.oracle_labels else str(args.tagger_ckpt),
-            "separator_ckpt": str(args.separator_ckpt), "oracle_labels": args.oracle_labels})
+            "separator_ckpt": str(args.separator_ckpt), "oracle_labels": args.oracle_labels,
+            "calibration": str(args.calibration) if args.calibration is not None else None})
     merge_records(args.output_dir, names)
 
 
@@ -214,6 +226,8 @@ def get_parser() -> argparse.ArgumentParser:
                    help="official M2D weight file (for an official tagger checkpoint; default: %(default)s)")
     p.add_argument("--tagger_config", type=Path, default=None, help="config.yaml of an espnet2 tagger")
     p.add_argument("--separator_config", type=Path, default=None, help="config.yaml of an espnet2 separator")
+    p.add_argument("--calibration", type=Path, default=None,
+                   help="calibrated slot decisions fitted by s5_calibrate (default: none = the baseline's argmax)")
     p.add_argument("--oracle_target_dir", type=Path, default=None)
     p.add_argument("--oracle_labels", type=str2bool, default=False,
                    help="query the separator with the reference labels (no tagger)")

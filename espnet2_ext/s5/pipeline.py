@@ -12,6 +12,7 @@ from typing import List, Optional, Sequence
 
 import torch
 
+from espnet2_ext.s5.calibration import Calibration, calibrated_slots
 from espnet2_ext.s5.labels import SILENCE, labels_to_query, silence_last
 from espnet2_ext.s5.tagger.m2d_tagger import slots_from_logits
 
@@ -25,11 +26,19 @@ class S5Output:
     waveform: torch.Tensor
 
 
-def slot_predictions(logits: torch.Tensor):
-    """logits [B, 3, 19] -> (labels [B][3] with silence last, probabilities [B, 3])."""
-    slots = slots_from_logits(logits)   # official predict: softmax + argmax, no threshold
+def slot_predictions(logits: torch.Tensor, calibration: Optional[Calibration] = None):
+    """logits [B, 3, 19] -> (labels [B][3] with silence last, probabilities [B, 3]).
+
+    Default: the official predict (softmax + argmax, no threshold); with ``calibration``
+    the calibrated slot decisions of :mod:`espnet2_ext.s5.calibration`.
+    """
+    if calibration is None:
+        slots = slots_from_logits(logits)
+        all_names, all_probs = slots["labels"], slots["probabilities"]
+    else:
+        all_names, all_probs = calibrated_slots(logits, calibration)
     labels, probs = [], []
-    for names, p in zip(slots["labels"], slots["probabilities"]):
+    for names, p in zip(all_names, all_probs):
         order = silence_last(names)
         labels.append([names[i] for i in order])
         probs.append(p[order])
@@ -42,11 +51,14 @@ class S5Pipeline(torch.nn.Module):
     Args:
         tagger: ``tagger(mixture [B, 4, T]) -> logits [B, 3, 19]``.
         separator: ``separator.separate(mixture [B, 4, T], query [B, 54]) -> [B, 3, 1, T]``.
+        calibration: calibrated slot decisions (default None: the baseline's argmax).
     """
 
-    def __init__(self, tagger: Optional[torch.nn.Module], separator: torch.nn.Module):
+    def __init__(self, tagger: Optional[torch.nn.Module], separator: torch.nn.Module,
+                 calibration: Optional[Calibration] = None):
         super().__init__()
         self.tagger = tagger
+        self.calibration = calibration
         self.separator = separator
         self.eval()
 
@@ -61,7 +73,7 @@ class S5Pipeline(torch.nn.Module):
         """mixture [B, 4, T] -> tagged labels, their probabilities and separated waveforms."""
         if self.tagger is None:
             raise RuntimeError("S5Pipeline built without a tagger: use separate() with oracle labels")
-        labels, probs = slot_predictions(self.tagger(mixture))
+        labels, probs = slot_predictions(self.tagger(mixture), self.calibration)
         return S5Output(labels, probs, self.separate(mixture, labels))
 
 

@@ -39,6 +39,8 @@ sep_tag=               # separator experiment name: exp/sep_<tag> (default: conf
 inference_model=valid.loss.best.pth  # stages 7-8: model file of each experiment to decode with
 inference_tag=         # stages 7-8: suffix of the decode folder (e.g. to compare decoding options)
 inference_nj=          # stage 7: decoding jobs (default: --nj)
+calibrate=false        # stages 7-8: fit per-class slot thresholds on data/valid (s5_calibrate) and decode
+                       # with them (decode folder gets _calib); false = the baseline's argmax
 overwrite=false        # true: folders holding results of other settings are emptied and redone
 packed_model=          # stages 7-8: decode with a system packed by stage 9 (.zip) instead of exp/
 hf_repo=               # stage 9: also upload the packed system to this Hugging Face Hub repository
@@ -86,6 +88,8 @@ Options:
   --tagger_ckpt F --separator_ckpt F  stages 7-8: decode with these checkpoints, no training
   --inference_model F           stages 7-8: e.g. valid.loss.ave_2best.pth (default ${inference_model})
   --inference_tag T --inference_nj N  stages 7-8: decode folder suffix, decoding jobs
+  --calibrate true              stages 7-8: calibrated slot decisions fitted on ${datadir}/valid
+                                (beyond the baseline; decode folder decode_..._calib)
   --overwrite true              redo folders that hold results of other settings (default: stop)
   --packed_model F              stages 7-8: decode a system packed by stage 9
   --report true|false --report_n N  stage 8: listening report, N best/median/worst soundscapes
@@ -247,6 +251,13 @@ else
     separator_ckpt=${expdir}/sep_${sep_tag}/${inference_model}
     decode_dir=${expdir}/decode_$(tagger_tag "${tagger_variant}")_${sep_tag}_$(stem "${inference_model}")
 fi
+calib_file=
+if "${calibrate}"; then   # stored with the tagger it calibrates; the decode folder says it is calibrated
+    if [ -n "${packed_model}" ]; then calib_file=${expdir}/calibration_$(stem "${packed_model}").json
+    elif "${skip_train}"; then calib_file=${expdir}/calibration_$(stem "${tagger_ckpt}").json
+    else calib_file=$(dirname "${tagger_ckpt}")/calibration_$(stem "${inference_model}").json; fi
+    decode_dir=${decode_dir}_calib
+fi
 decode_dir=${decode_dir}${inference_tag:+_${inference_tag}}
 
 if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
@@ -255,11 +266,19 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
         [ -e "${f}" ] || { log "Error: ${f} not found (train stages 4-6 first; an N-best average valid.loss.ave_<N>best.pth exists when keep_nbest_models >= N)"; exit 1; }
     done
     if "${gpu_inference}"; then _cmd="${cuda_cmd} --gpu 1"; _device=cuda; else _cmd=${decode_cmd}; _device=cpu; fi
+    if "${calibrate}"; then
+        log "Stage 7: fit calibrated slot decisions on ${datadir}/valid -> ${calib_file}"
+        ${_cmd} "${calib_file%.json}.log" python -m espnet2_ext.bin.s5_calibrate --tagger_model "${tagger_ckpt}" \
+            --tagger_type "${tagger_variant}" ${m2d_weight_file:+--m2d_weight_file "${m2d_weight_file}"} \
+            --valid_data_dir "${datadir}/valid" --output "${calib_file}" --device "${_device}"
+        grep -h "mixture accuracy" "${calib_file%.json}.log" || true
+    fi
     for dset in ${test_sets}; do
         local/decode.sh --cmd "${_cmd}" --nj "${inference_nj}" --device "${_device}" --overwrite "${overwrite}" \
             --soundscape_dir "$(cat "${datadir}/${dset}/soundscape_dir")" --output_dir "${decode_dir}/${dset}" \
             --tagger_ckpt "${tagger_ckpt}" --tagger_type "${tagger_variant}" \
-            --m2d_weight_file "${m2d_weight_file}" --separator_ckpt "${separator_ckpt}"
+            --m2d_weight_file "${m2d_weight_file}" --separator_ckpt "${separator_ckpt}" \
+            --calibration "${calib_file}"
     done
 fi
 

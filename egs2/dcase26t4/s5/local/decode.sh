@@ -6,6 +6,7 @@
 #       --separator_ckpt S [--tagger_ckpt T --tagger_type 4c --m2d_weight_file W]
 # (defaults of --tagger_type and --m2d_weight_file: espnet2_ext/s5/official.py, via s5_inference)
 #       [--oracle_target_dir O --oracle_labels true] [--device auto] [--batch_size 2] [--overwrite false]
+#       [--calibration exp/tag_blocks_4c/calibration_valid.loss.best.json]   (s5_calibrate; default argmax)
 # The folder records what it was decoded with (identity.json): another model stops with an
 # error, --overwrite true empties it first.
 set -euo pipefail
@@ -20,6 +21,7 @@ tagger_type=
 m2d_weight_file=
 oracle_target_dir=
 oracle_labels=false
+calibration=
 device=auto
 batch_size=2
 overwrite=false
@@ -38,6 +40,7 @@ opts=(--soundscape_dir "${soundscape_dir}" --output_dir "${output_dir}" --separa
 [ -n "${tagger_type}" ] && opts+=(--tagger_type "${tagger_type}")
 [ -n "${m2d_weight_file}" ] && opts+=(--m2d_weight_file "${m2d_weight_file}")
 [ -n "${oracle_target_dir}" ] && opts+=(--oracle_target_dir "${oracle_target_dir}")
+[ -n "${calibration}" ] && opts+=(--calibration "${calibration}")
 
 # one process checks (or records) the folder's identity before the parallel jobs start
 python -m espnet2_ext.bin.s5_inference "${opts[@]}" --claim_only true --overwrite "${overwrite}"
