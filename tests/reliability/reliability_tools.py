@@ -1,8 +1,10 @@
 """Helpers shared by the reliability tests: calling CLIs, checking errors, comparing runs."""
 from __future__ import annotations
 
+
 import contextlib
 import functools
+import json
 import importlib.util
 import os
 import subprocess
@@ -101,7 +103,10 @@ def same_file(a: Path, b: Path) -> None:
     (libsndfile stamps float WAVs with a PEAK chunk holding the write time, so their
     bytes differ between runs even when every sample is equal.)
     """
-    if a.suffix == ".wav":
+    if a.name == "identity.json":      # what produced the folder; its creation time differs
+        ja, jb = json.loads(a.read_text()), json.loads(b.read_text())
+        assert (ja["kind"], ja["identity"]) == (jb["kind"], jb["identity"]), f"{a.name}: identity differs"
+    elif a.suffix == ".wav":
         (wa, ra), (wb, rb) = sf.read(a, dtype="float32"), sf.read(b, dtype="float32")
         assert (ra, sf.info(a).subtype) == (rb, sf.info(b).subtype), a.name
         assert wa.shape == wb.shape and np.array_equal(wa, wb), f"{a.name}: samples differ"
