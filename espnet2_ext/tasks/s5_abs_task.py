@@ -206,7 +206,7 @@ class S5AbsTask(AbsTask):
         if int(args.dist_rank or os.environ.get("RANK") or 0) == 0 and args.output_dir:
             claim_folder(args.output_dir, "training", training_identity(args), args.overwrite,
                          way_out="another --output_dir; in run.sh another --tag_tag / --sep_tag",
-                         has_results=lambda d: (d / "config.yaml").exists() or (d / "checkpoint.pth").exists())
+                         has_results=lambda d: (d / "config.yaml").exists())   # espnet2 writes it first
 
     @classmethod
     def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable:

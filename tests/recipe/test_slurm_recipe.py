@@ -113,13 +113,13 @@ def test_stage7_through_slurm_equals_local(recipe):
     ok(run_sh(recipe, "--stage", "7", "--stop-stage", "7", *GIVEN, "--nj", "2", "--expdir", "exp_local"))
     ok(run_sh(recipe, "--stage", "7", "--stop-stage", "7", *GIVEN, "--nj", "2", "--expdir", "exp_slurm",
               "--test_sets", "test", backend="slurm"))
-    local = recipe / "exp_local" / "decode_given_4c"
+    local = recipe / "exp_local" / "decode_given_valid.loss.best_valid.loss.best"
     for dset in ("test", "eval"):           # run.sh decodes both by default
         names = sorted(p.stem for p in Path((recipe / "data" / dset / "soundscape_dir").read_text().strip())
                        .glob("*.wav"))
         assert sorted(json.loads((local / dset / "estimates.json").read_text())) == names
     ref_wavs, ref_json = estimates(local / "test")
-    wavs, est_json = estimates(recipe / "exp_slurm" / "decode_given_4c" / "test")
+    wavs, est_json = estimates(recipe / "exp_slurm" / "decode_given_valid.loss.best_valid.loss.best" / "test")
     assert ref_wavs and sorted(wavs) == sorted(ref_wavs)
     assert all(name.split("_", 2)[2] in ("0_Speech.wav", "1_Dishes.wav") for name in wavs)
     for name, wav in wavs.items():
@@ -129,7 +129,7 @@ def test_stage7_through_slurm_equals_local(recipe):
     for k, v in est_json.items():
         np.testing.assert_allclose([e["probability"] for e in v], [e["probability"] for e in ref_json[k]],
                                    atol=1e-6)
-    slurm_logs(recipe / "exp_slurm" / "decode_given_4c" / "test" / "log", "decode", 2)
+    slurm_logs(recipe / "exp_slurm" / "decode_given_valid.loss.best_valid.loss.best" / "test" / "log", "decode", 2)
 
 
 def test_failing_slurm_task_fails_the_stage_and_names_its_log(recipe):
@@ -143,7 +143,7 @@ def test_failing_slurm_task_fails_the_stage_and_names_its_log(recipe):
     res = run_sh(recipe, "--stage", "7", "--stop-stage", "7", *GIVEN, "--nj", "2", "--expdir", "exp_fail",
                  "--datadir", "data_bad", "--test_sets", "test", backend="slurm")
     assert res.returncode != 0
-    log_dir = recipe / "exp_fail" / "decode_given_4c" / "test" / "log"
+    log_dir = recipe / "exp_fail" / "decode_given_valid.loss.best_valid.loss.best" / "test" / "log"
     assert f"{log_dir.relative_to(recipe)}/decode.2.log" in res.stdout + res.stderr
     failed = (log_dir / "decode.2.log").read_text()
     assert victim.name in failed and "# Ended (code 2)" in failed

@@ -394,8 +394,12 @@ def test_fuzz_through_subprocesses(estimates_setup, test_set, tmp_path):
 @covers("no_traceback_anywhere")
 def test_traceback_in_any_case_output_fails_it():
     """The conftest hook fails a catalogue test whose captured stdout/stderr holds a traceback."""
-    import conftest
+    import importlib.util
+    from pathlib import Path
 
+    spec = importlib.util.spec_from_file_location("reliability_conftest", Path(__file__).with_name("conftest.py"))
+    conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conftest)               # by path: every tests/ folder has a conftest
     assert callable(conftest.pytest_runtest_makereport)
     sections = [("Captured stdout call", "ok\n"), ("Captured log call", "Traceback (most recent call last):"),
                 ("Captured stderr call", "ERROR: x\nTraceback (most recent call last):\n")]
