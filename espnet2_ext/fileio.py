@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fnmatch
 import json
 import os
+import shutil
 import struct
 import tempfile
 import wave
@@ -74,9 +76,6 @@ def atomic_dir(path: PathLike, keep: Tuple[str, ...] = ("*.log",)) -> Iterator[P
     launcher is writing) are moved into the new one; folders left aside by a killed run
     (``.<name>.tmp-*``, ``.<name>.old-*``) are removed first. On an exception the new folder
     is removed and ``path`` is untouched."""
-    import fnmatch
-    import shutil
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in [*path.parent.glob(f".{path.name}.tmp-*"), *path.parent.glob(f".{path.name}.old-*")]:
