@@ -13,14 +13,16 @@ docstring), batched: for the M events of a batch (``render_*`` tensors, see
   dry_b[s]  = irfft(g_m X_m Hd_m)[:T] for the fg event m of slot s (zeros else)  [B, S, 1, T]
 
 H_m (the RIR spectrum, [C, F] complex64), energy (its Parseval weights, [F] float64) and
-Hd_m (the direct-path window of the dry channel, [F] complex64) are computed by the CPU
-renderer's own code (:class:`RirCache`) on a miss and kept on the device in a byte-bounded
-LRU (``rir_cache_mb``). Results equal the CPU renderer within float32 rounding
-(tests/synth/test_torch_render.py).
+Hd_m (the direct-path window of the dry channel, [F] complex64) are transformed on the
+device from the RIR the CPU renderer uses (:meth:`SofaRoom.rir`, read on the host on a
+miss) and kept there in a byte-bounded LRU (``rir_cache_mb`` per rank; the RIRs of the
+batch being rendered are held until it is done). Results equal the CPU renderer within
+float32 rounding (tests/synth/test_torch_render.py).
 """
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -30,32 +32,43 @@ import torch
 
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.s5.official import N_SLOTS
-from espnet2_ext.synth.room import ByteLru, RirCache
+from espnet2_ext.synth.room import ByteLru, RirCache, direct_path_rir, parseval_weights
 from espnet2_ext.synth.sampler import list_room_files
 from espnet2_ext.synth.scene import CorpusPaths, level_gain
 from espnet2_ext.synth.unrendered import UNRENDERED_KEYS
 
 PathLike = Union[str, Path]
 DEFAULT_DEVICE_CACHE_MB = 512.0
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
-class _OnDevice:
-    """Tensors kept in a :class:`ByteLru`. ``ledger`` is a zero-stride host array whose
-    ``nbytes`` equals the tensors' bytes (it uses one byte), so that ByteLru, which sizes
-    numpy arrays, bounds the device memory."""
+class DeviceRir:
+    """The RIR at one position on a device, at FFT size N (F = N // 2 + 1).
 
-    tensors: Tuple[torch.Tensor, ...]
-    ledger: np.ndarray
+    wet [C, F] complex64: rfft of the normalised RIR (float32, as the CPU renderer);
+    energy [F] float64: w * sum_c |wet_c|^2 / N (w: :func:`parseval_weights`), so that the
+        energy of the full convolution x * h is dot(|rfft(x)|^2, energy) when n + L - 1 <= N;
+    dry [F] complex64: rfft of the direct-path window of the dry channel (None if not asked);
+    ledger: a zero-stride host array (one byte of memory) whose ``nbytes`` is the tensors'
+        bytes, so that :class:`ByteLru`, which sizes numpy arrays, bounds the device memory.
+    """
 
-    @classmethod
-    def of(cls, *tensors: torch.Tensor) -> "_OnDevice":
-        size = sum(t.element_size() * t.nelement() for t in tensors)
-        return cls(tensors=tensors, ledger=np.broadcast_to(np.zeros(1, np.uint8), (size,)))
+    wet: torch.Tensor
+    energy: torch.Tensor
+    dry: Optional[torch.Tensor]
+    ledger: np.ndarray = dataclasses.field(init=False)
+
+    def __post_init__(self):
+        size = sum(t.element_size() * t.nelement() for t in (self.wet, self.energy, self.dry) if t is not None)
+        self.ledger = np.broadcast_to(np.zeros(1, np.uint8), (size,))
 
 
 class DeviceRirCache:
-    """RIR spectra on one device, in a byte-bounded LRU (computed on the host by RirCache).
+    """RIRs transformed on the device and kept there in a byte-bounded LRU.
+
+    A miss reads the RIR on the host (:meth:`SofaRoom.rir`: matched, resampled, normalised,
+    as the CPU renderer) and does its FFTs on the device.
 
     Args:
         max_mb: bound of the device memory the cached spectra take.
@@ -64,30 +77,28 @@ class DeviceRirCache:
 
     def __init__(self, max_mb: float = DEFAULT_DEVICE_CACHE_MB, rirs: Optional[RirCache] = None):
         self.rirs = rirs or RirCache(max_mb=0)
+        self.max_mb = float(max_mb)
         self._lru = ByteLru(int(max_mb * 2 ** 20))
 
-    def wet(self, path: Path, position, sr: int, nfft: int, device: torch.device
-            ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """(rfft of the RIR [C, F] complex64, Parseval energy weights [F] float64) on ``device``."""
-        key = ("wet", str(device), str(path), _pos_key(position), sr, nfft)
+    def get(self, path: Path, position, sr: int, nfft: int, device: torch.device,
+            dry: Optional[Tuple[Sequence[float], int]] = None) -> DeviceRir:
+        """The RIR spectra at ``position``; ``dry`` = (direct_range_ms, channel) to include the
+        direct-path spectrum of that channel."""
+        dry_key = None if dry is None else (tuple(dry[0]), int(dry[1]))
+        key = (str(device), str(path), _pos_key(position), sr, nfft, dry_key)
 
-        def make() -> _OnDevice:
-            spectra = self.rirs.spectra(path, position, sr, nfft)
-            return _OnDevice.of(torch.from_numpy(spectra.wet).to(device),
-                                torch.from_numpy(spectra.energy).to(device))
+        def make() -> DeviceRir:
+            h = self.rirs.room(path).rir(position, sr).astype(np.float32)        # [C, L]
+            wet = torch.fft.rfft(torch.from_numpy(h).to(device), n=nfft)
+            weights = torch.from_numpy(parseval_weights(nfft) / nfft).to(device)
+            energy = (wet.real.double() ** 2 + wet.imag.double() ** 2).sum(0) * weights
+            direct = None
+            if dry_key is not None:
+                window = direct_path_rir(h[dry_key[1]], sr, dry_key[0])
+                direct = torch.fft.rfft(torch.from_numpy(window).to(device), n=nfft)
+            return DeviceRir(wet=wet, energy=energy, dry=direct)
 
-        return self._lru.get_or_make(key, make).tensors  # type: ignore[return-value]
-
-    def dry(self, path: Path, position, sr: int, nfft: int, direct_range_ms: Sequence[float],
-            channel: int, device: torch.device) -> torch.Tensor:
-        """rfft of the direct-path window of RIR channel ``channel``: [F] complex64 on ``device``."""
-        key = ("dry", str(device), str(path), _pos_key(position), sr, nfft, tuple(direct_range_ms), channel)
-
-        def make() -> _OnDevice:
-            spectrum = self.rirs.dry_spectrum(path, position, sr, nfft, direct_range_ms, channel)
-            return _OnDevice.of(torch.from_numpy(spectrum).to(device))
-
-        return self._lru.get_or_make(key, make).tensors[0]  # type: ignore[return-value]
+        return self._lru.get_or_make(key, make)  # type: ignore[return-value]
 
     def device_bytes(self) -> int:
         """Bytes of the tensors held now (at most ``max_mb`` MB)."""
@@ -122,6 +133,7 @@ class DeviceRenderer:
         self.dry_channel, self.n_sources = int(dry_channel), int(n_sources)
         self.cache = DeviceRirCache(cache_mb)
         self._rooms: Optional[List[Path]] = None
+        self._devices_seen: set = set()
 
     @classmethod
     def from_train_data_conf(cls, conf: dict, corpus_root: Optional[PathLike] = None) -> "DeviceRenderer":
@@ -155,6 +167,10 @@ class DeviceRenderer:
                                f"train_data_conf.render_on_device: true")
         clips, background = batch["render_clips"].float(), batch["render_background"]
         device, (n_batch, n_chan, t) = clips.device, background.shape
+        if str(device) not in self._devices_seen:
+            self._devices_seen.add(str(device))
+            logger.info("rendering the training batches on %s (RIR spectra cached there, at most %.0f MB)",
+                        device, self.cache.max_mb)
         if t != self.n_samples:
             raise S5InputError(f"unrendered batch of {t} samples, but the scene config gives {self.n_samples} "
                                f"(duration x sr); the model and the data use different train_data_conf")
@@ -164,26 +180,31 @@ class DeviceRenderer:
         events = [(b, e) for b in range(n_batch) for e in range(clips.shape[1]) if lengths[b][e] > 0]
         nfft = self.fft_size(clips.shape[-1])
         rooms = [self.rooms()[int(i)] for i in host["render_room"].tolist()]
+        dry = (self.direct_range_ms, self.dry_channel) if return_dry else None
         with torch.autocast(device.type, enabled=False):
-            spectra, gains = self._event_spectra(clips, events, host, rooms, nfft, n_chan)
+            rirs = [self.cache.get(rooms[b], host["render_positions"][b, e].tolist(), self.sr, nfft, device, dry)
+                    for b, e in events]
+            spectra, gains = self._event_spectra(clips, events, host, rooms, rirs, nfft, n_chan)
             out = torch.zeros((n_batch, n_chan + (self.n_sources if return_dry else 0), nfft // 2 + 1),
                               dtype=torch.complex64, device=device)
-            for (b, e), x, gain in zip(events, spectra, gains):
-                position = host["render_positions"][b, e].tolist()
+            for (b, e), rir, x, gain in zip(events, rirs, spectra, gains):
                 scaled = x * gain
-                out[b, :n_chan] += self.cache.wet(rooms[b], position, self.sr, nfft, device)[0] * scaled
+                out[b, :n_chan] += rir.wet * scaled
                 slot = int(host["render_slots"][b, e])
                 if return_dry and slot >= 0:
-                    out[b, n_chan + slot] = scaled * self.cache.dry(
-                        rooms[b], position, self.sr, nfft, self.direct_range_ms, self.dry_channel, device)
+                    out[b, n_chan + slot] = rir.dry * scaled
             signals = torch.fft.irfft(out, n=nfft)[..., :t]
         mixture = signals[:, :n_chan] + background.float()
         return mixture, (signals[:, n_chan:, None, :].contiguous() if return_dry else None)
 
     def _event_spectra(self, clips: torch.Tensor, events: List[Tuple[int, int]], host: Dict[str, torch.Tensor],
-                       rooms: List[Path], nfft: int, n_chan: int) -> Tuple[torch.Tensor, torch.Tensor]:
+                       rooms: List[Path], rirs: List[DeviceRir], nfft: int, n_chan: int
+                       ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Spectra of the placed clips [M, F] complex64 and their gains (the level rule) [M] float32."""
         device, t = clips.device, self.n_samples
+        if not events:
+            return (torch.zeros((0, nfft // 2 + 1), dtype=torch.complex64, device=device),
+                    torch.zeros(0, dtype=torch.float32, device=device))
         placed = torch.zeros((len(events), nfft), dtype=torch.float32, device=device)
         truncated = []
         for m, (b, e) in enumerate(events):
@@ -196,16 +217,14 @@ class DeviceRenderer:
         # the level is over the clip's full convolution, not only the part inside the mixture
         full = (dict(zip(truncated, torch.fft.rfft(torch.stack([clips[events[m]] for m in truncated]), n=nfft)))
                 if truncated else {})
-        energies = []
-        for m, (b, e) in enumerate(events):
-            x = full.get(m, spectra[m])
-            weights = self.cache.wet(rooms[b], host["render_positions"][b, e].tolist(), self.sr, nfft, device)[1]
-            energies.append((x.real.double() ** 2 + x.imag.double() ** 2) @ weights)
+        energies = [(x.real.double() ** 2 + x.imag.double() ** 2) @ rir.energy
+                    for x, rir in ((full.get(m, spectra[m]), rirs[m]) for m in range(len(events)))]
         gains = []
-        for (b, e), energy in zip(events, torch.stack(energies).cpu().tolist() if events else []):
+        for (b, e), energy in zip(events, torch.stack(energies).cpu().tolist()):
             conv_len = int(host["render_lengths"][b, e]) + self.cache.rirs.room(rooms[b]).rir_len_at(self.sr) - 1
             gains.append(level_gain(energy, n_chan, conv_len, self.ref_db, float(host["render_snr"][b, e])))
         return spectra, torch.tensor(gains, dtype=torch.float32, device=device)
+
 
 def model_inputs(renderer: Optional[DeviceRenderer], mixture: Optional[torch.Tensor],
                  dry_sources: Optional[torch.Tensor], batch: Mapping[str, torch.Tensor], return_dry: bool

@@ -85,6 +85,16 @@ def test_event_overrunning_the_mixture_keeps_the_level_of_its_full_convolution(t
     assert not dry[0, 2:].any()
 
 
+def test_a_batch_without_events_is_its_background(tiny_corpus):
+    conf = train_conf(nevent_range=[0, 0], ninterference_range=[0, 0])
+    cpu = GenerateDataset(dict(conf, render_on_device=False), tiny_corpus, seed=1)
+    batch = unrendered_batch(GenerateDataset(conf, tiny_corpus, seed=1, render_on_device=True), range(2))
+    assert batch["render_clips"].shape == (2, 0, 0)
+    mixture, dry = DeviceRenderer.from_train_data_conf(conf, tiny_corpus).render(batch)
+    assert torch.equal(mixture, batch["render_background"]) and not dry.any()
+    assert mixture.abs().max() > 0 and torch.equal(mixture[0], cpu[0]["mixture"])
+
+
 def test_device_cache_stays_within_its_byte_bound(tiny_corpus):
     conf = train_conf(nevent_range=[3, 3], ninterference_range=[2, 2])
     batch = unrendered_batch(GenerateDataset(conf, tiny_corpus, seed=9, render_on_device=True), range(4))
