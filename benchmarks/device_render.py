@@ -29,7 +29,7 @@ from synth_throughput import build_data  # noqa: E402  (the same data as the CPU
 from espnet2_ext.s5.official import SAMPLE_RATE as SR  # noqa: E402
 from espnet2_ext.synth.dataset import GenerateDataset  # noqa: E402
 from espnet2_ext.synth.scene import make_scene_config  # noqa: E402
-from espnet2_ext.synth.torch_render import DeviceRenderer  # noqa: E402
+from espnet2_ext.tasks.s5_data import device_renderer  # noqa: E402
 from espnet2_ext.synth.unrendered import UNRENDERED_KEYS, pad_stack  # noqa: E402
 
 
@@ -60,10 +60,10 @@ def device_throughput(root: Path, device: str, n: int, batch_size: int, seed: in
             torch.cuda.synchronize()
         return n / (time.perf_counter() - t0)
 
-    warm_renderer = DeviceRenderer.from_train_data_conf(conf, root)
+    warm_renderer = device_renderer(conf, str(root))
     rate(warm_renderer.render)                      # warm-up: fills the device cache
     warm = rate(warm_renderer.render)
-    cold = rate(lambda b: DeviceRenderer.from_train_data_conf(conf, root).render(b))
+    cold = rate(lambda b: device_renderer(conf, str(root)).render(b))
     cpu_renderer = GenerateDataset(dict(conf, render_on_device=False), root, seed=seed, rir_cache_mb=4096)
     scenes = [cpu_renderer.scene(i)[0] for i in range(n)]
     for s in scenes:                                # warm-up: decode clips, fill the RIR-spectrum cache

@@ -38,7 +38,6 @@ from espnet2_ext.synth.scene import CorpusPaths, level_gain
 from espnet2_ext.synth.unrendered import UNRENDERED_KEYS
 
 PathLike = Union[str, Path]
-DEFAULT_DEVICE_CACHE_MB = 512.0
 logger = logging.getLogger(__name__)
 
 
@@ -75,7 +74,7 @@ class DeviceRirCache:
         rirs: host cache of the SOFA headers (its spectrum LRU is not used: ``max_mb=0``).
     """
 
-    def __init__(self, max_mb: float = DEFAULT_DEVICE_CACHE_MB, rirs: Optional[RirCache] = None):
+    def __init__(self, max_mb: float, rirs: Optional[RirCache] = None):
         self.rirs = rirs or RirCache(max_mb=0)
         self.max_mb = float(max_mb)
         self._lru = ByteLru(int(max_mb * 2 ** 20))
@@ -117,15 +116,15 @@ class DeviceRenderer:
         room_path: the config's ``room_config.args.path`` (a SOFA file or a folder of them);
             ``render_room`` indexes :func:`list_room_files` of it (listed on first use).
         sr, duration, ref_db: the scene config's rate, length (s) and reference level.
+        cache_mb: bound of the RIR spectra kept on each device.
         direct_range_ms: the direct-path window of the dry targets.
         dry_channel: the RIR channel of the dry targets (``fg_return.dry_channel``).
         n_sources: output slots of the dry targets.
-        cache_mb: bound of the RIR spectra kept on each device.
     """
 
     def __init__(self, corpus_root: PathLike, room_path: str, sr: int, duration: float, ref_db: float,
-                 direct_range_ms: Sequence[float] = (6, 50), dry_channel: int = 0, n_sources: int = N_SLOTS,
-                 cache_mb: float = DEFAULT_DEVICE_CACHE_MB):
+                 cache_mb: float, direct_range_ms: Sequence[float] = (6, 50), dry_channel: int = 0,
+                 n_sources: int = N_SLOTS):
         self.paths = CorpusPaths(corpus_root)
         self.room_path = room_path
         self.sr, self.n_samples, self.ref_db = int(sr), int(duration * sr), float(ref_db)
@@ -136,14 +135,13 @@ class DeviceRenderer:
         self._devices_seen: set = set()
 
     @classmethod
-    def from_train_data_conf(cls, conf: dict, corpus_root: Optional[PathLike] = None) -> "DeviceRenderer":
-        """The renderer of a (checked) ``train_data_conf``; the RIR cache is ``rir_cache_mb``."""
+    def from_train_data_conf(cls, conf: dict, corpus_root: Optional[PathLike], cache_mb: float) -> "DeviceRenderer":
+        """The renderer of the scenes of a (checked) ``train_data_conf``."""
         scene = conf.get("spatial_sound_scene", conf)
         room_args = scene["room_config"]["args"]
         return cls(corpus_root or "data", room_args["path"], scene["sr"], scene["duration"], scene["ref_db"],
-                   room_args.get("direct_range_ms", (6, 50)),
-                   int((conf.get("fg_return") or {}).get("dry_channel", 0)),
-                   cache_mb=float(conf.get("rir_cache_mb", DEFAULT_DEVICE_CACHE_MB)))
+                   cache_mb, room_args.get("direct_range_ms", (6, 50)),
+                   int((conf.get("fg_return") or {}).get("dry_channel", 0)))
 
     def rooms(self) -> List[Path]:
         """The SOFA files ``render_room`` indexes (the sampler's list)."""
@@ -237,10 +235,3 @@ def model_inputs(renderer: Optional[DeviceRenderer], mixture: Optional[torch.Ten
         raise S5InputError("the batch has no mixture and the model no device renderer; build the model "
                            "with the train_data_conf that has render_on_device: true")
     return renderer.render(batch, return_dry=return_dry)
-
-
-def device_renderer(train_data_conf: Optional[dict], corpus_root: Optional[PathLike]) -> Optional[DeviceRenderer]:
-    """The renderer a training wrapper needs: one with ``render_on_device: true``, else None."""
-    if not (train_data_conf or {}).get("render_on_device"):
-        return None
-    return DeviceRenderer.from_train_data_conf(train_data_conf, corpus_root)

@@ -257,7 +257,7 @@ class S5AbsTask(AbsTask):
         parameters, nothing in the state dict; it reads the rooms on its first batch).
         """
         from espnet2_ext.s5.loss import loss_choices
-        from espnet2_ext.synth.torch_render import device_renderer
+        from espnet2_ext.tasks.s5_data import device_renderer
 
         name = cls.net_choices.name
         net = cls.net_choices.get_class(getattr(args, name))(**(getattr(args, f"{name}_conf", None) or {}))

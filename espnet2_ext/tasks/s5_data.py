@@ -20,6 +20,7 @@ from espnet2_ext.errors import S5InputError
 from espnet2_ext.s5.official import WAV_SCP
 from espnet2_ext.synth.dataset import DataDirDataset, GenerateDataset
 from espnet2_ext.synth.sampler import check_generate_config
+from espnet2_ext.synth.torch_render import DeviceRenderer
 from espnet2_ext.synth.unrendered import RENDERED_KEYS, UNRENDERED_KEYS
 
 
@@ -85,6 +86,15 @@ def check_loader_memory(train_data_conf: dict, num_workers: int, ranks_on_node: 
     else:
         logging.info(msg)
     return msg
+
+
+def device_renderer(train_data_conf: Optional[dict], corpus_root: Optional[str]) -> Optional[DeviceRenderer]:
+    """The renderer the training wrapper needs with ``render_on_device: true`` (its RIR cache on
+    the device: ``rir_cache_mb``), else None."""
+    if not (train_data_conf or {}).get("render_on_device"):
+        return None
+    return DeviceRenderer.from_train_data_conf(
+        train_data_conf, corpus_root, float(train_data_conf.get("rir_cache_mb", DEFAULT_RIR_CACHE_MB)))
 
 
 NO_TRAIN_DATA_CONF = "--train_data_conf is empty: give the synthesis settings (see conf/tuning/*.yaml)"

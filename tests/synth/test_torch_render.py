@@ -14,10 +14,10 @@ from espnet2_ext.synth.dataset import GenerateDataset
 from espnet2_ext.synth.room import SofaRoom
 from espnet2_ext.synth.sampler import check_generate_config
 from espnet2_ext.synth.scene import Event, Scene, SceneRenderer, render_scene_reference
-from espnet2_ext.synth.torch_render import DeviceRenderer, device_renderer
+from espnet2_ext.synth.torch_render import DeviceRenderer
 from espnet2_ext.synth.unrendered import UNRENDERED_KEYS, pad_stack, unrendered_arrays
 from espnet2_ext.tasks.iter_factory import s5_collate
-from espnet2_ext.tasks.s5_data import build_s5_dataset
+from espnet2_ext.tasks.s5_data import build_s5_dataset, device_renderer
 from espnet2_ext.tasks.s5_sep import S5SeparationTask
 from espnet2_ext.tasks.s5_tag import S5TaggingTask
 
@@ -48,7 +48,7 @@ def test_batch_equals_cpu_renderer_and_float64_reference(tiny_corpus):
     batch = unrendered_batch(dev, range(6))
     events = (batch["render_lengths"] > 0).sum(1)
     assert events.min() < events.max(), "the batch should pad some items' events"
-    mixture, dry = DeviceRenderer.from_train_data_conf(conf, tiny_corpus).render(batch)
+    mixture, dry = device_renderer(conf, tiny_corpus).render(batch)
     assert mixture.shape == (6, 4, SR) and dry.shape == (6, 3, 1, SR) and mixture.dtype == torch.float32
     for i in range(6):
         item, (scene, order) = cpu[i], cpu.scene(i)
@@ -61,8 +61,8 @@ def test_batch_equals_cpu_renderer_and_float64_reference(tiny_corpus):
         assert not dry[i, len(order):].any()
 
 
-def one_room_renderer(corpus, duration, **kw):
-    return DeviceRenderer(corpus, f"{D}/room_ir/train/room_a.sofa", SR, duration, -55, **kw)
+def one_room_renderer(corpus, duration, cache_mb=64):
+    return DeviceRenderer(corpus, f"{D}/room_ir/train/room_a.sofa", SR, duration, -55, cache_mb)
 
 
 def test_event_overrunning_the_mixture_keeps_the_level_of_its_full_convolution(tiny_corpus):
@@ -90,7 +90,7 @@ def test_a_batch_without_events_is_its_background(tiny_corpus):
     cpu = GenerateDataset(dict(conf, render_on_device=False), tiny_corpus, seed=1)
     batch = unrendered_batch(GenerateDataset(conf, tiny_corpus, seed=1, render_on_device=True), range(2))
     assert batch["render_clips"].shape == (2, 0, 0)
-    mixture, dry = DeviceRenderer.from_train_data_conf(conf, tiny_corpus).render(batch)
+    mixture, dry = device_renderer(conf, tiny_corpus).render(batch)
     assert torch.equal(mixture, batch["render_background"]) and not dry.any()
     assert mixture.abs().max() > 0 and torch.equal(mixture[0], cpu[0]["mixture"])
 
@@ -180,7 +180,7 @@ def test_cuda_render_equals_the_cpu_renderer(tiny_corpus):
     conf = train_conf(nevent_range=[1, 3])
     cpu = GenerateDataset(dict(conf, render_on_device=False), tiny_corpus, seed=5)
     dev = GenerateDataset(conf, tiny_corpus, seed=5, render_on_device=True)
-    renderer = DeviceRenderer.from_train_data_conf(conf, tiny_corpus)
+    renderer = device_renderer(conf, tiny_corpus)
     mixture, dry = renderer.render(unrendered_batch(dev, range(6), device="cuda"))
     assert mixture.device.type == "cuda" and dry.device.type == "cuda"
     for i in range(6):
