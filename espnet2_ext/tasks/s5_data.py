@@ -25,7 +25,8 @@ from espnet2_ext.synth.unrendered import RENDERED_KEYS, UNRENDERED_KEYS
 
 
 class EspnetItems(Dataset):
-    """View of a synthesizer dataset as ``(uid, {name: float32 tensor})`` items."""
+    """View of a synthesizer dataset as ``(uid, {name: tensor})`` items (float32; the ``render_*``
+    arrays of unrendered training items keep their dtypes)."""
 
     def __init__(self, base: Dataset, names: Sequence[str]):
         self.base = base
