@@ -12,12 +12,13 @@ device, so espnet2 can reduce them across ranks and the epoch value is exact:
 """
 from __future__ import annotations
 
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 
 from espnet2_ext.espnet_compat import quiet_import
 from espnet2_ext.s5.metrics.label_accuracy import label_counts_batch
+from espnet2_ext.synth.torch_render import DeviceRenderer, model_inputs
 
 AbsESPnetModel = quiet_import("espnet2.train.abs_espnet_model").AbsESPnetModel
 force_gatherable = quiet_import("espnet2.torch_utils.device_funcs").force_gatherable
@@ -42,16 +43,24 @@ class ESPnetS5TaggerModel(AbsESPnetModel):
     Args:
         tagger: ``tagger(mixture [B, C, T]) -> logits [B, 3, 19]`` (silence = index 18).
         loss: ``loss(logits, target [B, 3, 19]) -> (scalar, perm)`` (permutation-invariant CE).
+        renderer: renders unrendered training batches on their device
+            (``train_data_conf.render_on_device``); None: batches carry the mixture.
     """
 
-    def __init__(self, tagger: torch.nn.Module, loss: torch.nn.Module):
+    def __init__(self, tagger: torch.nn.Module, loss: torch.nn.Module,
+                 renderer: Optional[DeviceRenderer] = None):
         super().__init__()
         self.tagger = tagger
         self.loss = loss
+        self.renderer = renderer
 
-    def forward(self, mixture: torch.Tensor, label_vector: torch.Tensor,
+    def forward(self, mixture: Optional[torch.Tensor] = None, label_vector: Optional[torch.Tensor] = None,
                 **kwargs) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
-        """mixture [B, 4, T], label_vector [B, 3, 19] one-hot -> loss, stats [1], weight [1]."""
+        """mixture [B, 4, T], label_vector [B, 3, 19] one-hot -> loss, stats [1], weight [1].
+
+        An unrendered batch (``render_*`` tensors in ``kwargs`` instead of the mixture) is
+        rendered first, on its device (no dry targets)."""
+        mixture, _ = model_inputs(self.renderer, mixture, None, kwargs, return_dry=False)
         logits = self.tagger(mixture)
         with torch.autocast(mixture.device.type, enabled=False):
             loss, _ = self.loss(logits.float(), label_vector.float())

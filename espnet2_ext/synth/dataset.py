@@ -7,13 +7,16 @@ Every dataset returns the same item dict (baseline DatasetS3):
   label_vector  'stack': one-hot [n_sources, 19] (AT) | 'concat': [n_sources * 18] (SS)
   dry_sources   float32 tensor [n_sources, 1, T] (only with return_source)
 
+(``GenerateDataset(render_on_device=True)``: ``render_*`` arrays instead of mixture and
+dry_sources, see :mod:`espnet2_ext.synth.unrendered`.)
+
 Training reads them through :class:`espnet2_ext.tasks.s5_data.EspnetItems` and the task's one
 collate function (:func:`espnet2_ext.tasks.iter_factory.s5_collate`).
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -26,6 +29,7 @@ from espnet2_ext.synth.room import RirCache
 from espnet2_ext.synth.sampler import SceneSampler, scene_rng
 from espnet2_ext.synth.scene import Scene, SceneRenderer, read_metadata_list
 from espnet2_ext.synth.sources import SourceLoader
+from espnet2_ext.synth.unrendered import unrendered_arrays
 
 PathLike = Union[str, Path]
 LABEL_VECTOR_MODES = ("stack", "concat")
@@ -34,17 +38,22 @@ LABEL_VECTOR_MODES = ("stack", "concat")
 def make_item(name: str, mixture: np.ndarray, labels: Sequence[str], dry: Optional[np.ndarray],
               n_sources: int, label_vector_mode: str) -> dict:
     """Assemble an item dict; ``dry`` [n_labels, 1, T] is padded with zeros to n_sources."""
-    if label_vector_mode not in LABEL_VECTOR_MODES:
-        raise ValueError(f"label_vector_mode must be one of {LABEL_VECTOR_MODES}, got {label_vector_mode!r}")
-    padded = pad_labels(labels, n_sources)
-    to_vector = labels_to_stack if label_vector_mode == "stack" else labels_to_query
-    item = {"name": name, "mixture": torch.from_numpy(np.ascontiguousarray(mixture, dtype=np.float32)),
-            "labels": padded, "label_vector": to_vector(padded, n_sources)}
+    item = label_fields(name, labels, n_sources, label_vector_mode)
+    item["mixture"] = torch.from_numpy(np.ascontiguousarray(mixture, dtype=np.float32))
     if dry is not None:
         out = np.zeros((n_sources, 1, mixture.shape[-1]), dtype=np.float32)
         out[:len(dry)] = dry
         item["dry_sources"] = torch.from_numpy(out)
     return item
+
+
+def label_fields(name: str, labels: Sequence[str], n_sources: int, label_vector_mode: str) -> dict:
+    """``name``, ``labels`` ('silence'-padded to n_sources) and ``label_vector`` of an item."""
+    if label_vector_mode not in LABEL_VECTOR_MODES:
+        raise ValueError(f"label_vector_mode must be one of {LABEL_VECTOR_MODES}, got {label_vector_mode!r}")
+    padded = pad_labels(labels, n_sources)
+    to_vector = labels_to_stack if label_vector_mode == "stack" else labels_to_query
+    return {"name": name, "labels": padded, "label_vector": to_vector(padded, n_sources)}
 
 
 class _SceneDataset(torch.utils.data.Dataset):
@@ -58,12 +67,16 @@ class _SceneDataset(torch.utils.data.Dataset):
         self.dry_channel = dry_channel
         self.renderer = SceneRenderer(corpus_root, SourceLoader(source_cache_mb), RirCache(rir_cache_mb))
 
-    def _item(self, name: str, scene: Scene, order: Optional[Sequence[int]] = None) -> dict:
-        out = self.renderer.render(scene, return_dry=self.return_source, dry_channel=self.dry_channel)
+    def _slots(self, name: str, scene: Scene, order: Optional[Sequence[int]]) -> Tuple[List[int], List[str]]:
+        """(fg event of each slot, its label)."""
         order = list(order) if order is not None else list(range(len(scene.fg_events)))
         if len(order) > self.n_sources:
             raise S5InputError(f"{name}: {len(order)} target events but n_sources={self.n_sources}")
-        labels = [check_label(scene.fg_events[i].label, name) for i in order]
+        return order, [check_label(scene.fg_events[i].label, name) for i in order]
+
+    def _item(self, name: str, scene: Scene, order: Optional[Sequence[int]] = None) -> dict:
+        order, labels = self._slots(name, scene, order)
+        out = self.renderer.render(scene, return_dry=self.return_source, dry_channel=self.dry_channel)
         dry = out.dry[order] if out.dry is not None else None
         return make_item(name, out.mixture, labels, dry, self.n_sources, self.label_vector_mode)
 
@@ -80,11 +93,14 @@ class GenerateDataset(_SceneDataset):
         corpus_root: the folder that ``data/`` in the config paths maps to.
         seed: base seed; call :meth:`set_epoch` before each epoch (workers must be re-created,
             i.e. ``persistent_workers=False``, to see the new epoch).
+        render_on_device: items carry the ``render_*`` arrays (clips, onsets, SNRs, positions,
+            room, background: :mod:`espnet2_ext.synth.unrendered`) instead of ``mixture`` and
+            ``dry_sources``; the training wrapper renders them on its device.
     """
 
     def __init__(self, config: dict, corpus_root: PathLike = "data", n_sources: int = N_SLOTS,
                  label_vector_mode: str = "concat", return_source: bool = True, seed: int = 0,
-                 rir_cache_mb: float = 512, source_cache_mb: float = 128):
+                 rir_cache_mb: float = 512, source_cache_mb: float = 128, render_on_device: bool = False):
         dry_channel = int((config.get("fg_return") or {}).get("dry_channel", 0))
         super().__init__(corpus_root, n_sources, label_vector_mode, return_source, dry_channel,
                          rir_cache_mb, source_cache_mb)
@@ -97,6 +113,7 @@ class GenerateDataset(_SceneDataset):
         self.shuffle_label = bool(config.get("shuffle_label", True))
         self.seed = int(seed)
         self.epoch = 0
+        self.render_on_device = bool(render_on_device)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -115,7 +132,13 @@ class GenerateDataset(_SceneDataset):
 
     def __getitem__(self, index: int) -> dict:
         scene, order = self.scene(index)
-        return self._item(f"soundscape_{index:08d}", scene, order)
+        name = f"soundscape_{index:08d}"
+        if not self.render_on_device:
+            return self._item(name, scene, order)
+        order, labels = self._slots(name, scene, order)
+        room_index = self.sampler.room_files.index(scene.room_info["sofa_path"])
+        return {**label_fields(name, labels, self.n_sources, self.label_vector_mode),
+                **unrendered_arrays(self.renderer, scene, order, room_index)}
 
 
 class MetadataDataset(_SceneDataset):

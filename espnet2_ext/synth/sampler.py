@@ -49,7 +49,7 @@ def generator_config(config: dict) -> dict:
 
 #: train_data_conf keys besides the generator's and the scene block
 DATASET_KEYS = ("dataset_length", "fg_return", "shuffle_label", "interference_snr_range", "rir_cache_mb",
-                "source_cache_mb")
+                "source_cache_mb", "render_on_device")
 
 
 def check_generate_config(config: object, where: str) -> None:
@@ -77,8 +77,9 @@ def check_generate_config(config: object, where: str) -> None:
         if unknown:
             raise S5InputError(f"{where}: {name} has the unknown key(s) {unknown} (a misspelt key would "
                                f"silently take its default); known: {', '.join(sorted(allowed))}")
-    if config.get("shuffle_label") is not None:
-        validate.typed(config["shuffle_label"], bool, where, "train_data_conf.shuffle_label", fix)
+    for key in ("shuffle_label", "render_on_device"):
+        if config.get(key) is not None:
+            validate.typed(config[key], bool, where, f"train_data_conf.{key}", fix)
     if config.get("fg_return") is not None:
         fg_return = validate.typed(config["fg_return"], dict, where, "train_data_conf.fg_return", fix)
         unknown = sorted(str(k) for k in fg_return if k not in ("dry", "dry_channel", "metadata"))
@@ -201,6 +202,21 @@ def angle_deg(p: np.ndarray, q: np.ndarray) -> float:
     return math.degrees(math.acos(max(-1.0, min(1.0, float(np.dot(p, q)) / den))))
 
 
+def list_room_files(paths: CorpusPaths, stored: str) -> List[str]:
+    """Stored paths of the rooms a scene config draws from: ``stored`` itself if it is a SOFA
+    file, else the ``.sofa`` files of that folder, sorted (the index of a room is its place here)."""
+    room_root = paths.resolve(stored)
+    if room_root.is_file():
+        return [stored]
+    if not room_root.is_dir():
+        raise S5InputError(f"room folder or SOFA file not found: {room_root}")
+    folder = str(stored).rstrip("/")
+    files = [f"{folder}/{p.name}" for p in sorted(room_root.iterdir()) if p.name.endswith(".sofa")]
+    if not files:
+        raise S5InputError(f"no .sofa files in {room_root}")
+    return files
+
+
 class SceneSampler:
     """Draws :class:`Scene` objects for one scene config (SpAudSyn keys) and generator config.
 
@@ -229,17 +245,7 @@ class SceneSampler:
                    if self.config.get("background_dir") else None)
         room_args = self.config["room_config"]["args"]
         self.direct_range_ms = list(room_args.get("direct_range_ms", [6, 50]))
-        room_root = self.paths.resolve(room_args["path"])
-        if room_root.is_file():
-            self.room_files = [room_args["path"]]
-        elif room_root.is_dir():
-            stored = str(room_args["path"]).rstrip("/")
-            self.room_files = [f"{stored}/{p.name}" for p in sorted(room_root.iterdir())
-                               if p.name.endswith(".sofa")]
-        else:
-            raise S5InputError(f"room folder or SOFA file not found: {room_root}")
-        if not self.room_files:
-            raise S5InputError(f"no .sofa files in {room_root}")
+        self.room_files = list_room_files(self.paths, room_args["path"])
         if self.config["max_event_dur"] > self.config["duration"]:
             raise S5InputError(f"max_event_dur {self.config['max_event_dur']} > duration "
                                f"{self.config['duration']}; events must fit in the mixture")

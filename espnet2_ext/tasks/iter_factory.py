@@ -27,6 +27,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from espnet2_ext.espnet_compat import quiet_import
+from espnet2_ext.synth.unrendered import UNRENDERED_KEYS, pad_stack
 
 AbsIterFactory = quiet_import("espnet2.iterators.abs_iter_factory").AbsIterFactory
 
@@ -34,10 +35,12 @@ Batch = Tuple[List[str], Dict[str, torch.Tensor]]
 
 
 def s5_collate(items: Sequence[Tuple[str, Dict[str, object]]]) -> Batch:
-    """Stack same-shaped arrays or tensors: [(uid, {k: [...]})] -> (uids, {k: Tensor[B, ...]})."""
+    """Stack same-shaped arrays or tensors: [(uid, {k: [...]})] -> (uids, {k: Tensor[B, ...]});
+    the ``render_*`` arrays of unrendered items (events, clips) are zero-padded to the longest."""
     uids = [uid for uid, _ in items]
     keys = items[0][1].keys()
-    return uids, {k: torch.stack([torch.as_tensor(d[k]) for _, d in items]) for k in keys}
+    return uids, {k: (pad_stack if k in UNRENDERED_KEYS else torch.stack)([torch.as_tensor(d[k]) for _, d in items])
+                  for k in keys}
 
 
 def rank_share(n_items: int, rank: int, world_size: int, pad: bool) -> np.ndarray:

@@ -113,7 +113,7 @@ def training_identity(args: argparse.Namespace) -> dict:
     """The effective configuration of a training, with digests instead of input model paths."""
     ident = {k: v for k, v in sorted(vars(args).items()) if k not in RUN_TIME_OPTIONS}
     ident["train_data_conf"] = {k: v for k, v in (ident.get("train_data_conf") or {}).items()
-                                if k not in CACHE_KEYS}
+                                if k not in CACHE_KEYS and not (k == "render_on_device" and v is False)}
     ident["init_param"] = [file_digest(p.split(":")[0]) + p[len(p.split(":")[0]):]
                            for p in ident.get("init_param") or []]
     for name in ("valid_data_dir", "corpus_root"):
@@ -178,7 +178,8 @@ class S5AbsTask(AbsTask):
         group.add_argument("--train_data_conf", action=NestedDictAction, default=dict(),
                            help="On-the-fly synthesis settings (official keys: spatial_sound_scene, "
                                 "nevent_range, snr_range, dupse_rate, ..., dataset_length; ours: rir_cache_mb, "
-                                "source_cache_mb per data-loading process)")
+                                "source_cache_mb per data-loading process, render_on_device: true to convolve "
+                                "on the training device)")
         group.add_argument("--valid_data_dir", type=str_or_none, default=None,
                            help="Stage-3 data directory of the validation set (e.g. data/valid)")
         group.add_argument("--corpus_root", type=str_or_none, default=None,
@@ -251,14 +252,18 @@ class S5AbsTask(AbsTask):
         """network(**net_conf) + loss(**loss_conf) in the task's espnet2 wrapper.
 
         Under DDP, BatchNorm statistics are synchronized across GPUs, as in the
-        official training (Lightning ``sync_batchnorm: True``).
+        official training (Lightning ``sync_batchnorm: True``). With
+        ``train_data_conf.render_on_device`` the wrapper gets a device renderer (no
+        parameters, nothing in the state dict; it reads the rooms on its first batch).
         """
         from espnet2_ext.s5.loss import loss_choices
+        from espnet2_ext.tasks.s5_data import device_renderer
 
         name = cls.net_choices.name
         net = cls.net_choices.get_class(getattr(args, name))(**(getattr(args, f"{name}_conf", None) or {}))
         loss = loss_choices.get_class(args.loss)(**(getattr(args, "loss_conf", None) or {}))
-        model = cls.espnet_model_class(net, loss)
+        renderer = device_renderer(getattr(args, "train_data_conf", None), getattr(args, "corpus_root", None))
+        model = cls.espnet_model_class(net, loss, renderer=renderer)
         if getattr(args, "distributed", False) and args.ngpu > 0:
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         return model

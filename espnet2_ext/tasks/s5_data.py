@@ -20,10 +20,13 @@ from espnet2_ext.errors import S5InputError
 from espnet2_ext.s5.official import WAV_SCP
 from espnet2_ext.synth.dataset import DataDirDataset, GenerateDataset
 from espnet2_ext.synth.sampler import check_generate_config
+from espnet2_ext.synth.torch_render import DeviceRenderer
+from espnet2_ext.synth.unrendered import RENDERED_KEYS, UNRENDERED_KEYS
 
 
 class EspnetItems(Dataset):
-    """View of a synthesizer dataset as ``(uid, {name: float32 tensor})`` items."""
+    """View of a synthesizer dataset as ``(uid, {name: tensor})`` items (float32; the ``render_*``
+    arrays of unrendered training items keep their dtypes)."""
 
     def __init__(self, base: Dataset, names: Sequence[str]):
         self.base = base
@@ -37,8 +40,10 @@ class EspnetItems(Dataset):
         return len(self.base)
 
     def __getitem__(self, index: int) -> Tuple[str, Dict[str, torch.Tensor]]:
+        """Audio and label vectors as float32; the ``render_*`` arrays keep their dtypes."""
         item = self.base[index]
-        return item["name"], {k: torch.as_tensor(item[k], dtype=torch.float32) for k in self.names}
+        return item["name"], {k: torch.as_tensor(item[k]) if k in UNRENDERED_KEYS else
+                              torch.as_tensor(item[k], dtype=torch.float32) for k in self.names}
 
 
 #: per-process synthesis caches (MB) unless train_data_conf sets rir_cache_mb / source_cache_mb
@@ -46,9 +51,12 @@ DEFAULT_RIR_CACHE_MB, DEFAULT_SOURCE_CACHE_MB = 512.0, 128.0
 
 
 def cache_sizes_mb(train_data_conf: dict) -> Tuple[float, float]:
-    """(RIR-spectrum cache, decoded-clip cache) in MB per data-loading process."""
-    return (float(train_data_conf.get("rir_cache_mb", DEFAULT_RIR_CACHE_MB)),
-            float(train_data_conf.get("source_cache_mb", DEFAULT_SOURCE_CACHE_MB)))
+    """(RIR-spectrum cache, decoded-clip cache) in MB per data-loading process. With
+    ``render_on_device`` the RIR spectra live on the training device (``rir_cache_mb`` per
+    rank, :mod:`espnet2_ext.synth.torch_render`), none in the data-loading processes."""
+    rir = 0.0 if train_data_conf.get("render_on_device") else float(
+        train_data_conf.get("rir_cache_mb", DEFAULT_RIR_CACHE_MB))
+    return rir, float(train_data_conf.get("source_cache_mb", DEFAULT_SOURCE_CACHE_MB))
 
 
 def node_memory_mb() -> float:
@@ -81,6 +89,15 @@ def check_loader_memory(train_data_conf: dict, num_workers: int, ranks_on_node: 
     return msg
 
 
+def device_renderer(train_data_conf: Optional[dict], corpus_root: Optional[str]) -> Optional[DeviceRenderer]:
+    """The renderer the training wrapper needs with ``render_on_device: true`` (its RIR cache on
+    the device: ``rir_cache_mb``), else None."""
+    if not (train_data_conf or {}).get("render_on_device"):
+        return None
+    return DeviceRenderer.from_train_data_conf(
+        train_data_conf, corpus_root, float(train_data_conf.get("rir_cache_mb", DEFAULT_RIR_CACHE_MB)))
+
+
 NO_TRAIN_DATA_CONF = "--train_data_conf is empty: give the synthesis settings (see conf/tuning/*.yaml)"
 NO_VALID_DATA_DIR = "--valid_data_dir is required (a stage-3 data dir, e.g. data/valid)"
 
@@ -104,15 +121,19 @@ def build_s5_dataset(mode: str, train_data_conf: dict, valid_data_dir: Optional[
                      names: Sequence[str]) -> EspnetItems:
     """The train (on-the-fly) or valid (data dir) dataset of an S5 task, yielding ``names``
     (the task's ``required_data_names``; ``dry_sources`` among them makes items carry the
-    dry targets)."""
+    dry targets). With ``train_data_conf.render_on_device`` the training items carry the
+    ``render_*`` arrays instead of ``mixture`` / ``dry_sources``; validation is unchanged."""
     return_source = "dry_sources" in names
     if mode == "train":
         if not train_data_conf:
             raise S5InputError(NO_TRAIN_DATA_CONF)
         rir_mb, source_mb = cache_sizes_mb(train_data_conf)
+        on_device = bool(train_data_conf.get("render_on_device", False))
+        if on_device:   # the wrapper renders mixture and dry_sources from these (see torch_render)
+            names = [k for k in names if k not in RENDERED_KEYS] + list(UNRENDERED_KEYS)
         base = GenerateDataset(dict(train_data_conf), corpus_root=corpus_root or "data",
                                label_vector_mode=label_vector_mode, return_source=return_source, seed=seed,
-                               rir_cache_mb=rir_mb, source_cache_mb=source_mb)
+                               rir_cache_mb=rir_mb, source_cache_mb=source_mb, render_on_device=on_device)
     elif mode == "valid":
         if not valid_data_dir:
             raise S5InputError(NO_VALID_DATA_DIR)
