@@ -2,13 +2,17 @@
 
     python -m espnet2_ext.bin.s5_calibrate --tagger_model exp/tag_blocks_4c/valid.loss.best.pth \
         --valid_data_dir data/valid --output exp/tag_blocks_4c/calibration_valid.loss.best.json \
-        [--tagger_type 4c --m2d_weight_file W --tagger_config C] [--device auto] [--batch_size 8]
+        [--objective accuracy | --objective capi_sdri --separator_model exp/sep_resunetk/valid.loss.best.pth]
+        [--tagger_type 4c --m2d_weight_file W --tagger_config C --separator_config C] [--device auto]
 
-Runs the tagger on every mixture of ``valid_data_dir`` (``wav.scp`` + ``labels``), fits the
-thresholds by maximising the mixture label accuracy (:mod:`espnet2_ext.s5.calibration`)
-and writes the JSON that ``s5_inference --calibration`` applies. The file records what it
-was fitted on (tagger digest, validation folder); when ``--output`` already holds a fit of
-the same tagger and data it is kept, otherwise it is refitted.
+Runs the tagger on every mixture of ``valid_data_dir`` (stage 3: ``wav.scp``, ``labels``,
+``spk<k>.scp``) and fits the thresholds (:mod:`espnet2_ext.s5.calibration`) maximising the
+mixture label accuracy (default) or CAPI-SDRi. CAPI-SDRi runs the separator on each
+validation mixture under each of the 7 non-empty slot masks (7 separator passes a mixture),
+so the fit sees exactly what decoding with it would output. The JSON that
+``s5_inference --calibration`` applies records what it was fitted on (objective, tagger and
+separator digests, validation folder); when ``--output`` already holds a fit of the same
+inputs it is kept, otherwise it is refitted.
 """
 from __future__ import annotations
 
@@ -16,55 +20,70 @@ import argparse
 import json
 import logging
 from pathlib import Path
-from typing import List, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
+from tqdm import tqdm
 
 from espnet2_ext.errors import S5InputError, cli_main
-from espnet2_ext.fileio import read_wav, write_json
+from espnet2_ext.fileio import write_json
+from espnet2_ext.output_paths import check_output_file
 from espnet2_ext.identity import file_digest
-from espnet2_ext.s5.calibration import fit_calibration, labels_to_indices
-from espnet2_ext.s5.official import DEFAULT_TAGGER_TYPE, M2D_WEIGHT_PATH, N_CHANNELS, SAMPLE_RATE
+from espnet2_ext.s5.calibration import (OBJECTIVES, TABLE_KEYS, accuracy_table, capi_sdri_table, fit_calibration,
+                                        labels_to_indices, slot_candidates)
+from espnet2_ext.s5.official import DEFAULT_TAGGER_TYPE, LABELS_FILE, M2D_WEIGHT_PATH
+from espnet2_ext.s5.pipeline import S5Pipeline
+from espnet2_ext.synth.dataset import DataDirDataset
 
 
-def read_table(path: Path) -> dict:
-    """Kaldi-style ``<id> <value ...>`` lines -> {id: [values]}."""
-    if not path.is_file():
-        raise S5InputError(f"{path} not found: give a data dir made by stage 3 (wav.scp, labels)")
-    rows = (line.split() for line in path.read_text().splitlines() if line.strip())
-    return {r[0]: r[1:] for r in rows}
-
-
-def validation_logits(tagger: torch.nn.Module, data_dir: Path, device: torch.device,
-                      batch_size: int) -> Tuple[torch.Tensor, List[List[str]]]:
-    """Tagger logits [N, 3, 19] and reference labels [N][3] of every mixture of ``data_dir``."""
-    wavs, labels = read_table(data_dir / "wav.scp"), read_table(data_dir / "labels")
-    names = sorted(wavs)
-    missing = [n for n in names if n not in labels]
-    if missing:
-        raise S5InputError(f"{data_dir}/labels has no line for {missing[:3]}")
-    out = []
+def validation_tables(tagger: torch.nn.Module, separator: Optional[torch.nn.Module], data_dir: Path,
+                      device: torch.device, batch_size: int) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+    """Tagger logits [N, 3, 19] of every mixture of ``data_dir`` and the score tables [N, 8]:
+    ``accuracy`` always, ``capi_sdri`` when a separator is given."""
+    data = DataDirDataset(data_dir, return_source=separator is not None)
+    if data.labels is None:
+        raise S5InputError(f"{data_dir / LABELS_FILE} not found: give a data dir made by stage 3 (wav.scp, labels)")
     tagger = tagger.to(device).eval()
+    pipeline = S5Pipeline(None, separator.to(device)) if separator is not None else None
+    logits, refs, capi = [], [], []
     with torch.inference_mode():
-        for start in range(0, len(names), batch_size):
-            batch = names[start:start + batch_size]
-            mix = torch.stack([torch.from_numpy(read_wav(wavs[n][0], SAMPLE_RATE, N_CHANNELS, what="soundscape")[0])
-                               for n in batch]).to(device)
-            out.append(tagger(mix).float().cpu())
-    return torch.cat(out), [labels[n] for n in names]
+        for start in tqdm(range(0, len(data), batch_size), desc="calibration", unit="batch", leave=False):
+            items = [data[i] for i in range(start, min(start + batch_size, len(data)))]
+            batch = tagger(torch.stack([it["mixture"] for it in items]).to(device)).float().cpu()
+            logits.append(batch)
+            refs += [it["labels"] for it in items]
+            if pipeline is not None:
+                cls, _ = slot_candidates(batch)
+                capi += [capi_sdri_table(pipeline.separate, it["mixture"].to(device), c, it["labels"],
+                                         it["dry_sources"]) for it, c in zip(items, cls)]
+    logits_all = torch.cat(logits)
+    tables = {"accuracy": accuracy_table(slot_candidates(logits_all)[0], labels_to_indices(refs))}
+    if capi:
+        tables["capi_sdri"] = torch.stack(capi)
+    return logits_all, tables
 
 
 def fitted_on(args: argparse.Namespace) -> dict:
-    return {"tagger_model": file_digest(args.tagger_model), "valid_data_dir": str(args.valid_data_dir.resolve()),
-            "labels": file_digest(args.valid_data_dir / "labels")}
+    source = {"objective": args.objective, "tagger_model": file_digest(args.tagger_model),
+              "valid_data_dir": str(args.valid_data_dir.resolve()),
+              "labels": file_digest(args.valid_data_dir / LABELS_FILE)}
+    if args.objective == "capi_sdri":
+        source["separator_model"] = file_digest(args.separator_model)
+    return source
 
 
 def run(args: argparse.Namespace) -> None:
     from espnet2_ext.bin.s5_inference import pick_device
-    from espnet2_ext.s5.model_files import load_tagger
+    from espnet2_ext.s5.model_files import load_separator, load_tagger
 
-    if not args.tagger_model.is_file():
-        raise S5InputError(f"--tagger_model {args.tagger_model}: file not found")
+    for flag, path in (("--tagger_model", args.tagger_model), ("--separator_model", args.separator_model)):
+        if path is not None and not path.is_file():
+            raise S5InputError(f"{flag} {path}: file not found")
+    if args.objective == "capi_sdri" and args.separator_model is None:
+        raise S5InputError("--objective capi_sdri runs the separator: also give --separator_model")
+    if not (args.valid_data_dir / LABELS_FILE).is_file():
+        raise S5InputError(f"{args.valid_data_dir / LABELS_FILE} not found: give a data dir made by stage 3")
+    check_output_file(args.output, "--output")
     source = fitted_on(args)
     if args.output.is_file():
         try:
@@ -73,14 +92,19 @@ def run(args: argparse.Namespace) -> None:
                 return
         except ValueError:
             pass
-        logging.info("%s was fitted on another tagger or data: refitting", args.output)
+        logging.info("%s was fitted on other models or data: refitting", args.output)
     tagger = load_tagger(args.tagger_model, args.tagger_type, args.m2d_weight_file, args.tagger_config)
-    logits, labels = validation_logits(tagger, args.valid_data_dir, pick_device(args.device), args.batch_size)
-    cal = fit_calibration(logits, labels_to_indices(labels), info={"fitted_on": source})
+    separator = (load_separator(args.separator_model, args.separator_config)
+                 if args.objective == "capi_sdri" else None)
+    logits, tables = validation_tables(tagger, separator, args.valid_data_dir, pick_device(args.device),
+                                       args.batch_size)
+    cal = fit_calibration(logits, tables, objective=args.objective, info={"fitted_on": source})
     write_json(args.output, cal.to_json())
-    acc = cal.info["valid_accuracy_mix"]
-    logging.info("%s: %d mixtures, mixture accuracy argmax %.2f %% -> calibrated %.2f %% (min_probability %.3f)",
-                 args.output, len(labels), acc["argmax"], acc["calibrated"], cal.min_probability)
+    for name, key in TABLE_KEYS.items():
+        if key in cal.info:
+            logging.info("%s: %d mixtures, %s argmax %.2f -> calibrated %.2f (objective %s, min_probability %.3f)",
+                         args.output, logits.shape[0], "mixture accuracy %" if name == "accuracy" else "CAPI-SDRi dB",
+                         cal.info[key]["argmax"], cal.info[key]["calibrated"], args.objective, cal.min_probability)
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -93,6 +117,10 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--tagger_type", type=tagger_type_arg, default=DEFAULT_TAGGER_TYPE)
     p.add_argument("--m2d_weight_file", type=Path, default=Path(M2D_WEIGHT_PATH))
     p.add_argument("--tagger_config", type=Path, default=None)
+    p.add_argument("--objective", choices=OBJECTIVES, default="accuracy",
+                   help="what the fit maximises: mixture label accuracy, or CAPI-SDRi (needs --separator_model)")
+    p.add_argument("--separator_model", type=Path, default=None, help="separator for --objective capi_sdri")
+    p.add_argument("--separator_config", type=Path, default=None)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--batch_size", type=int, default=8)
     return p

@@ -2,7 +2,7 @@
 
     python -m espnet2_ext.bin.s5_pack pack --tagger_model exp/tag_blocks_4c/valid.loss.best.pth \\
         --separator_model exp/sep_resunetk/valid.loss.best.pth --score_dir exp/decode_.../test/score \\
-        --outpath exp/packed/<name>.zip
+        --outpath exp/packed/<name>.zip [--calibration exp/.../calibration_<model>.json]
     python -m espnet2_ext.bin.s5_pack unpack --archive exp/packed/<name>.zip --outdir exp/packed/<name>
     python -m espnet2_ext.bin.s5_pack upload --archive exp/packed/<name>.zip --hf_repo user/name
 
@@ -14,10 +14,12 @@ a fixed layout, whatever the experiment names::
     tagger/model.pth  tagger/config.yaml  separator/model.pth  separator/config.yaml
     m2d_weight_reference.yaml      the M2D weight file the tagger is built on: path and sha256
                                    (not the 350 MB file itself: stage 1 downloads it)
+    calibration.json               the calibrated slot decisions it was scored with, when given
     RESULTS.md  results.json       the dev-test scores of the system, when given
     report/                        its listening report, when the score folder has one
 
-``unpack`` prints ``tagger_model=...`` and ``separator_model=...`` lines (for run.sh) after
+``unpack`` prints ``tagger_model=...`` and ``separator_model=...`` lines (and ``calibration=...``
+when packed) for run.sh, after
 checking that the referenced M2D weight file is present with the recorded digest.
 ``upload`` needs ``huggingface_hub`` and the network; offline it fails with one ERROR
 line and leaves nothing behind.
@@ -39,11 +41,13 @@ from espnet2_ext.output_paths import check_output_dir, check_output_file
 from espnet2_ext.espnet_compat import quiet_import
 from espnet2_ext.fileio import atomic_path
 from espnet2_ext.identity import file_digest
+from espnet2_ext.s5.calibration import Calibration
 from espnet2_ext.s5.model_files import config_path
 from espnet2_ext.s5.official import m2d_weight_path
 
 pack_funcs = quiet_import("espnet2.main_funcs.pack_funcs")
 M2D_REFERENCE = "m2d_weight_reference.yaml"
+CALIBRATION_FILE = "calibration.json"
 ARCHIVE_TYPES = (".zip", ".tgz", ".tar")
 
 
@@ -61,7 +65,7 @@ def _stage_model(model_file: Path, name: str, root: Path) -> Dict[str, str]:
 
 
 def pack_system(tagger_model: Path, separator_model: Path, outpath: Path,
-                score_dir: Optional[Path] = None) -> Path:
+                score_dir: Optional[Path] = None, calibration: Optional[Path] = None) -> Path:
     """Write the archive (atomically) and return its path."""
     if outpath.suffix not in ARCHIVE_TYPES:
         raise S5InputError(f"--outpath {outpath}: use one of {', '.join(ARCHIVE_TYPES)} (espnet2's archive types)")
@@ -76,6 +80,10 @@ def pack_system(tagger_model: Path, separator_model: Path, outpath: Path,
         (root / M2D_REFERENCE).write_text(yaml.safe_dump({"path": weight_file, "digest": file_digest(weight_file)}))
         files = {"m2d_weight_reference": M2D_REFERENCE, "tagger_model": names["tagger_model"],
                  "separator_model": names["separator_model"]}
+        if calibration is not None:
+            Calibration.from_file(calibration)           # a readable s5_calibrate file, or one ERROR line
+            shutil.copyfile(calibration, root / CALIBRATION_FILE)
+            files["calibration"] = CALIBRATION_FILE
         for name in ("RESULTS.md", "results.json"):
             if score_dir is not None and (score_dir / name).is_file():
                 shutil.copyfile(score_dir / name, root / name)
@@ -146,6 +154,7 @@ def get_parser() -> argparse.ArgumentParser:
     pk.add_argument("--separator_model", type=Path, required=True)
     pk.add_argument("--score_dir", type=Path, default=None, help="stage-8 score folder (RESULTS.md, results.json)")
     pk.add_argument("--outpath", type=Path, required=True, help="the archive (.zip, .tgz or .tar)")
+    pk.add_argument("--calibration", type=Path, default=None, help="s5_calibrate file the system decodes with")
     up = sub.add_parser("unpack", help="unpack for decoding")
     up.add_argument("--archive", type=Path, required=True)
     up.add_argument("--outdir", type=Path, required=True)
@@ -164,11 +173,13 @@ def main(cmd=None) -> None:
     elif args.command == "unpack":
         check_output_dir(args.outdir, "--outdir")
     if args.command == "pack":
-        out = pack_system(args.tagger_model, args.separator_model, args.outpath, args.score_dir)
+        out = pack_system(args.tagger_model, args.separator_model, args.outpath, args.score_dir, args.calibration)
         logging.info("packed %s", out)
     elif args.command == "unpack":
         files = unpack_system(args.archive, args.outdir)
         print(f"tagger_model={files['tagger_model']}\nseparator_model={files['separator_model']}")
+        if "calibration" in files:
+            print(f"calibration={files['calibration']}")
     else:
         upload(args.archive, args.hf_repo)
 

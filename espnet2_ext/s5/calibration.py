@@ -9,23 +9,33 @@ class ``c`` and its softmax probability ``p``:
 * a mixture whose largest ``p`` over its slots is below ``min_probability`` is declared
   empty (every slot silence): the rule for zero-target mixtures.
 
-:func:`fit_calibration` chooses the 18 thresholds and ``min_probability`` on validation
-logits by maximising the official mixture label accuracy (coordinate ascent over the
-thresholds for each candidate ``min_probability``; candidate values are midpoints
-between observed probabilities, so the fit is exact on the data it sees). The result is a
-JSON file stored beside the tagger and applied by ``s5_inference --calibration``.
+With the candidate classes fixed, any decision of a mixture is one of 2^3 = 8 *slot masks*
+(which slots are active; the baseline's argmax is the mask ``p >= p(silence)``). The fit
+therefore works on a per-mixture **score table** [N, 8], the value the mixture gets under
+each mask (``nan`` = left out of the mean, as a CAPI-SDRi of ``None``), and maximises
+
+    J(thresholds, m) = nanmean_n table[n, mask_n(thresholds, m)]
+
+by coordinate ascent over the 18 thresholds for each candidate ``min_probability``
+(candidates are midpoints between observed probabilities, so the fit is exact on the data it
+sees). Two objectives: the official mixture label accuracy (:func:`accuracy_table`, from the
+reference labels alone) and CAPI-SDRi (:func:`capi_sdri_table`, the separator run under each
+mask). The result is a JSON file stored beside the tagger and applied by
+``s5_inference --calibration``.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
 from espnet2_ext.errors import S5InputError
-from espnet2_ext.s5.labels import CLASSES, LABELS_WITH_SILENCE, SILENCE_INDEX
+from espnet2_ext.s5.labels import CLASSES, LABELS_WITH_SILENCE, SILENCE_INDEX, silence_last
+from espnet2_ext.s5.metrics.capi_sdri import capi_sdri
+from espnet2_ext.s5.official import N_SLOTS
 
 CALIBRATION_VERSION = 1
 MAX_CANDIDATES = 100        # threshold candidates per class (quantiles beyond that)
@@ -76,12 +86,18 @@ def slot_candidates(logits: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     return cls, prob
 
 
+def slot_activity(cls: torch.Tensor, prob: torch.Tensor, thresholds: torch.Tensor,
+                  min_probability: float) -> torch.Tensor:
+    """Active slots [..., B, S] (bool) from :func:`slot_candidates` cls, prob [B, S] and
+    thresholds [..., 18] (a leading dim scores several threshold vectors at once)."""
+    active = prob >= thresholds.to(prob)[..., cls]
+    return active & (prob.max(dim=-1).values >= min_probability)[..., None]
+
+
 def decide(cls: torch.Tensor, prob: torch.Tensor, thresholds: torch.Tensor,
            min_probability: float) -> torch.Tensor:
     """Calibrated slot classes [B, S] (18 = silence) from :func:`slot_candidates`; thresholds [18]."""
-    active = prob >= thresholds.to(prob)[cls]
-    active &= (prob.max(dim=1).values >= min_probability)[:, None]
-    return torch.where(active, cls, torch.full_like(cls, SILENCE_INDEX))
+    return masked_classes(cls, slot_activity(cls, prob, thresholds, min_probability))
 
 
 def calibrated_slots(logits: torch.Tensor, calibration: Calibration) -> Tuple[List[List[str]], torch.Tensor]:
@@ -106,6 +122,64 @@ def mixture_accuracy(est: torch.Tensor, ref: torch.Tensor) -> float:
     return float(mixture_correct(est, ref).float().mean()) * 100
 
 
+def all_masks(n_slots: int = N_SLOTS) -> torch.Tensor:
+    """Every slot mask as booleans [2^S, S]: row m has slot s active iff bit s of m is set."""
+    return (torch.arange(2 ** n_slots)[:, None] >> torch.arange(n_slots)) & 1 == 1
+
+
+def mask_index(active: torch.Tensor) -> torch.Tensor:
+    """Active slots [..., S] bool -> mask index [...] (the row of :func:`all_masks`)."""
+    return (active.long() << torch.arange(active.shape[-1])).sum(dim=-1)
+
+
+def masked_classes(cls: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+    """Candidate classes with inactive slots set to silence (broadcasting)."""
+    return torch.where(active, cls, torch.full_like(cls, SILENCE_INDEX))
+
+
+def accuracy_table(cls: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """Mixture accuracy (0 or 100) of every slot mask: cls, ref [N, S] -> [N, 2^S]."""
+    est = masked_classes(cls[:, None], all_masks(cls.shape[1])[None])        # [N, 2^S, S]
+    return mixture_correct(est, ref[:, None].expand_as(est)).float() * 100
+
+
+def capi_sdri_table(separate: Callable[[torch.Tensor, List[List[str]]], torch.Tensor], mixture: torch.Tensor,
+                    cls: torch.Tensor, ref_labels: Sequence[str], ref_wavs: torch.Tensor) -> torch.Tensor:
+    """CAPI-SDRi (dB, nan for ``None``) of one mixture under every slot mask -> [2^S].
+
+    Args:
+        separate: ``separate(mixture [M, 4, T], labels [M][S]) -> [M, S, 1, T]``
+            (:meth:`S5Pipeline.separate`); called once with the non-empty masks as a batch,
+            each mask's labels in decoding order (silence last), as decoding queries it.
+        mixture: [4, T]; cls: candidate classes [S]; ref_labels [S] and ref_wavs [S, 1, T]:
+            the oracle targets (silence slots ignored).
+    """
+    masks = all_masks(len(cls))
+    names = [[LABELS_WITH_SILENCE[i] for i in row] for row in masked_classes(cls[None], masks).tolist()]
+    orders = [silence_last(row) for row in names]
+    queried = [[row[i] for i in order] for row, order in zip(names, orders)]
+    wavs = separate(mixture[None].expand(len(masks) - 1, -1, -1), queried[1:]).float().cpu()
+    out = torch.full((len(masks),), float("nan"))
+    for m, labels in enumerate(queried):
+        est = wavs[m - 1, :, 0] if m else torch.zeros_like(ref_wavs[:, 0])
+        value = capi_sdri(labels, est, list(ref_labels), ref_wavs[:, 0].float(), mixture[0].float().cpu())
+        if value is not None:
+            out[m] = value
+    return out
+
+
+def table_score(table: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Objective of decisions masks [..., N] on table [N, 2^S]: nanmean over mixtures [...]."""
+    values = table.expand(*masks.shape[:-1], *table.shape).gather(-1, masks[..., None])[..., 0]
+    return values.nanmean(dim=-1)
+
+
+def decision_masks(cls: torch.Tensor, prob: torch.Tensor, thresholds: torch.Tensor,
+                   min_probability: float) -> torch.Tensor:
+    """Calibrated decisions as mask indices [..., N] (cls, prob [N, S]; thresholds [..., 18])."""
+    return mask_index(slot_activity(cls, prob, thresholds, min_probability))
+
+
 def _midpoints(values: torch.Tensor, cap: int) -> torch.Tensor:
     """0, the midpoints between sorted unique values, and a value above them all (<= cap + 2 entries)."""
     u = torch.unique(values)
@@ -115,29 +189,16 @@ def _midpoints(values: torch.Tensor, cap: int) -> torch.Tensor:
     return torch.cat([u.new_zeros(1), mids, u.new_ones(1) * (float(u.max()) + 1e-6 if u.numel() else 1.0)])
 
 
-def _accuracies(cls: torch.Tensor, prob: torch.Tensor, ref: torch.Tensor, thresholds: torch.Tensor,
-                min_probability: float, c: int, candidates: torch.Tensor) -> torch.Tensor:
-    """Mixture accuracy [K] for each candidate threshold of class c, the others fixed.
-
-    Only the mixtures with a slot of class c depend on it; the others are counted once.
-    """
-    rows = (cls == c).any(dim=1)
-    others = int(mixture_correct(decide(cls[~rows], prob[~rows], thresholds, min_probability), ref[~rows]).sum())
-    cls, prob, ref = cls[rows], prob[rows], ref[rows]
-    th = thresholds.expand(len(candidates), -1).clone()
-    th[:, c] = candidates
-    active = prob[None] >= th[:, cls]   # [K, n, S]
-    active &= (prob.max(dim=1).values >= min_probability)[None, :, None]
-    est = torch.where(active, cls[None], torch.full_like(cls[None], SILENCE_INDEX))
-    correct = mixture_correct(est, ref[None].expand_as(est)).sum(dim=1)
-    return (correct + others).float() / len(rows) * 100
+def _finite(score: torch.Tensor) -> torch.Tensor:
+    """An objective of nan (every mixture left out) ranks below any real value."""
+    return torch.nan_to_num(score, nan=-float("inf"))
 
 
-def _ascend(cls: torch.Tensor, prob: torch.Tensor, ref: torch.Tensor, min_probability: float,
+def _ascend(cls: torch.Tensor, prob: torch.Tensor, table: torch.Tensor, min_probability: float,
             init: float, rounds: int) -> Tuple[torch.Tensor, float]:
-    """Coordinate ascent of the 18 thresholds at a fixed min_probability -> (thresholds, accuracy)."""
+    """Coordinate ascent of the 18 thresholds at a fixed min_probability -> (thresholds, objective)."""
     thresholds = torch.full((len(CLASSES),), init, dtype=prob.dtype)
-    best = mixture_accuracy(decide(cls, prob, thresholds, min_probability), ref)
+    best = float(_finite(table_score(table, decision_masks(cls, prob, thresholds, min_probability))))
     for _ in range(rounds):
         improved = False
         for c in range(len(CLASSES)):
@@ -145,41 +206,61 @@ def _ascend(cls: torch.Tensor, prob: torch.Tensor, ref: torch.Tensor, min_probab
             if mine.numel() == 0:
                 continue   # the class never wins a slot: its threshold does not matter
             cand = _midpoints(mine, MAX_CANDIDATES)
-            acc = _accuracies(cls, prob, ref, thresholds, min_probability, c, cand)
-            top = acc.max()
+            th = thresholds.expand(len(cand), -1).clone()
+            th[:, c] = cand
+            score = _finite(table_score(table, decision_masks(cls, prob, th, min_probability)))   # [K]
+            top = float(score.max())
             # among the best candidates, the one nearest the current threshold (stable, no drift)
-            ties = torch.nonzero(acc == top)[:, 0]
+            ties = torch.nonzero(score == score.max())[:, 0]
             pick = ties[torch.argmin((cand[ties] - thresholds[c]).abs())]
-            if float(top) > best + 1e-9:
+            if top > best + 1e-9:
                 improved = True
-            best = max(best, float(top))
+            best = max(best, top)
             thresholds[c] = cand[pick]
         if not improved:
             break
     return thresholds, best
 
 
-def fit_calibration(logits: torch.Tensor, ref: torch.Tensor, init: float = 0.5, rounds: int = 4,
-                    info: Optional[Dict[str, object]] = None) -> Calibration:
-    """Fit thresholds and min_probability on logits [N, S, 19] against reference classes ref [N, S].
+def argmax_masks(logits: torch.Tensor) -> torch.Tensor:
+    """The baseline's argmax decisions as mask indices [N]: a slot is active iff its best
+    non-silence class is at least as likely as silence (argmax takes the lower index on ties)."""
+    _, prob = slot_candidates(logits)
+    return mask_index(prob >= torch.softmax(logits.float(), dim=-1)[..., SILENCE_INDEX])
 
-    Maximises the mixture label accuracy; ties go to the smaller ``min_probability``. The
-    returned ``info`` records the validation accuracy of the baseline argmax and of the fit.
+
+OBJECTIVES = ("accuracy", "capi_sdri")
+TABLE_KEYS = {"accuracy": "valid_accuracy_mix", "capi_sdri": "valid_capi_sdri"}
+
+
+def fit_calibration(logits: torch.Tensor, tables: Dict[str, torch.Tensor], objective: str = "accuracy",
+                    init: float = 0.5, rounds: int = 4, info: Optional[Dict[str, object]] = None) -> Calibration:
+    """Fit thresholds and min_probability on logits [N, S, 19] maximising ``tables[objective]`` [N, 2^S].
+
+    Ties go to the smaller ``min_probability``. ``info`` of the result records the objective
+    and, for every table given, its validation value under the baseline argmax and the fit
+    (``valid_accuracy_mix``, ``valid_capi_sdri``).
     """
-    if ref.shape != logits.shape[:2]:
-        raise S5InputError(f"reference labels {tuple(ref.shape)} do not match logits {tuple(logits.shape)}")
-    if ref.shape[0] == 0:
+    if objective not in OBJECTIVES or objective not in tables:
+        raise S5InputError(f"calibration objective must be one of {OBJECTIVES} with its table, got {objective!r}")
+    for name, table in tables.items():
+        if table.shape != (logits.shape[0], 2 ** logits.shape[1]):
+            raise S5InputError(f"{name} table {tuple(table.shape)} does not match logits {tuple(logits.shape)}")
+    if logits.shape[0] == 0:
         raise S5InputError("no validation mixtures to fit the calibration on")
     cls, prob = slot_candidates(logits)
-    best: Tuple[float, float, torch.Tensor] = (-1.0, 0.0, torch.empty(0))
+    table = tables[objective]
+    best: Tuple[float, float, torch.Tensor] = (-float("inf"), 0.0, torch.empty(0))
     for m in _midpoints(prob.max(dim=1).values, MAX_EMPTY_CANDIDATES).tolist():
-        th, acc = _ascend(cls, prob, ref, m, init, rounds)
-        if acc > best[0] + 1e-9:
-            best = (acc, m, th)
-    acc, m, th = best
-    argmax = mixture_accuracy(logits.argmax(dim=-1), ref)
-    return Calibration(th.tolist(), m, {**(info or {}), "n_mixtures": int(ref.shape[0]),
-                                        "valid_accuracy_mix": {"argmax": argmax, "calibrated": acc}})
+        th, score = _ascend(cls, prob, table, m, init, rounds)
+        if score > best[0] + 1e-9:
+            best = (score, m, th)
+    _, m, th = best
+    fitted, argmax = decision_masks(cls, prob, th, m), argmax_masks(logits)
+    summary = {TABLE_KEYS[name]: {"argmax": float(table_score(t, argmax)), "calibrated": float(table_score(t, fitted))}
+               for name, t in tables.items()}
+    return Calibration(th.tolist(), m, {**(info or {}), "objective": objective,
+                                        "n_mixtures": int(logits.shape[0]), **summary})
 
 
 def labels_to_indices(labels: Sequence[Sequence[str]]) -> torch.Tensor:

@@ -63,3 +63,28 @@ def test_bad_inputs_stop_with_one_line(models, valid_dir, tmp_path):  # noqa: F8
     with pytest.raises(SystemExit):
         s5_calibrate.main(["--tagger_model", str(models.espnet_tag), "--valid_data_dir", str(tmp_path),
                            "--output", str(tmp_path / "c.json"), "--device", "cpu"])
+
+
+def test_capi_sdri_objective_runs_the_separator_and_refits_for_another(models, corpus, tmp_path):  # noqa: F811
+    from espnet2_ext.synth.datadir import write_datadir
+    data = tmp_path / "valid"
+    write_datadir(corpus.soundscapes, data, corpus.oracle)         # stage 3's data dir, with spk<k>.scp
+    out = tmp_path / "calibration_capi.json"
+    args = ["--tagger_model", str(models.espnet_tag), "--valid_data_dir", str(data), "--output", str(out),
+            "--device", "cpu", "--objective", "capi_sdri"]
+    with pytest.raises(SystemExit):                                 # the objective needs a separator
+        s5_calibrate.main(args)
+    assert not out.exists()
+    s5_calibrate.main(args + ["--separator_model", str(models.espnet_sep)])
+    cal = json.loads(out.read_text())
+    assert cal["objective"] == "capi_sdri" and cal["n_mixtures"] == 3
+    # the tagger only ever proposes Typing (never a reference class): every output is a false
+    # alarm or nothing, so every decision scores 0 dB and the fit cannot beat the argmax
+    assert cal["valid_capi_sdri"] == {"argmax": 0.0, "calibrated": 0.0}
+    assert set(cal["valid_accuracy_mix"]) == {"argmax", "calibrated"}
+    assert cal["fitted_on"]["separator_model"] and cal["fitted_on"]["objective"] == "capi_sdri"
+    mtime = out.stat().st_mtime_ns
+    s5_calibrate.main(args + ["--separator_model", str(models.espnet_sep)])
+    assert out.stat().st_mtime_ns == mtime                          # same inputs: kept
+    s5_calibrate.main(args + ["--separator_model", str(models.official_sep)])
+    assert json.loads(out.read_text())["fitted_on"]["separator_model"] != cal["fitted_on"]["separator_model"]

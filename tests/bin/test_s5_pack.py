@@ -58,6 +58,28 @@ def test_pack_unpack_round_trip_gives_the_same_models(system, tmp_path):
         assert torch.equal(load_tagger(tagger)(x), load_tagger(files["tagger_model"])(x))
 
 
+def test_calibration_travels_with_the_system(system, tmp_path, capsys):
+    import json
+    from espnet2_ext.s5.calibration import Calibration
+    tagger, separator, score, _ = system
+    cal = Path("exp/tag_blocks_4c/calibration_model.json")
+    cal.write_text(json.dumps(Calibration([0.3] * 18, 0.2, {"objective": "accuracy"}).to_json()))
+    s5_pack.main(["pack", "--tagger_model", str(tagger), "--separator_model", str(separator),
+                  "--calibration", str(cal), "--outpath", "exp/packed/sys_calib.zip"])
+    s5_pack.main(["unpack", "--archive", "exp/packed/sys_calib.zip", "--outdir", "exp/packed/sys_calib"])
+    lines = dict(line.split("=", 1) for line in capsys.readouterr().out.splitlines() if "=" in line)
+    back = Calibration.from_file(Path(lines["calibration"]))
+    assert back.thresholds == [0.3] * 18 and back.min_probability == 0.2
+    bad = Path("bad_calibration.json")
+    bad.write_text("{}")
+    with pytest.raises(S5InputError, match="not a version"):            # checked before anything is written
+        s5_pack.pack_system(tagger, separator, Path("exp/packed/bad.zip"), calibration=bad)
+    assert not Path("exp/packed/bad.zip").exists()
+    s5_pack.main(["unpack", "--archive", str(s5_pack.pack_system(tagger, separator, Path("plain.zip"))),
+                  "--outdir", "plain"])
+    assert "calibration=" not in capsys.readouterr().out            # none packed: none printed
+
+
 def test_unpack_checks_archive_and_m2d_reference(system, tmp_path):
     tagger, separator, score, weights = system
     archive = s5_pack.pack_system(tagger, separator, Path("sys.zip"), score)

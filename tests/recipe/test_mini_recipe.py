@@ -103,18 +103,25 @@ def test_identity_records_and_a_second_system_on_the_leaderboard(mini_run):
 
 
 def test_pack_then_decode_from_the_archive_equals_decoding_exp(mini_run):
+    """A calibrated system (CAPI-SDRi fit: tagger + separator) packed by stage 9 decodes from the
+    archive, with the packed calibration, exactly as from exp/."""
     work, _ = mini_run
-    res = subprocess.run(["./run.sh", "--mini", "true", "--stage", "9", "--stop-stage", "9"],
-                         cwd=work, capture_output=True, text=True, timeout=600)
+    calibrated = ["--calibrate", "true", "--calibration_objective", "capi_sdri", "--test_sets", "test"]
+    res = subprocess.run(["./run.sh", "--mini", "true", "--stage", "7", "--stop-stage", "9", *calibrated],
+                         cwd=work, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    archive = work / "exp/packed/4c_resunetk_valid.loss.best.zip"
-    assert "RESULTS.md" in zipfile.ZipFile(archive).namelist()
-    res = subprocess.run(["./run.sh", "--mini", "true", "--stage", "7", "--stop-stage", "7", "--test_sets", "test",
+    direct = work / f"{DECODE}_calib_capi"
+    assert json.loads((direct / "calibration.json").read_text())["objective"] == "capi_sdri"
+    assert "CAPI-SDRi dB argmax" in res.stdout + res.stderr
+    archive = work / "exp/packed/4c_resunetk_valid.loss.best_calib_capi.zip"
+    assert {"RESULTS.md", "calibration.json"} <= set(zipfile.ZipFile(archive).namelist())
+    res = subprocess.run(["./run.sh", "--mini", "true", "--stage", "7", "--stop-stage", "7", *calibrated,
                           "--packed_model", str(archive)], cwd=work, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    packed, direct = work / "exp/decode_packed_4c_resunetk_valid.loss.best/test", work / DECODE / "test"
-    assert (packed / "estimates.json").read_text() == (direct / "estimates.json").read_text()
-    wavs = sorted(p.name for p in direct.glob("*.wav"))
+    assert "using the calibration packed with the system" in res.stdout + res.stderr
+    packed = work / "exp/decode_packed_4c_resunetk_valid.loss.best_calib_capi_calib/test"
+    assert (packed / "estimates.json").read_text() == (direct / "test/estimates.json").read_text()
+    wavs = sorted(p.name for p in (direct / "test").glob("*.wav"))
     assert wavs and sorted(p.name for p in packed.glob("*.wav")) == wavs
     for name in wavs:
-        assert sf.read(str(packed / name))[0].tolist() == sf.read(str(direct / name))[0].tolist(), name
+        assert sf.read(str(packed / name))[0].tolist() == sf.read(str(direct / "test" / name))[0].tolist(), name

@@ -40,6 +40,7 @@ def test_help_prints_usage(recipe_dir):
     (["--inference_nj", "-2"], "--inference_nj must be an integer >= 1"),
     (["--PATH", "/tmp"], "invalid option --PATH"),                        # environment, not an option
     (["--ngpu", "64"], "need 64 GPU(s), this machine has"),
+    (["--calibration_objective", "sdr"], "--calibration_objective must be accuracy or capi_sdri"),
 ])
 def test_bad_options_fail_clearly(recipe_dir, args, msg):
     res = run_sh(recipe_dir, *args)

@@ -7,8 +7,10 @@ import pytest
 import torch
 
 from espnet2_ext.errors import S5InputError
-from espnet2_ext.s5.calibration import (Calibration, calibrated_slots, decide, fit_calibration, labels_to_indices,
-                                        mixture_accuracy, slot_candidates)
+from espnet2_ext.s5.calibration import (Calibration, accuracy_table, all_masks, argmax_masks, calibrated_slots,
+                                        capi_sdri_table, decide, decision_masks, fit_calibration,
+                                        labels_to_indices, mask_index, mixture_accuracy, slot_candidates,
+                                        table_score)
 from espnet2_ext.s5.labels import CLASSES, SILENCE_INDEX
 
 S = 3
@@ -25,6 +27,11 @@ def logits_for(rows):
             out[n, s, c] = math.log(p)
             out[n, s, SILENCE_INDEX] = math.log(1 - p)
     return out
+
+
+def fit_accuracy(logits, ref, **kw):
+    """The accuracy objective, as s5_calibrate runs it."""
+    return fit_calibration(logits, {"accuracy": accuracy_table(slot_candidates(logits)[0], ref)}, **kw)
 
 
 def test_decide_thresholds_and_empty_rule():
@@ -66,7 +73,7 @@ def test_fit_finds_per_class_thresholds_inside_the_known_gap():
         rows.append(row)
         refs.append(ref)
     logits, ref = logits_for(rows), torch.tensor(refs)
-    cal = fit_calibration(logits, ref)
+    cal = fit_accuracy(logits, ref)
     assert cal.info["valid_accuracy_mix"]["calibrated"] == 100.0
     assert cal.info["valid_accuracy_mix"]["argmax"] < 100.0
     cls, prob = slot_candidates(logits)
@@ -83,7 +90,7 @@ def test_fit_uses_the_empty_mixture_rule_when_thresholds_cannot_separate():
     # class 0 at 0.45: no threshold of class 0 gets both right, min_probability in (0.45, 0.9] does.
     logits = logits_for([[(1, 0.9), (0, 0.4), (2, 0.05)], [(0, 0.45), (2, 0.05), (3, 0.05)]])
     ref = torch.tensor([[1, 0, SILENCE_INDEX], [SILENCE_INDEX] * 3])
-    cal = fit_calibration(logits, ref)
+    cal = fit_accuracy(logits, ref)
     assert cal.info["valid_accuracy_mix"]["calibrated"] == 100.0
     assert 0.45 < cal.min_probability <= 0.9
     assert cal.thresholds[0] <= 0.4
@@ -116,3 +123,83 @@ def test_sorted_row_equality_is_the_official_mixture_accuracy():
     est = torch.randint(15, 19, (500, 3), generator=g)   # few classes: many equal multisets
     ref = torch.randint(15, 19, (500, 3), generator=g)
     assert torch.equal(mixture_correct(est, ref), label_counts_batch(est, ref)["acc"])
+
+
+def test_masks_round_trip_and_argmax_is_a_mask():
+    masks = all_masks(3)
+    assert masks.shape == (8, 3) and torch.equal(mask_index(masks), torch.arange(8))
+    g = torch.Generator().manual_seed(2)
+    logits = torch.randn(400, 3, 19, generator=g) * 3
+    cls, _ = slot_candidates(logits)
+    from espnet2_ext.s5.calibration import masked_classes
+    assert torch.equal(masked_classes(cls, masks[argmax_masks(logits)]), logits.argmax(dim=-1))
+
+
+def test_accuracy_table_scores_equal_the_direct_accuracy():
+    g = torch.Generator().manual_seed(3)
+    logits = torch.randn(300, 3, 19, generator=g) * 2
+    ref = torch.randint(15, 19, (300, 3), generator=g)
+    cls, prob = slot_candidates(logits)
+    table = accuracy_table(cls, ref)
+    th = torch.rand(5, 18, generator=g) * 0.5            # five threshold vectors scored at once
+    scores = table_score(table, decision_masks(cls, prob, th, 0.1))
+    assert scores.shape == (5,)
+    for k in range(5):
+        assert float(scores[k]) == pytest.approx(mixture_accuracy(decide(cls, prob, th[k], 0.1), ref))
+
+
+def test_table_score_leaves_nan_mixtures_out():
+    table = torch.tensor([[float("nan"), 4.0], [2.0, 6.0]])
+    assert float(table_score(table, torch.tensor([0, 0]))) == 2.0     # only mixture 1 counts
+    assert float(table_score(table, torch.tensor([1, 1]))) == 5.0
+
+
+def test_capi_objective_reaches_the_best_per_mixture_choice():
+    # one candidate slot per mixture (distinct classes), the others never worth activating:
+    # the optimum takes, per mixture, the better of "slot 0 silent" and "slot 0 active"
+    g = torch.Generator().manual_seed(4)
+    n = 18
+    rows = [[(c, 0.05 + 0.9 * float(torch.rand(1, generator=g))), (17, 0.01), (17, 0.01)] for c in range(n)]
+    rows[17][0] = (16, rows[17][0][1])
+    logits = logits_for(rows)
+    table = torch.full((n, 8), -100.0)
+    table[:, :2] = torch.randn(n, 2, generator=g) * 5
+    cal = fit_calibration(logits, {"capi_sdri": table}, objective="capi_sdri")
+    best = float(table[:, :2].max(dim=1).values.mean())
+    assert cal.info["valid_capi_sdri"]["calibrated"] == pytest.approx(best, abs=1e-5)
+    assert cal.info["valid_capi_sdri"]["argmax"] <= best + 1e-6
+    assert cal.info["objective"] == "capi_sdri"
+    with pytest.raises(S5InputError, match="objective"):
+        fit_calibration(logits, {"capi_sdri": table}, objective="accuracy")
+    with pytest.raises(S5InputError, match="does not match"):
+        fit_calibration(logits, {"capi_sdri": table[:, :4]}, objective="capi_sdri")
+
+
+def test_capi_sdri_table_queries_every_mask_in_decoding_order():
+    T = 4000
+    g = torch.Generator().manual_seed(5)
+    ref_wavs = torch.randn(3, 1, T, generator=g)
+    ref_wavs[2] = 0
+    ref_labels = [CLASSES[0], CLASSES[1], "silence"]
+    mixture = (ref_wavs[0] + ref_wavs[1]).expand(4, -1) + 0.3 * torch.randn(4, T, generator=g)
+    calls = []
+
+    def separate(mix, labels):   # a perfect separator for the reference classes, noise otherwise
+        calls.append(labels)
+        out = torch.randn(len(labels), 3, 1, T, generator=g)
+        for b, row in enumerate(labels):
+            for s, lab in enumerate(row):
+                if lab in ref_labels[:2]:
+                    out[b, s] = ref_wavs[ref_labels.index(lab)]
+        return out
+
+    cls = torch.tensor([5, 1, 0])                       # slot 0 a false alarm, slots 1 and 2 real
+    table = capi_sdri_table(separate, mixture, cls, ref_labels, ref_wavs)
+    assert table.shape == (8,) and len(calls) == 1 and len(calls[0]) == 7
+    assert all(row[-1] == "silence" for row in calls[0][:-1])            # silence last, as decoded
+    assert calls[0][1] == [CLASSES[1], "silence", "silence"]            # mask 2 = slot 1 only
+    assert calls[0][2] == [CLASSES[5], CLASSES[1], "silence"]           # mask 3 = slots 0 and 1
+    assert float(table[0]) == 0.0                                       # nothing output: two misses
+    assert int(table.argmax()) == 0b110                                 # exactly the real slots
+    empty = capi_sdri_table(separate, mixture, cls, ["silence"] * 3, torch.zeros(3, 1, T))
+    assert torch.isnan(empty[0]) and torch.equal(empty[1:], torch.zeros(7))   # false alarms score 0

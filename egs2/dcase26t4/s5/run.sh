@@ -41,6 +41,9 @@ inference_tag=         # stages 7-8: suffix of the decode folder (e.g. to compar
 inference_nj=          # stage 7: decoding jobs (default: --nj)
 calibrate=false        # stages 7-8: fit per-class slot thresholds on data/valid (s5_calibrate) and decode
                        # with them (decode folder gets _calib); false = the baseline's argmax
+calibration_objective=accuracy  # --calibrate: what the fit maximises on data/valid: accuracy (mixture label
+                       # accuracy; fit stored with the tagger) or capi_sdri (runs the separator; fit stored
+                       # in the decode folder, which gets _calib_capi)
 overwrite=false        # true: folders holding results of other settings are emptied and redone
 packed_model=          # stages 7-8: decode with a system packed by stage 9 (.zip) instead of exp/
 hf_repo=               # stage 9: also upload the packed system to this Hugging Face Hub repository
@@ -90,6 +93,7 @@ Options:
   --inference_tag T --inference_nj N  stages 7-8: decode folder suffix, decoding jobs
   --calibrate true              stages 7-8: calibrated slot decisions fitted on ${datadir}/valid
                                 (beyond the baseline; decode folder decode_..._calib)
+  --calibration_objective accuracy|capi_sdri   what --calibrate maximises (default ${calibration_objective})
   --overwrite true              redo folders that hold results of other settings (default: stop)
   --packed_model F              stages 7-8: decode a system packed by stage 9
   --report true|false --report_n N  stage 8: listening report, N best/median/worst soundscapes
@@ -122,6 +126,10 @@ for spec in nj:1 inference_nj:1 ngpu:0 num_nodes:1 cpu_procs:1 mini_seed:0 submi
         log "Error: --${name} must be an integer >= ${min_value}, got '${value}'"; exit 2
     fi
 done
+case "${calibration_objective}" in
+    accuracy|capi_sdri) ;;
+    *) log "Error: --calibration_objective must be accuracy or capi_sdri, got '${calibration_objective}'"; exit 2 ;;
+esac
 # GPUs asked for on this machine (a Slurm job gets its GPUs on the compute node)
 if [ "${cmd_backend:-local}" = local ] && { [ "${ngpu}" -gt 0 ] || "${gpu_inference}"; }; then
     n_gpus=$(python -c "import torch; print(torch.cuda.device_count())" 2>/dev/null || echo 0)
@@ -252,13 +260,16 @@ else
     decode_dir=${expdir}/decode_$(tagger_tag "${tagger_variant}")_${sep_tag}_$(stem "${inference_model}")
 fi
 calib_file=
-if "${calibrate}"; then   # stored with the tagger it calibrates; the decode folder says it is calibrated
-    if [ -n "${packed_model}" ]; then calib_file=${expdir}/calibration_$(stem "${packed_model}").json
-    elif "${skip_train}"; then calib_file=${expdir}/calibration_$(stem "${tagger_ckpt}").json
-    else calib_file=$(dirname "${tagger_ckpt}")/calibration_$(stem "${inference_model}").json; fi
-    decode_dir=${decode_dir}_calib
+if "${calibrate}"; then   # the fit is stored with what it calibrates; the decode folder says it is calibrated
+    if [ -n "${packed_model}" ]; then decode_dir=${decode_dir}_calib
+    elif [ "${calibration_objective}" = capi_sdri ]; then decode_dir=${decode_dir}_calib_capi
+    elif "${skip_train}"; then calib_file=${expdir}/calibration_$(stem "${tagger_ckpt}").json; decode_dir=${decode_dir}_calib
+    else calib_file=$(dirname "${tagger_ckpt}")/calibration_$(stem "${inference_model}").json; decode_dir=${decode_dir}_calib; fi
 fi
 decode_dir=${decode_dir}${inference_tag:+_${inference_tag}}
+if "${calibrate}" && [ -z "${calib_file}" ]; then
+    calib_file=${decode_dir}/calibration.json   # CAPI-SDRi fit (tagger + separator), or a packed system's
+fi
 
 if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
     log "Stage 7: decode ${test_sets} with ${tagger_ckpt} + ${separator_ckpt} -> ${decode_dir}"
@@ -266,12 +277,19 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
         [ -e "${f}" ] || { log "Error: ${f} not found (train stages 4-6 first; an N-best average valid.loss.ave_<N>best.pth exists when keep_nbest_models >= N)"; exit 1; }
     done
     if "${gpu_inference}"; then _cmd="${cuda_cmd} --gpu 1"; _device=cuda; else _cmd=${decode_cmd}; _device=cpu; fi
-    if "${calibrate}"; then
-        log "Stage 7: fit calibrated slot decisions on ${datadir}/valid -> ${calib_file}"
+    packed_calib=$(echo "${unpacked:-}" | sed -n 's/^calibration=//p')
+    if "${calibrate}" && [ -n "${packed_calib}" ]; then
+        log "Stage 7: using the calibration packed with the system (${packed_calib})"
+        mkdir -p "$(dirname "${calib_file}")" && cp "${packed_calib}" "${calib_file}"
+    elif "${calibrate}"; then
+        log "Stage 7: fit calibrated slot decisions (${calibration_objective}) on ${datadir}/valid -> ${calib_file}"
+        calib_sep=(); [ "${calibration_objective}" = capi_sdri ] && calib_sep=(--separator_model "${separator_ckpt}")
+        mkdir -p "$(dirname "${calib_file}")"
         ${_cmd} "${calib_file%.json}.log" python -m espnet2_ext.bin.s5_calibrate --tagger_model "${tagger_ckpt}" \
             --tagger_type "${tagger_variant}" ${m2d_weight_file:+--m2d_weight_file "${m2d_weight_file}"} \
-            --valid_data_dir "${datadir}/valid" --output "${calib_file}" --device "${_device}"
-        grep -h "mixture accuracy" "${calib_file%.json}.log" || true
+            --valid_data_dir "${datadir}/valid" --output "${calib_file}" --device "${_device}" \
+            --objective "${calibration_objective}" "${calib_sep[@]}"
+        grep -h "argmax" "${calib_file%.json}.log" || true
     fi
     for dset in ${test_sets}; do
         local/decode.sh --cmd "${_cmd}" --nj "${inference_nj}" --device "${_device}" --overwrite "${overwrite}" \
@@ -314,7 +332,7 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
         log "Error: stage 9 packs this recipe's trained models (exp/), not given checkpoints"; exit 2
     fi
     python -m espnet2_ext.bin.s5_pack pack --tagger_model "${tagger_ckpt}" --separator_model "${separator_ckpt}" \
-        --score_dir "${decode_dir}/test/score" --outpath "${packed}"
+        --score_dir "${decode_dir}/test/score" --outpath "${packed}" ${calib_file:+--calibration "${calib_file}"}
     if [ -n "${hf_repo}" ]; then
         python -m espnet2_ext.bin.s5_pack upload --archive "${packed}" --hf_repo "${hf_repo}"
     fi
