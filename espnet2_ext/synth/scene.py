@@ -40,7 +40,7 @@ from espnet2_ext.errors import S5InputError
 from espnet2_ext.fileio import read_json
 from espnet2_ext.s5.labels import CLASSES
 from espnet2_ext.s5.official import SAMPLE_RATE
-from espnet2_ext.synth.room import RirCache, direct_path_rir
+from espnet2_ext.synth.room import DirectWindow, RirCache, direct_path_rir
 from espnet2_ext.synth.sources import SourceLoader
 
 logger = logging.getLogger(__name__)
@@ -337,8 +337,8 @@ class SceneRenderer(_SceneIO):
             row[o:o + k] = x[:k]
         spectra = scipy.fft.rfft(buf, axis=-1, workers=1)    # one batched call: [E, F]
         acc = np.zeros((nchan, nfft // 2 + 1), dtype=np.complex64)
-        dry_specs = []
-        for ev, x, k, spectrum in zip(events, clips, kept, spectra):
+        dry = np.zeros((len(scene.fg_events), 1, t), np.float32) if return_dry else None
+        for i, (ev, x, o, k, spectrum) in enumerate(zip(events, clips, onsets, kept, spectra)):
             rir = self.rirs.spectra(room_path, ev.event_position, sr, nfft)
             n = x.shape[0]
             if k == n and n + rir_len - 1 <= nfft:   # the usual case: level from the same FFT
@@ -346,19 +346,31 @@ class SceneRenderer(_SceneIO):
             else:   # clip overruns the mixture window: level over its own full convolution
                 wet = scipy.signal.fftconvolve(x[None], room.rir(ev.event_position, sr), axes=-1)
                 energy = float(np.sum(wet ** 2))
-            spectrum *= np.float32(level_gain(energy, nchan, n + rir_len - 1, ref_db, ev.snr))
+            gain = level_gain(energy, nchan, n + rir_len - 1, ref_db, ev.snr)
+            spectrum *= np.float32(gain)
             acc += rir.wet * spectrum
-            if return_dry and ev.role == "foreground":
-                hd = self.rirs.dry_spectrum(room_path, ev.event_position, sr, nfft,
-                                            scene.direct_range_ms, dry_channel)
-                dry_specs.append(spectrum * hd)
-        out = scipy.fft.irfft(np.concatenate([acc] + [d[None] for d in dry_specs]), n=nfft,
-                              axis=-1, workers=1)[:, :t]
-        mixture = out[:nchan] + self.background(scene, nchan).astype(np.float32)
-        dry = None
-        if return_dry:
-            dry = np.ascontiguousarray(out[nchan:, None, :]) if dry_specs else np.zeros((0, 1, t), np.float32)
+            if dry is not None and ev.role == "foreground":
+                window = self.rirs.direct_window(room_path, ev.event_position, sr, scene.direct_range_ms,
+                                                 dry_channel)
+                _add_direct_path(dry[i, 0], x[:k], window, gain, o)
+        out = scipy.fft.irfft(acc, n=nfft, axis=-1, workers=1)[:, :t]
+        mixture = out + self.background(scene, nchan).astype(np.float32)
         return Rendered(mixture=np.ascontiguousarray(mixture, dtype=np.float32), dry=dry)
+
+
+def _add_direct_path(target: np.ndarray, clip: np.ndarray, window: DirectWindow, gain: float,
+                     onset: int) -> None:
+    """target[onset + s:] += gain * (clip * taps), truncated at the end of target [T].
+
+    The direct-path RIR is zero outside ``taps`` [W] (from sample s = window.start), so this
+    short convolution (overlap-add, blocks of a few W) equals the full-length one.
+    """
+    start = onset + window.start
+    need = target.shape[0] - start
+    if need <= 0 or clip.shape[0] == 0:
+        return
+    conv = scipy.signal.oaconvolve(clip[:need], window.taps)[:need]
+    target[start:start + conv.shape[0]] += np.float32(gain) * conv
 
 
 def _spectral_energy(spectrum: np.ndarray, weights: np.ndarray) -> float:
