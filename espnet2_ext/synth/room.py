@@ -161,6 +161,23 @@ def direct_path_rir(h: np.ndarray, sr: int, direct_range_ms: Sequence[float] = D
     return out
 
 
+#: odd parts allowed in an FFT size: 3**a * 5**b <= 125 with a <= 2. pocketfft is slower on
+#: sizes with a large power of 3 (scipy's next_fast_len gives 497,664 = 2**11 * 3**5 for
+#: 10 s + 5.46 s; this rule 512,000 = 2**12 * 5**3); benchmarks/README.md says what it buys.
+FFT_ODD_PARTS = (1, 3, 5, 9, 15, 25, 45, 75, 125)
+
+
+def fft_size(n: int) -> int:
+    """Smallest 2**a * m >= n with m in FFT_ODD_PARTS: the renderer's FFT length for n samples."""
+    best = None
+    for m in FFT_ODD_PARTS:
+        size = m
+        while size < n:
+            size *= 2
+        best = size if best is None else min(best, size)
+    return best
+
+
 def parseval_weights(nfft: int) -> np.ndarray:
     """w [nfft//2+1] such that sum(x**2) == sum(w * |rfft(x, nfft)|**2) / nfft."""
     w = np.full(nfft // 2 + 1, 2.0)

@@ -40,7 +40,7 @@ from espnet2_ext.errors import S5InputError
 from espnet2_ext.fileio import read_json
 from espnet2_ext.s5.labels import CLASSES
 from espnet2_ext.s5.official import SAMPLE_RATE
-from espnet2_ext.synth.room import DirectWindow, RirCache, direct_path_rir
+from espnet2_ext.synth.room import DirectWindow, RirCache, direct_path_rir, fft_size
 from espnet2_ext.synth.sources import SourceLoader
 
 logger = logging.getLogger(__name__)
@@ -348,7 +348,7 @@ class SceneRenderer(_SceneIO):
         room_path = self.room_path(scene)
         room = self.rirs.room(room_path)
         nchan, rir_len = room.nchan, room.rir_len_at(sr)
-        nfft = scipy.fft.next_fast_len(t + rir_len - 1, real=True)
+        nfft = fft_size(t + rir_len - 1)
         ref_db = float(scene.config["ref_db"])
         events = list(scene.fg_events) + list(scene.int_events)
         clips = [self.clip(scene, ev) for ev in events]
