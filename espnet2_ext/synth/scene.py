@@ -380,7 +380,10 @@ class SceneRenderer(_SceneIO):
                 window = self.rirs.direct_window(room_path, ev.event_position, sr, scene.direct_range_ms,
                                                  dry_channel)
                 _add_direct_path(dry[i, 0], x[:k], window, gain, o)
-        mixture = np.ascontiguousarray(scipy.fft.irfft(acc, n=nfft, axis=-1, workers=1)[:, :t])
+        if events:
+            mixture = np.ascontiguousarray(scipy.fft.irfft(acc, n=nfft, axis=-1, workers=1)[:, :t])
+        else:   # background only (tagger scenes may have no event at all): no transform
+            mixture = np.zeros((nchan, t), np.float32)
         self.add_background(scene, mixture)
         return Rendered(mixture=mixture, dry=dry)
 
