@@ -381,7 +381,8 @@ class SceneRenderer(_SceneIO):
                                                  dry_channel)
                 _add_direct_path(dry[i, 0], x[:k], window, gain, o)
         if events:
-            mixture = np.ascontiguousarray(scipy.fft.irfft(acc, n=nfft, axis=-1, workers=1)[:, :t])
+            mixture = scipy.fft.irfft(acc, n=nfft, axis=-1, workers=1, overwrite_x=True)   # acc is scratch
+            mixture = np.ascontiguousarray(mixture[:, :t])
         else:   # background only (tagger scenes may have no event at all): no transform
             mixture = np.zeros((nchan, t), np.float32)
         self.add_background(scene, mixture)
