@@ -1,50 +1,81 @@
 """Synthesis throughput of the on-the-fly training mixtures on one CPU core.
 
-    python benchmarks/synth_throughput.py [--data_root DIR] [--n 50] [--seed 0] [--n_reference 5]
+    OMP_NUM_THREADS=1 python benchmarks/synth_throughput.py [--config YAML] [--data_root DIR]
+        [--n 30] [--n_cold 8] [--n_reference 5] [--rounds 3] [--seed 0]
+        [--spaudsyn DIR --spaudsyn_python PY [--n_spaudsyn 10]] [--revisions REV,REV,...]
 
-Scenes follow the SpAudSyn measurement in synthesizer_spec.md §11: 10 s, 32 kHz,
-3 targets with a channel-0 dry target each, 2 interferers, 1 background,
-4-channel RIRs. Without --data_root a realistic corpus is built in a temp dir
-(one room: 20 positions x 4 ch x 174,763 taps; clips 2-14 s). ``--data_root`` is
-the folder holding dev_set/ (train split is used).
+Times the path that training uses: items of ``GenerateDataset`` (scene sampling, rendering,
+item assembly) with the ``train_data_conf`` of a recipe config (default
+conf/tuning/sep_resunetk.yaml: 1-3 targets with dry targets, 0-2 interferers, same-class
+duplicates, 1 background; a tagger config gives its own settings: no dry targets).
+Rows, all on the same scenes and in the same run:
 
-Prints mixtures/s of the fast renderer with a warm RIR-spectrum cache, with a cold
-cache (every RIR read and transformed again), and of the straightforward float64
-SpAudSyn-equivalent path (render_scene_reference) on the same scenes.
+  warm      the RIR-spectrum cache holds every position (a warm-up pass filled it);
+  cold      no RIR cache (rir_cache_mb 0): every RIR read from SOFA and transformed again;
+  reference ``render_scene_reference`` (float64, one full fftconvolve per event and per dry
+            target, RIRs read from SOFA each time), the oracle of the tests.
+
+Decoded clips are cached in all rows. Rates are mixtures per second of CPU time of this
+process (``time.process_time``: one core, not skewed by other jobs on a shared machine) and
+of wall time; each is the median over ``--rounds`` alternating rounds.
+
+``--revisions`` (git revisions of this repository, oldest first) times the renderer of each
+revision's ``espnet2_ext/synth/scene.py`` (with today's other modules) on the same scenes,
+alternating in this process, and prints each one's rate and its ratio to the first: what each
+step bought. It needs the revisions' scene.py to run with today's room.py.
+
+With ``--spaudsyn DIR`` the official generate path (``DatasetS3`` of the baseline tree DIR,
+with SpAudSyn installed in it as ``src/modules/spatial_audio_synthesizer``) renders mixtures
+of the same corpus with the same settings in a subprocess run by ``--spaudsyn_python`` (DIR's
+own environment); the script prints its rate and the ratio. Without ``--data_root`` the
+corpus is built in a temp dir in the official layout (readable by the official code): one
+SOFA room, 20 positions x 4 ch x 174,763 taps (32 kHz); 6 target classes x 3 subfolders x
+2 clips and 4 interference classes x 3 clips of 2-14 s; 3 four-channel backgrounds of 12-20 s.
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
 import os
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable, Tuple
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
-import soundfile as sf  # noqa: E402
 import torch  # noqa: E402
+import yaml  # noqa: E402
 
+from espnet2_ext.errors import S5InputError, cli_main  # noqa: E402
+from espnet2_ext.fileio import write_pcm16  # noqa: E402
+from espnet2_ext.s5.labels import CLASSES  # noqa: E402
 from espnet2_ext.s5.official import SAMPLE_RATE as SR  # noqa: E402
+from espnet2_ext.synth.dataset import GenerateDataset  # noqa: E402
 from espnet2_ext.synth.room import RirCache  # noqa: E402
-from espnet2_ext.synth.sampler import SceneSampler, scene_rng  # noqa: E402
-from espnet2_ext.synth.scene import SceneRenderer, make_scene_config, render_scene_reference  # noqa: E402
+from espnet2_ext.synth.scene import render_scene_reference  # noqa: E402
 from espnet2_ext.synth.sofa import write_sofa  # noqa: E402
 
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG = REPO / "egs2/dcase26t4/s5/conf/tuning/sep_resunetk.yaml"
+SPAUDSYN_CHILD = Path(__file__).resolve().with_name("spaudsyn_rate.py")
 
 
 def build_data(root: Path, seed: int, n_pos: int = 20, rir_len: int = 174_763) -> None:
-    """A realistic small corpus under root/dev_set (train split only)."""
+    """A small corpus in the official layout under root/dev_set (train split only)."""
     rng = np.random.default_rng(seed)
     dev = root / "dev_set"
 
-    def clip(path: Path, seconds: float, channels: int = 1):
+    def clip(path: Path, seconds: float, channels: int = 1) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        x = rng.standard_normal((int(seconds * SR), channels)).astype(np.float32) * 0.1
-        sf.write(str(path), x, SR, subtype="PCM_16")
+        write_pcm16(path, rng.standard_normal((channels, int(seconds * SR))) * 0.1, SR)
 
-    for c in ("Speech", "Cough", "Dishes", "Typing", "Doorbell", "Blender"):
+    for c in CLASSES[:6]:
         for k in range(3):
             for j in range(2):
                 clip(dev / "sound_event/train" / c / f"s{k}" / f"{j}.wav", rng.uniform(2, 14))
@@ -62,46 +93,153 @@ def build_data(root: Path, seed: int, n_pos: int = 20, rir_len: int = 174_763) -
     write_sofa(dev / "room_ir/train/room.sofa", irs, SR, pos)
 
 
+def read_recipe_config(path: Path) -> Tuple[dict, bool]:
+    """(train_data_conf, is_tagger) of a recipe training config."""
+    try:
+        conf = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise S5InputError(f"--config {path}: cannot read it ({e}); give a conf/tuning/*.yaml") from e
+    if not isinstance(conf, dict) or not isinstance(conf.get("train_data_conf"), dict):
+        raise S5InputError(f"--config {path} has no train_data_conf block; give a conf/tuning/*.yaml")
+    return conf["train_data_conf"], "tagger" in conf
+
+
+def timed(func: Callable[[int], object], indices) -> Tuple[float, float]:
+    """(mixtures per CPU second, mixtures per wall second) of func over indices."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    for i in indices:
+        func(i)
+    n = len(indices)
+    return n / (time.process_time() - cpu), n / (time.perf_counter() - wall)
+
+
+def check_spaudsyn_tree(base: Path) -> None:
+    """The files of the official baseline tree and its SpAudSyn copy that the child imports."""
+    needed = [base / "src/datamodules", base / "src/modules/spatial_audio_synthesizer/room.py",
+              base / "src/modules/spatial_audio_synthesizer/spatial_audio_synthesizer.py"]
+    missing = [str(p) for p in needed if not p.exists()]
+    if missing:
+        raise S5InputError(f"--spaudsyn {base} lacks {', '.join(missing)}: give the official baseline tree "
+                           "with SpAudSyn's src/ copied to src/modules/spatial_audio_synthesizer")
+
+
+def run_spaudsyn(args, conf: dict, is_tagger: bool, root: Path) -> Tuple[float, float]:
+    """Rates of the official DatasetS3 generate path on the same corpus (a subprocess)."""
+    base = args.spaudsyn
+    request = {"baseline": str(base.resolve()), "corpus_root": str(root.resolve()), "n": args.n_spaudsyn,
+               "rounds": args.rounds, "seed": args.seed, "config": dict(conf, mode="generate"),
+               "tagger": is_tagger}
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    try:
+        proc = subprocess.run([args.spaudsyn_python, str(SPAUDSYN_CHILD)], input=json.dumps(request),
+                              capture_output=True, text=True, env=env)
+    except OSError as e:
+        raise S5InputError(f"--spaudsyn_python {args.spaudsyn_python}: cannot run it ({e})") from e
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise S5InputError(f"--spaudsyn {base}: the official DatasetS3 run failed ({last})")
+    result = json.loads(lines[-1])
+    return result["cpu"], result["wall"]
+
+
+def renderer_at(revision: str, like):
+    """SceneRenderer class of ``revision``'s scene.py, sharing ``like``'s clip cache."""
+    source = subprocess.run(["git", "-C", str(REPO), "show", f"{revision}:espnet2_ext/synth/scene.py"],
+                            capture_output=True, text=True, check=True).stdout
+    name = f"scene_at_{revision.replace('~', '_').replace('^', '_')}"
+    path = Path(tempfile.mkdtemp()) / f"{name}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module.SceneRenderer(like.paths.root, like.sources, RirCache(4096))
+
+
+def compare_revisions(revisions, warm: GenerateDataset, n: int, rounds: int, return_dry: bool) -> None:
+    """Render the same n scenes with each revision's renderer, alternating; print rates and ratios."""
+    scenes = [warm.scene(i)[0] for i in range(n)]
+    renderers = [renderer_at(rev, warm.renderer) for rev in revisions]
+    for renderer in renderers:                   # warm-up: each fills its own RIR-spectrum cache
+        for scene in scenes:
+            renderer.render(scene, return_dry=return_dry)
+    rates = [[] for _ in revisions]
+    for _ in range(rounds):
+        for renderer, out in zip(renderers, rates):
+            out.append(timed(lambda i: renderer.render(scenes[i], return_dry=return_dry), range(n))[0])
+    print(f"renderer by revision (render only, {n} scenes, medians of {rounds} rounds, mixtures per CPU second)")
+    for rev, out in zip(revisions, rates):
+        ratio = statistics.median(a / b for a, b in zip(out, rates[0]))
+        print(f"  {rev:12s} {statistics.median(out):7.2f}  x{ratio:.2f} vs {revisions[0]}")
+
+
+def report(name: str, rates) -> Tuple[float, float]:
+    cpu, wall = statistics.median(r[0] for r in rates), statistics.median(r[1] for r in rates)
+    print(f"{name:44s} {cpu:7.2f} {1000 / cpu:8.1f} {wall:7.2f}")
+    return cpu, wall
+
+
+@cli_main
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="recipe config with train_data_conf")
     ap.add_argument("--data_root", type=Path, default=None, help="folder holding dev_set/ (default: build one)")
-    ap.add_argument("--n", type=int, default=50, help="mixtures to time (fast path)")
-    ap.add_argument("--n_reference", type=int, default=5, help="mixtures to time (float64 reference, cold)")
+    ap.add_argument("--n", type=int, default=30, help="items per round, warm cache")
+    ap.add_argument("--n_cold", type=int, default=8, help="items per round, cold cache")
+    ap.add_argument("--n_reference", type=int, default=5, help="items per round, float64 reference")
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--spaudsyn", type=Path, default=None, help="official baseline tree with SpAudSyn")
+    ap.add_argument("--spaudsyn_python", default=sys.executable, help="python of that tree's environment")
+    ap.add_argument("--n_spaudsyn", type=int, default=10, help="items per round, official path")
+    ap.add_argument("--revisions", default=None, help="comma-separated git revisions to compare, oldest first")
     args = ap.parse_args()
+    conf, is_tagger = read_recipe_config(args.config)
+    if args.spaudsyn is not None:
+        check_spaudsyn_tree(args.spaudsyn)
+    revisions = args.revisions.split(",") if args.revisions else []
+    for rev in revisions:
+        if subprocess.run(["git", "-C", str(REPO), "cat-file", "-e", f"{rev}:espnet2_ext/synth/scene.py"],
+                          capture_output=True).returncode != 0:
+            raise S5InputError(f"--revisions: no espnet2_ext/synth/scene.py at git revision {rev!r}")
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         root = args.data_root
         if root is None:
             root = Path(tmp)
-            t0 = time.perf_counter()
             build_data(root, args.seed)
-            print(f"built benchmark data in {time.perf_counter() - t0:.1f} s")
-        d = "data/dev_set"
-        config = make_scene_config(10.0, SR, 3, 10.0, -55, f"{d}/sound_event/train", f"{d}/noise/train",
-                                   f"{d}/interference/train", f"{d}/room_ir/train")
-        gen = {"nevent_range": [3, 3], "ninterference_range": [2, 2]}
-        sampler = SceneSampler(config, gen, root)
-        scenes = [sampler.sample(scene_rng(args.seed, 0, i)) for i in range(args.n)]
-        renderer = SceneRenderer(root, sampler.sources, RirCache(max_mb=4096))
-        for s in scenes:                      # warm-up: decode clips, fill the RIR-spectrum cache
-            renderer.render(s)
-        t0 = time.perf_counter()
-        for s in scenes:
-            renderer.render(s)
-        warm = args.n / (time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        for s in scenes[:args.n_reference]:
-            SceneRenderer(root, sampler.sources, RirCache()).render(s)
-        cold = args.n_reference / (time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        for s in scenes[:args.n_reference]:
-            render_scene_reference(SceneRenderer(root, sampler.sources, RirCache()), s)
-        ref = args.n_reference / (time.perf_counter() - t0)
-    print(f"fast renderer, warm RIR cache : {warm:7.2f} mixtures/s ({1000 / warm:6.1f} ms/mixture)")
-    print(f"fast renderer, cold RIR cache : {cold:7.2f} mixtures/s ({1000 / cold:6.1f} ms/mixture)")
-    print(f"float64 reference (SpAudSyn-like): {ref:7.2f} mixtures/s ({1000 / ref:6.1f} ms/mixture)")
-    print(f"speed-up warm / reference: {warm / ref:.1f}x;  vs SpAudSyn's ~0.5 s/mixture: {0.5 * warm:.1f}x")
+        kwargs = dict(corpus_root=root, label_vector_mode="stack" if is_tagger else "concat",
+                      return_source=not is_tagger, seed=args.seed)
+        warm = GenerateDataset(conf, rir_cache_mb=4096, source_cache_mb=1024, **kwargs)
+        cold = GenerateDataset(conf, rir_cache_mb=0, source_cache_mb=1024, **kwargs)
+        items = range(args.n)
+        for i in items:                         # decode the clips, fill the RIR-spectrum cache
+            warm[i]
+        for i in items[:args.n_cold]:
+            cold[i]
+
+        def reference(i: int):
+            return render_scene_reference(warm.renderer, warm.scene(i)[0], return_dry=not is_tagger)
+
+        rates = {"warm": [], "cold": [], "reference": []}
+        for _ in range(args.rounds):
+            rates["warm"].append(timed(warm.__getitem__, items))
+            rates["cold"].append(timed(cold.__getitem__, items[:args.n_cold]))
+            rates["reference"].append(timed(reference, items[:args.n_reference]))
+        print(f"config {args.config.name}; medians of {args.rounds} rounds; one core")
+        print(f"{'path':44s} {'mix/cpu-s':>7s} {'ms(cpu)':>8s} {'mix/s(wall)':>7s}")
+        fast = report("ours, warm RIR cache", rates["warm"])
+        report("ours, cold RIR cache", rates["cold"])
+        ref = report("float64 reference (render_scene_reference)", rates["reference"])
+        print(f"ours warm / float64 reference: {fast[0] / ref[0]:.1f}x (cpu), {fast[1] / ref[1]:.1f}x (wall)")
+        if args.spaudsyn is not None:
+            official = run_spaudsyn(args, conf, is_tagger, root)
+            print(f"{'official DatasetS3 generate (SpAudSyn)':44s} {official[0]:7.2f} {1000 / official[0]:8.1f} "
+                  f"{official[1]:7.2f}")
+            print(f"ours warm / SpAudSyn: {fast[0] / official[0]:.1f}x (cpu), {fast[1] / official[1]:.1f}x (wall)")
+        if revisions:
+            compare_revisions(revisions, warm, args.n, args.rounds, not is_tagger)
 
 
 if __name__ == "__main__":

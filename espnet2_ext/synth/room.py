@@ -128,9 +128,17 @@ class SofaRoom:
         return resampled_length(self.rir_len, self.sr, sr)
 
 
-def direct_path_rir(h: np.ndarray, sr: int, direct_range_ms: Sequence[float] = DEFAULT_DIRECT_RANGE_MS
-                    ) -> np.ndarray:
-    """Keep h [L] on the inclusive window [p - pre, p + post] around p = argmax|h|, zero elsewhere.
+@dataclasses.dataclass
+class DirectWindow:
+    """The non-zero part of a direct-path RIR: ``taps`` [W] starting at sample ``start``."""
+
+    start: int
+    taps: np.ndarray
+
+
+def direct_path_window(h: np.ndarray, sr: int,
+                       direct_range_ms: Sequence[float] = DEFAULT_DIRECT_RANGE_MS) -> DirectWindow:
+    """The samples of h [L] on the inclusive window [p - pre, p + post] around p = argmax|h|.
 
     pre = int(direct_range_ms[0] * sr / 1000), post = int(direct_range_ms[1] * sr / 1000);
     the window is clipped to [0, L - 1].
@@ -141,9 +149,33 @@ def direct_path_rir(h: np.ndarray, sr: int, direct_range_ms: Sequence[float] = D
         raise ValueError(f"direct_range_ms[0] must give > 0 samples, got {direct_range_ms}")
     p = int(np.argmax(np.abs(h)))
     lo, hi = max(p - pre, 0), min(p + post, h.shape[-1] - 1)
+    return DirectWindow(start=lo, taps=h[lo:hi + 1].copy())
+
+
+def direct_path_rir(h: np.ndarray, sr: int, direct_range_ms: Sequence[float] = DEFAULT_DIRECT_RANGE_MS
+                    ) -> np.ndarray:
+    """h [L] kept on the direct-path window (:func:`direct_path_window`) and zero elsewhere."""
+    window = direct_path_window(h, sr, direct_range_ms)
     out = np.zeros_like(h)
-    out[lo:hi + 1] = h[lo:hi + 1]
+    out[window.start:window.start + window.taps.shape[0]] = window.taps
     return out
+
+
+#: odd parts allowed in an FFT size: 3**a * 5**b <= 125 with a <= 2. pocketfft is slower on
+#: sizes with a large power of 3 (scipy's next_fast_len gives 497,664 = 2**11 * 3**5 for
+#: 10 s + 5.46 s; this rule 512,000 = 2**12 * 5**3); benchmarks/README.md says what it buys.
+FFT_ODD_PARTS = (1, 3, 5, 9, 15, 25, 45, 75, 125)
+
+
+def fft_size(n: int) -> int:
+    """Smallest 2**a * m >= n with m in FFT_ODD_PARTS: the renderer's FFT length for n samples."""
+    best = None
+    for m in FFT_ODD_PARTS:
+        size = m
+        while size < n:
+            size *= 2
+        best = size if best is None else min(best, size)
+    return best
 
 
 def parseval_weights(nfft: int) -> np.ndarray:
@@ -175,6 +207,7 @@ class RirCache:
     def __init__(self, max_mb: float = 512):
         self._rooms: Dict[str, SofaRoom] = {}
         self._spectra = ByteLru(int(max_mb * 2 ** 20))
+        self._last_rir: Tuple[Hashable, np.ndarray] = (None, np.zeros((0, 0)))
 
     def room(self, path: Path) -> SofaRoom:
         key = str(path)
@@ -182,15 +215,34 @@ class RirCache:
             self._rooms[key] = SofaRoom.open(Path(path))
         return self._rooms[key]
 
+    def rir(self, path: Path, position, sr: int) -> np.ndarray:
+        """Normalised RIR [R, L] float64 at ``position``; the last one read is kept, since an
+        event that misses the cache needs it twice (wet spectrum and direct-path window)."""
+        key = (str(path), _pos_key(position), sr)
+        if self._last_rir[0] != key:
+            self._last_rir = (key, self.room(path).rir(position, sr))
+        return self._last_rir[1]
+
     def spectra(self, path: Path, position, sr: int, nfft: int) -> RirSpectra:
         """Wet spectrum and energy weights of the RIR at ``position`` (cached)."""
         key = ("wet", str(path), _pos_key(position), sr, nfft)
 
         def make() -> RirSpectra:
-            h = self.room(path).rir(position, sr).astype(np.float32)
+            h = self.rir(path, position, sr).astype(np.float32)
             wet = scipy.fft.rfft(h, n=nfft, axis=-1, workers=1)
             power = np.sum(wet.real.astype(np.float64) ** 2 + wet.imag.astype(np.float64) ** 2, axis=0)
             return RirSpectra(wet=wet, energy=power * parseval_weights(nfft) / nfft)
+
+        return self._spectra.get_or_make(key, make)  # type: ignore[return-value]
+
+    def direct_window(self, path: Path, position, sr: int, direct_range_ms: Sequence[float],
+                      channel: int) -> DirectWindow:
+        """Direct-path window of RIR channel ``channel``, taps in float32 (cached)."""
+        key = ("direct", str(path), _pos_key(position), sr, tuple(direct_range_ms), channel)
+
+        def make() -> DirectWindow:
+            h = self.rir(path, position, sr)[channel].astype(np.float32)
+            return direct_path_window(h, sr, direct_range_ms)
 
         return self._spectra.get_or_make(key, make)  # type: ignore[return-value]
 
@@ -200,7 +252,7 @@ class RirCache:
         key = ("dry", str(path), _pos_key(position), sr, nfft, tuple(direct_range_ms), channel)
 
         def make() -> np.ndarray:
-            h = self.room(path).rir(position, sr)[channel].astype(np.float32)
+            h = self.rir(path, position, sr)[channel].astype(np.float32)
             return scipy.fft.rfft(direct_path_rir(h, sr, direct_range_ms), n=nfft, workers=1)
 
         return self._spectra.get_or_make(key, make)  # type: ignore[return-value]

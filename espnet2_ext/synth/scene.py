@@ -14,13 +14,16 @@ Rendering (§6) for every foreground/interference event:
 Background: ``duration`` s from ``source_time`` (whole seconds) or the tiled file,
 scaled to mean power ``ref_db``.
 
-:class:`SceneRenderer` is the fast path: one rfft per event at a common FFT size
-N >= T + L - 1 (the onset is applied by placing the clip in the FFT buffer), the
-level computed from the same spectrum by Parseval (energy = sum_k |X_k|^2 sum_c |H_ck|^2 / N),
-the events summed in the frequency domain and 4 + n_fg inverse FFTs per mixture,
-all in float32 with cached RIR spectra. :func:`render_scene_reference` is the
-straightforward float64 SpAudSyn-equivalent used as the oracle in tests and the
-baseline in the benchmark.
+:class:`SceneRenderer` is the fast path, all in float32 with cached RIR spectra:
+  * one rfft per event at a common FFT size N >= T + L - 1 (:func:`~espnet2_ext.synth.room.fft_size`;
+    the onset is applied by placing the clip in the FFT buffer);
+  * the level from the same spectrum by Parseval (energy = sum_k |X_k|^2 sum_c |H_ck|^2 / N);
+  * the events summed in the frequency domain, then C inverse FFTs per mixture;
+  * each dry target as a short convolution with the non-zero direct-path window of the RIR
+    (W = 1,793 taps at 32 kHz; overlap-add), not a transform of length N;
+  * the background scaled and added in place (no float64 or tiled copy).
+:func:`render_scene_reference` is the straightforward float64 SpAudSyn-equivalent used as the
+oracle in tests and the baseline in the benchmark.
 """
 from __future__ import annotations
 
@@ -34,13 +37,14 @@ from typing import List, Optional, Union
 import numpy as np
 import scipy.fft
 import scipy.signal
+import torch
 
 from espnet2_ext import validate
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.fileio import read_json
 from espnet2_ext.s5.labels import CLASSES
 from espnet2_ext.s5.official import SAMPLE_RATE
-from espnet2_ext.synth.room import RirCache, direct_path_rir
+from espnet2_ext.synth.room import DirectWindow, RirCache, direct_path_rir, fft_size
 from espnet2_ext.synth.sources import SourceLoader
 
 logger = logging.getLogger(__name__)
@@ -293,26 +297,48 @@ class _SceneIO:
         return self.sources.read(path, event.source_time, event.event_duration, scene.sr, mono=True,
                                  peak_normalise=True)
 
+    def background_clip(self, scene: Scene, event: Event, nchan: int) -> np.ndarray:
+        """Samples of one background event [C, n] float32, n <= T: the ``duration`` s from
+        ``source_time``, or (``source_time`` None) the whole file, to be tiled up to T."""
+        path = self.event_path(scene, event)
+        duration = None if event.source_time is None else scene.config["duration"]
+        x = self.sources.read(path, event.source_time, duration, scene.sr, mono=False)
+        if x.shape[0] != nchan:
+            raise S5InputError(f"background {path} has {x.shape[0]} channels but the room has {nchan}")
+        return x[:, :scene.n_samples]
+
     def background(self, scene: Scene, nchan: int) -> np.ndarray:
-        """Sum of the scaled backgrounds -> [C, T] float64 (mean power ref_db each)."""
+        """Sum of the scaled backgrounds -> [C, T] float64 (mean power ref_db each), step by step."""
         t = scene.n_samples
         total = np.zeros((nchan, t))
         for ev in scene.bg_events:
-            path = self.event_path(scene, ev)
-            if ev.source_time is None:
-                x = self.sources.read(path, None, None, scene.sr, mono=False).astype(np.float64)
-                x = np.tile(x, (1, -(-t // x.shape[1])))
-            else:
-                x = self.sources.read(path, ev.source_time, scene.config["duration"], scene.sr,
-                                      mono=False).astype(np.float64)
-            if x.shape[0] != nchan:
-                raise S5InputError(f"background {path} has {x.shape[0]} channels but the room has {nchan}")
-            x = x[:, :t]
+            x = self.background_clip(scene, ev, nchan).astype(np.float64)
+            if ev.source_time is None and x.shape[1]:
+                x = np.tile(x, (1, -(-t // x.shape[1])))[:, :t]
             power = float(np.mean(x ** 2)) if x.size else 0.0
             if power > 0:
                 x = x * 10.0 ** ((scene.config["ref_db"] - 10.0 * math.log10(power)) / 20.0)
             total[:, :x.shape[1]] += x
         return total
+
+    def add_background(self, scene: Scene, out: np.ndarray) -> None:
+        """out [C, T] float32 += the scaled backgrounds, as :meth:`background` but in float32
+        without building the tiled copy (the energy of the tiles is counted per tile)."""
+        t = scene.n_samples
+        for ev in scene.bg_events:
+            x = self.background_clip(scene, ev, out.shape[0])
+            n = x.shape[1]
+            if n == 0:
+                continue
+            tiles = [(start, min(n, t - start)) for start in range(0, t, n)] if ev.source_time is None else [(0, n)]
+            full = _sum_of_squares(x)
+            energy = sum(full if m == n else _sum_of_squares(x[:, :m]) for _, m in tiles)
+            if energy == 0.0:
+                continue
+            power = energy / (x.shape[0] * sum(m for _, m in tiles))
+            gain = 10.0 ** ((scene.config["ref_db"] - 10.0 * math.log10(power)) / 20.0)
+            for start, m in tiles:
+                _add_scaled(out[:, start:start + m], x[:, :m], gain)
 
     def room_path(self, scene: Scene) -> Path:
         return self.paths.resolve(scene.room_info["sofa_path"])
@@ -326,7 +352,7 @@ class SceneRenderer(_SceneIO):
         room_path = self.room_path(scene)
         room = self.rirs.room(room_path)
         nchan, rir_len = room.nchan, room.rir_len_at(sr)
-        nfft = scipy.fft.next_fast_len(t + rir_len - 1, real=True)
+        nfft = fft_size(t + rir_len - 1)
         ref_db = float(scene.config["ref_db"])
         events = list(scene.fg_events) + list(scene.int_events)
         clips = [self.clip(scene, ev) for ev in events]
@@ -337,34 +363,67 @@ class SceneRenderer(_SceneIO):
             row[o:o + k] = x[:k]
         spectra = scipy.fft.rfft(buf, axis=-1, workers=1)    # one batched call: [E, F]
         acc = np.zeros((nchan, nfft // 2 + 1), dtype=np.complex64)
-        dry_specs = []
-        for ev, x, k, spectrum in zip(events, clips, kept, spectra):
+        dry = np.zeros((len(scene.fg_events), 1, t), np.float32) if return_dry else None
+        for i, (ev, x, o, k, spectrum) in enumerate(zip(events, clips, onsets, kept, spectra)):
             rir = self.rirs.spectra(room_path, ev.event_position, sr, nfft)
             n = x.shape[0]
             if k == n and n + rir_len - 1 <= nfft:   # the usual case: level from the same FFT
                 energy = _spectral_energy(spectrum, rir.energy)
-            else:   # clip overruns the mixture window: level over its own full convolution
-                wet = scipy.signal.fftconvolve(x[None], room.rir(ev.event_position, sr), axes=-1)
+            elif n + rir_len - 1 <= nfft:   # clip runs past the mixture end: level from its whole spectrum
+                energy = _spectral_energy(scipy.fft.rfft(x, n=nfft, workers=1), rir.energy)
+            else:   # clip longer than the mixture: level over its own full convolution
+                wet = scipy.signal.fftconvolve(x[None], self.rirs.rir(room_path, ev.event_position, sr), axes=-1)
                 energy = float(np.sum(wet ** 2))
-            spectrum *= np.float32(level_gain(energy, nchan, n + rir_len - 1, ref_db, ev.snr))
-            acc += rir.wet * spectrum
-            if return_dry and ev.role == "foreground":
-                hd = self.rirs.dry_spectrum(room_path, ev.event_position, sr, nfft,
-                                            scene.direct_range_ms, dry_channel)
-                dry_specs.append(spectrum * hd)
-        out = scipy.fft.irfft(np.concatenate([acc] + [d[None] for d in dry_specs]), n=nfft,
-                              axis=-1, workers=1)[:, :t]
-        mixture = out[:nchan] + self.background(scene, nchan).astype(np.float32)
-        dry = None
-        if return_dry:
-            dry = np.ascontiguousarray(out[nchan:, None, :]) if dry_specs else np.zeros((0, 1, t), np.float32)
-        return Rendered(mixture=np.ascontiguousarray(mixture, dtype=np.float32), dry=dry)
+            gain = level_gain(energy, nchan, n + rir_len - 1, ref_db, ev.snr)
+            _add_product(acc, rir.wet, spectrum, gain)
+            if dry is not None and ev.role == "foreground":
+                window = self.rirs.direct_window(room_path, ev.event_position, sr, scene.direct_range_ms,
+                                                 dry_channel)
+                _add_direct_path(dry[i, 0], x[:k], window, gain, o)
+        if events:
+            mixture = scipy.fft.irfft(acc, n=nfft, axis=-1, workers=1, overwrite_x=True)   # acc is scratch
+            mixture = np.ascontiguousarray(mixture[:, :t])
+        else:   # background only (tagger scenes may have no event at all): no transform
+            mixture = np.zeros((nchan, t), np.float32)
+        self.add_background(scene, mixture)
+        return Rendered(mixture=mixture, dry=dry)
+
+
+def _add_direct_path(target: np.ndarray, clip: np.ndarray, window: DirectWindow, gain: float,
+                     onset: int) -> None:
+    """target[onset + s:] += gain * (clip * taps), truncated at the end of target [T].
+
+    The direct-path RIR is zero outside ``taps`` [W] (from sample s = window.start), so this
+    short convolution (overlap-add, blocks of a few W) equals the full-length one.
+    """
+    start = onset + window.start
+    need = target.shape[0] - start
+    if need <= 0 or clip.shape[0] == 0:
+        return
+    conv = scipy.signal.oaconvolve(clip[:need], window.taps)[:need]
+    _add_scaled(target[start:start + conv.shape[0]], conv, gain)
+
+
+def _add_scaled(out: np.ndarray, x: np.ndarray, scale: float) -> None:
+    """out += scale * x in place, in one pass over the memory (float32 arrays)."""
+    torch.from_numpy(out).add_(torch.from_numpy(x), alpha=scale)
+
+
+def _add_product(acc: np.ndarray, a: np.ndarray, b: np.ndarray, scale: float) -> None:
+    """acc [C, F] += scale * a [C, F] * b [F] in place, in one pass (complex64 arrays)."""
+    torch.from_numpy(acc).addcmul_(torch.from_numpy(a), torch.from_numpy(b), value=scale)
 
 
 def _spectral_energy(spectrum: np.ndarray, weights: np.ndarray) -> float:
-    """sum_k |X_k|^2 * weights_k in float64 (Parseval energy of the multichannel convolution)."""
-    sq = spectrum.real.astype(np.float64) ** 2 + spectrum.imag.astype(np.float64) ** 2
-    return float(np.dot(sq, weights))
+    """sum_k |X_k|^2 * weights_k (Parseval energy of the multichannel convolution); the
+    squares in float32, their weighted sum in float64."""
+    parts = np.square(spectrum.view(np.float32))        # re^2, im^2 interleaved: [2F]
+    return float(np.dot(parts[0::2] + parts[1::2], weights))
+
+
+def _sum_of_squares(x: np.ndarray) -> float:
+    """sum(x**2) accumulated in float64 (x float32)."""
+    return float(np.einsum("ij,ij->", x, x, dtype=np.float64))
 
 
 def render_scene_reference(io: _SceneIO, scene: Scene, return_dry: bool = True,

@@ -34,3 +34,30 @@ def test_rir_normalisation_and_position_match(tmp_path):
     with pytest.raises(S5InputError, match="r.sofa"):
         room.rir([[0, 1.1, 0]], 8000)
     assert room.rir([[1.0, 0, 0]], 16000).shape == (4, 100)        # resampled to the scene rate
+
+
+def test_fft_size_is_the_smallest_allowed_length():
+    from espnet2_ext.synth.room import FFT_ODD_PARTS, fft_size
+
+    def allowed(n):
+        while n % 2 == 0:
+            n //= 2
+        return n in FFT_ODD_PARTS
+
+    assert fft_size(320_000 + 174_763 - 1) == 512_000              # not 497,664 = 2**11 * 3**5
+    for n in (1, 2, 17_199, 100_001, 494_762):
+        size = fft_size(n)
+        assert size >= n and allowed(size)
+        assert not any(allowed(m) for m in range(n, size))
+
+
+def test_direct_window_is_the_nonzero_part_of_the_direct_rir():
+    from espnet2_ext.synth.room import direct_path_window
+
+    h = np.random.default_rng(2).standard_normal(6000)
+    h[2500] = 50.0
+    window = direct_path_window(h, 32000, (6, 50))
+    assert (window.start, window.taps.shape[0]) == (2500 - 192, 1793)
+    full = direct_path_rir(h, 32000, (6, 50))
+    np.testing.assert_array_equal(full[window.start:window.start + 1793], window.taps)
+    assert not full[:window.start].any() and not full[window.start + 1793:].any()

@@ -74,6 +74,19 @@ def test_background_level_tiling_and_offset(tiny_corpus):
     np.testing.assert_allclose(mix, seg * np.sqrt(10 ** -5.5 / np.mean(seg ** 2)), rtol=1e-5, atol=1e-9)
 
 
+def test_background_in_place_equals_the_float64_background(tiny_corpus):
+    r = SceneRenderer(tiny_corpus)
+    short = Event(None, "bg_short.wav", None, 0, 2.0, None, 0, "background")    # tiled
+    long = Event(None, "bg_long.wav", 1, 0, 2.0, None, 0, "background")         # offset 1 s
+    scene, _ = one_event_scene(tiny_corpus, source=None, bg=[short, long])
+    expected = r.background(scene, 4)
+    out = np.zeros((4, scene.n_samples), np.float32)
+    r.add_background(scene, out)
+    np.testing.assert_allclose(out, expected, atol=1e-6 * np.abs(expected).max())
+    r.add_background(scene, out)                                                # adds, not overwrites
+    np.testing.assert_allclose(out, 2 * expected, atol=2e-6 * np.abs(expected).max())
+
+
 def test_fast_path_matches_float64_reference(tiny_corpus):
     sampler = SceneSampler(scene_config(), {"nevent_range": [3, 3], "ninterference_range": [2, 2]}, tiny_corpus)
     r = SceneRenderer(tiny_corpus, sampler.sources, sampler.rirs)
