@@ -3,6 +3,7 @@
     OMP_NUM_THREADS=1 python benchmarks/synth_throughput.py [--config YAML] [--data_root DIR]
         [--n 30] [--n_cold 8] [--n_reference 5] [--rounds 3] [--seed 0]
         [--spaudsyn DIR --spaudsyn_python PY [--n_spaudsyn 10]] [--revisions REV,REV,...]
+        [--device cpu|cuda [--batch_size 8]]
 
 Times the path that training uses: items of ``GenerateDataset`` (scene sampling, rendering,
 item assembly) with the ``train_data_conf`` of a recipe config (default
@@ -18,6 +19,12 @@ Rows, all on the same scenes and in the same run:
 Decoded clips are cached in all rows. Rates are mixtures per second of CPU time of this
 process (``time.process_time``: one core, not skewed by other jobs on a shared machine) and
 of wall time; each is the median over ``--rounds`` alternating rounds.
+
+``--device cpu|cuda`` adds the row of rendering on the training device
+(``train_data_conf.render_on_device: true``): the same items drawn unrendered (workers only
+sample scenes and decode clips, untimed) are stacked into batches of ``--batch_size`` on the
+device and rendered by :class:`DeviceRenderer` (after one warm-up pass that fills its RIR
+cache); the rate is mixtures per wall second, CUDA synchronised.
 
 ``--revisions`` (git revisions of this repository, oldest first) times the renderer of each
 revision's ``espnet2_ext/synth/scene.py`` (with today's other modules) on the same scenes,
@@ -174,6 +181,33 @@ def compare_revisions(revisions, warm: GenerateDataset, n: int, rounds: int, ret
         print(f"  {rev:12s} {statistics.median(out):7.2f}  x{ratio:.2f} vs {revisions[0]}")
 
 
+def device_rate(conf: dict, root: Path, device: str, n: int, batch_size: int, rounds: int,
+                kwargs: dict) -> float:
+    """Mixtures per wall second of :class:`DeviceRenderer` on the items 0..n-1, warm device cache."""
+    from espnet2_ext.synth.unrendered import UNRENDERED_KEYS, pad_stack
+    from espnet2_ext.tasks.s5_data import device_renderer
+
+    conf = dict(conf, render_on_device=True)
+    data = GenerateDataset(conf, render_on_device=True, **kwargs)
+    items = [data[i] for i in range(n)]
+    batches = [{k: pad_stack([torch.as_tensor(it[k]) for it in items[i:i + batch_size]]).to(device)
+                for k in UNRENDERED_KEYS} for i in range(0, n, batch_size)]
+    renderer = device_renderer(dict(conf, rir_cache_mb=4096), str(root))
+
+    def one_pass() -> float:
+        if device == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for batch in batches:
+            renderer.render(batch)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return n / (time.perf_counter() - start)
+
+    one_pass()                                   # warm-up: fills the device RIR cache
+    return statistics.median(one_pass() for _ in range(rounds))
+
+
 def report(name: str, rates) -> Tuple[float, float]:
     cpu, wall = statistics.median(r[0] for r in rates), statistics.median(r[1] for r in rates)
     print(f"{name:44s} {cpu:7.2f} {1000 / cpu:8.1f} {wall:7.2f}")
@@ -194,7 +228,11 @@ def main() -> None:
     ap.add_argument("--spaudsyn_python", default=sys.executable, help="python of that tree's environment")
     ap.add_argument("--n_spaudsyn", type=int, default=10, help="items per round, official path")
     ap.add_argument("--revisions", default=None, help="comma-separated git revisions to compare, oldest first")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default=None, help="also time rendering on this device")
+    ap.add_argument("--batch_size", type=int, default=8, help="batch of the --device row")
     args = ap.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise S5InputError("--device cuda: CUDA is not available here")
     conf, is_tagger = read_recipe_config(args.config)
     if args.spaudsyn is not None:
         check_spaudsyn_tree(args.spaudsyn)
@@ -238,6 +276,12 @@ def main() -> None:
             print(f"{'official DatasetS3 generate (SpAudSyn)':44s} {official[0]:7.2f} {1000 / official[0]:8.1f} "
                   f"{official[1]:7.2f}")
             print(f"ours warm / SpAudSyn: {fast[0] / official[0]:.1f}x (cpu), {fast[1] / official[1]:.1f}x (wall)")
+        if args.device is not None:
+            where = torch.cuda.get_device_name() if args.device == "cuda" else "cpu, 1 thread"
+            rate = device_rate(conf, root, args.device, args.n, args.batch_size, args.rounds, kwargs)
+            print(f"{'ours on the device (' + where + f'), batch {args.batch_size}':44s} {'-':>7s} {'-':>8s} "
+                  f"{rate:7.2f}")
+            print(f"device / ours warm (wall): {rate / fast[1]:.1f}x")
         if revisions:
             compare_revisions(revisions, warm, args.n, args.rounds, not is_tagger)
 

@@ -31,7 +31,8 @@ DEFAULT_DIRECT_RANGE_MS = (6, 50)
 
 
 class ByteLru:
-    """A least-recently-used cache bounded by the total ``nbytes`` of its values."""
+    """A least-recently-used cache bounded by the total bytes of its values (numpy arrays and
+    torch tensors, also inside dataclasses, tuples and lists; wherever the tensors live)."""
 
     def __init__(self, max_bytes: int):
         self.max_bytes = int(max_bytes)
@@ -52,10 +53,17 @@ class ByteLru:
                 self._bytes -= old
         return value
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the values held now (at most ``max_bytes``)."""
+        return self._bytes
+
 
 def _nbytes(value) -> int:
     if isinstance(value, np.ndarray):
         return value.nbytes
+    if hasattr(value, "element_size") and hasattr(value, "nelement"):     # a torch tensor
+        return value.element_size() * value.nelement()
     if dataclasses.is_dataclass(value):
         return sum(_nbytes(getattr(value, f.name)) for f in dataclasses.fields(value))
     if isinstance(value, (tuple, list)):
@@ -218,14 +226,14 @@ class RirCache:
     def rir(self, path: Path, position, sr: int) -> np.ndarray:
         """Normalised RIR [R, L] float64 at ``position``; the last one read is kept, since an
         event that misses the cache needs it twice (wet spectrum and direct-path window)."""
-        key = (str(path), _pos_key(position), sr)
+        key = (str(path), position_key(position), sr)
         if self._last_rir[0] != key:
             self._last_rir = (key, self.room(path).rir(position, sr))
         return self._last_rir[1]
 
     def spectra(self, path: Path, position, sr: int, nfft: int) -> RirSpectra:
         """Wet spectrum and energy weights of the RIR at ``position`` (cached)."""
-        key = ("wet", str(path), _pos_key(position), sr, nfft)
+        key = ("wet", str(path), position_key(position), sr, nfft)
 
         def make() -> RirSpectra:
             h = self.rir(path, position, sr).astype(np.float32)
@@ -238,7 +246,7 @@ class RirCache:
     def direct_window(self, path: Path, position, sr: int, direct_range_ms: Sequence[float],
                       channel: int) -> DirectWindow:
         """Direct-path window of RIR channel ``channel``, taps in float32 (cached)."""
-        key = ("direct", str(path), _pos_key(position), sr, tuple(direct_range_ms), channel)
+        key = ("direct", str(path), position_key(position), sr, tuple(direct_range_ms), channel)
 
         def make() -> DirectWindow:
             h = self.rir(path, position, sr)[channel].astype(np.float32)
@@ -249,7 +257,7 @@ class RirCache:
     def dry_spectrum(self, path: Path, position, sr: int, nfft: int,
                      direct_range_ms: Sequence[float], channel: int) -> np.ndarray:
         """rfft [F] complex64 of the direct-path window of RIR channel ``channel`` (cached)."""
-        key = ("dry", str(path), _pos_key(position), sr, nfft, tuple(direct_range_ms), channel)
+        key = ("dry", str(path), position_key(position), sr, nfft, tuple(direct_range_ms), channel)
 
         def make() -> np.ndarray:
             h = self.rir(path, position, sr)[channel].astype(np.float32)
@@ -258,5 +266,6 @@ class RirCache:
         return self._spectra.get_or_make(key, make)  # type: ignore[return-value]
 
 
-def _pos_key(position) -> tuple:
+def position_key(position) -> tuple:
+    """A hashable key of a source position (float64 values)."""
     return tuple(np.asarray(position, dtype=np.float64).reshape(-1).tolist())

@@ -32,7 +32,7 @@ import torch
 
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.s5.official import N_SLOTS
-from espnet2_ext.synth.room import ByteLru, RirCache, direct_path_rir, parseval_weights
+from espnet2_ext.synth.room import ByteLru, RirCache, direct_path_rir, parseval_weights, position_key
 from espnet2_ext.synth.sampler import list_room_files
 from espnet2_ext.synth.scene import CorpusPaths, level_gain
 from espnet2_ext.synth.unrendered import UNRENDERED_KEYS
@@ -48,19 +48,12 @@ class DeviceRir:
     wet [C, F] complex64: rfft of the normalised RIR (float32, as the CPU renderer);
     energy [F] float64: w * sum_c |wet_c|^2 / N (w: :func:`parseval_weights`), so that the
         energy of the full convolution x * h is dot(|rfft(x)|^2, energy) when n + L - 1 <= N;
-    dry [F] complex64: rfft of the direct-path window of the dry channel (None if not asked);
-    ledger: a zero-stride host array (one byte of memory) whose ``nbytes`` is the tensors'
-        bytes, so that :class:`ByteLru`, which sizes numpy arrays, bounds the device memory.
+    dry [F] complex64: rfft of the direct-path window of the dry channel (None if not asked).
     """
 
     wet: torch.Tensor
     energy: torch.Tensor
     dry: Optional[torch.Tensor]
-    ledger: np.ndarray = dataclasses.field(init=False)
-
-    def __post_init__(self):
-        size = sum(t.element_size() * t.nelement() for t in (self.wet, self.energy, self.dry) if t is not None)
-        self.ledger = np.broadcast_to(np.zeros(1, np.uint8), (size,))
 
 
 class DeviceRirCache:
@@ -84,7 +77,7 @@ class DeviceRirCache:
         """The RIR spectra at ``position``; ``dry`` = (direct_range_ms, channel) to include the
         direct-path spectrum of that channel."""
         dry_key = None if dry is None else (tuple(dry[0]), int(dry[1]))
-        key = (str(device), str(path), _pos_key(position), sr, nfft, dry_key)
+        key = (str(device), str(path), position_key(position), sr, nfft, dry_key)
 
         def make() -> DeviceRir:
             h = self.rirs.room(path).rir(position, sr).astype(np.float32)        # [C, L]
@@ -101,11 +94,7 @@ class DeviceRirCache:
 
     def device_bytes(self) -> int:
         """Bytes of the tensors held now (at most ``max_mb`` MB)."""
-        return sum(int(entry.ledger.nbytes) for entry, _ in self._lru._items.values())
-
-
-def _pos_key(position) -> tuple:
-    return tuple(np.asarray(position, dtype=np.float64).reshape(-1).tolist())
+        return self._lru.nbytes
 
 
 class DeviceRenderer:

@@ -49,6 +49,8 @@ def unrendered_arrays(renderer: SceneRenderer, scene: Scene, order: Sequence[int
         row[:len(x)] = x
     slot_of = {fg: slot for slot, fg in enumerate(order)}
     room = renderer.rirs.room(renderer.room_path(scene))
+    background = np.zeros((room.nchan, scene.n_samples), dtype=np.float32)
+    renderer.add_background(scene, background)        # as the CPU renderer adds it (float32)
     return {
         "render_clips": padded,
         "render_lengths": np.array([len(x) for x in clips], dtype=np.int64),
@@ -59,7 +61,7 @@ def unrendered_arrays(renderer: SceneRenderer, scene: Scene, order: Sequence[int
         "render_slots": np.array([slot_of.get(i, -1) if i < len(scene.fg_events) else -1
                                   for i in range(len(events))], dtype=np.int64),
         "render_room": np.array(room_index, dtype=np.int64),
-        "render_background": renderer.background(scene, room.nchan).astype(np.float32),
+        "render_background": background,
     }
 
 
