@@ -103,20 +103,21 @@ def build_s5_dataset(mode: str, train_data_conf: dict, valid_data_dir: Optional[
                      corpus_root: Optional[str], seed: int, label_vector_mode: str,
                      names: Sequence[str]) -> EspnetItems:
     """The train (on-the-fly) or valid (data dir) dataset of an S5 task, yielding ``names``
-    (the task's ``required_data_names``; ``dry_sources`` among them makes items carry the
-    dry targets)."""
-    return_source = "dry_sources" in names
+    (the task's data names; ``dry_sources`` / ``activity`` among them makes items carry the
+    dry targets / the slots' frame activity)."""
+    return_source, return_activity = "dry_sources" in names, "activity" in names
     if mode == "train":
         if not train_data_conf:
             raise S5InputError(NO_TRAIN_DATA_CONF)
         rir_mb, source_mb = cache_sizes_mb(train_data_conf)
         base = GenerateDataset(dict(train_data_conf), corpus_root=corpus_root or "data",
                                label_vector_mode=label_vector_mode, return_source=return_source, seed=seed,
-                               rir_cache_mb=rir_mb, source_cache_mb=source_mb)
+                               rir_cache_mb=rir_mb, source_cache_mb=source_mb, return_activity=return_activity)
     elif mode == "valid":
         if not valid_data_dir:
             raise S5InputError(NO_VALID_DATA_DIR)
-        base = DataDirDataset(valid_data_dir, label_vector_mode=label_vector_mode, return_source=return_source)
+        base = DataDirDataset(valid_data_dir, label_vector_mode=label_vector_mode, return_source=return_source,
+                              return_activity=return_activity)
     else:
         raise ValueError(f"unsupported mode {mode!r}")
     return EspnetItems(base, names)
