@@ -32,7 +32,8 @@ from espnet2_ext.identity import file_digest
 from espnet2_ext.s5.calibration import (OBJECTIVES, TABLE_KEYS, accuracy_table, capi_sdri_table, fit_calibration,
                                         labels_to_indices, slot_candidates)
 from espnet2_ext.s5.official import DEFAULT_TAGGER_TYPE, LABELS_FILE, M2D_WEIGHT_PATH
-from espnet2_ext.s5.pipeline import S5Pipeline
+from espnet2_ext.s5.activity import slot_tracks
+from espnet2_ext.s5.pipeline import S5Pipeline, needs_activity
 from espnet2_ext.synth.dataset import DataDirDataset
 
 
@@ -44,18 +45,26 @@ def validation_tables(tagger: torch.nn.Module, separator: Optional[torch.nn.Modu
     if data.labels is None:
         raise S5InputError(f"{data_dir / LABELS_FILE} not found: give a data dir made by stage 3 (wav.scp, labels)")
     tagger = tagger.to(device).eval()
-    pipeline = S5Pipeline(None, separator.to(device)) if separator is not None else None
+    pipeline = S5Pipeline(tagger, separator.to(device)) if separator is not None else None
+    frames = pipeline is not None and needs_activity(separator)   # Time-FiLM: queried with the SED tracks
     logits, refs, capi = [], [], []
     with torch.inference_mode():
         for start in tqdm(range(0, len(data), batch_size), desc="calibration", unit="batch", leave=False):
             items = [data[i] for i in range(start, min(start + batch_size, len(data)))]
-            batch = tagger(torch.stack([it["mixture"] for it in items]).to(device)).float().cpu()
+            mix = torch.stack([it["mixture"] for it in items]).to(device)
+            batch, probs = tagger.forward_frames(mix) if frames else (tagger(mix), None)
+            batch = batch.float().cpu()
             logits.append(batch)
             refs += [it["labels"] for it in items]
-            if pipeline is not None:
-                cls, _ = slot_candidates(batch)
-                capi += [capi_sdri_table(pipeline.separate, it["mixture"].to(device), c, it["labels"],
-                                         it["dry_sources"]) for it, c in zip(items, cls)]
+            if pipeline is None:
+                continue
+            for n, (it, c) in enumerate(zip(items, slot_candidates(batch)[0])):
+                separate = pipeline.separate
+                if frames:
+                    track = torch.sigmoid(probs[n:n + 1])
+                    separate = (lambda m, labels, track=track:   # noqa: E731
+                                pipeline.separate(m, labels, slot_tracks(track.expand(len(labels), -1, -1), labels)))
+                capi.append(capi_sdri_table(separate, it["mixture"].to(device), c, it["labels"], it["dry_sources"]))
     logits_all = torch.cat(logits)
     tables = {"accuracy": accuracy_table(slot_candidates(logits_all)[0], labels_to_indices(refs))}
     if capi:

@@ -38,12 +38,13 @@ from espnet2_ext.espnet_compat import quiet_import
 from espnet2_ext.fileio import check_wav, read_wav, write_json, write_wav
 from espnet2_ext.identity import claim_folder, file_digest, model_identity
 from espnet2_ext.jobs import job_share
+from espnet2_ext.s5.activity import n_activity_frames, waveform_activity
 from espnet2_ext.s5.calibration import Calibration
-from espnet2_ext.s5.estimates import list_soundscapes, oracle_labels_of
-from espnet2_ext.s5.official import (DEFAULT_TAGGER_TYPE, ESTIMATES_JSON, M2D_WEIGHT_PATH, N_CHANNELS,
-                                     SAMPLE_RATE, TAGGER_TYPES, TAGGER_VARIANTS, source_filename, tagger_type,
-                                     tagger_variant)
-from espnet2_ext.s5.pipeline import S5Pipeline, active_slots
+from espnet2_ext.s5.estimates import list_soundscapes, oracle_labels_of, oracle_target_files
+from espnet2_ext.s5.official import (DEFAULT_TAGGER_TYPE, ESTIMATES_JSON, M2D_WEIGHT_PATH, N_CHANNELS, N_SLOTS,
+                                     SAMPLE_RATE, SOURCE_CHANNELS, TAGGER_TYPES, TAGGER_VARIANTS, source_filename,
+                                     tagger_type, tagger_variant)
+from espnet2_ext.s5.pipeline import ACTIVITY_MISMATCH, S5Pipeline, active_slots, needs_activity
 
 str2bool = quiet_import("espnet2.utils.types").str2bool
 
@@ -102,6 +103,18 @@ def merge_records(out_dir: Path, names: Sequence[str]) -> bool:
     return True
 
 
+def oracle_activity(oracle_target_dir: Path, soundscape: str, n_samples: int) -> torch.Tensor:
+    """Slot activity measured on the oracle targets of one soundscape (slot order of
+    ``oracle_labels_of``): -> [N_SLOTS, ceil(n_samples / 640)] (silent slots zero)."""
+    tracks = torch.zeros(N_SLOTS, n_activity_frames(n_samples))
+    for i, path in enumerate(oracle_target_files(oracle_target_dir, soundscape)[:N_SLOTS]):
+        ref = read_wav(path, SAMPLE_RATE, SOURCE_CHANNELS, what="oracle target")[0][..., :n_samples]
+        padded = torch.zeros(1, n_samples)
+        padded[:, :ref.shape[-1]] = torch.from_numpy(ref)
+        tracks[i] = torch.from_numpy(waveform_activity(padded.numpy()[None]))[0]
+    return tracks
+
+
 def tagger_type_arg(text: str) -> str:
     """'4c' or 'm2d_at_4c' -> 'm2d_at_4c' (argparse type)."""
     variant = tagger_variant(text)
@@ -127,6 +140,9 @@ def build_pipeline(args: argparse.Namespace) -> S5Pipeline:
             raise S5InputError("--tagger_ckpt is required unless --oracle_labels true")
         tagger = load_tagger(args.tagger_ckpt, args.tagger_type, args.m2d_weight_file, args.tagger_config)
     separator = load_separator(args.separator_ckpt, args.separator_config)
+    if tagger is not None and needs_activity(separator) and not hasattr(tagger, "forward_frames"):
+        raise S5InputError(ACTIVITY_MISMATCH.format(tagger=f"--tagger_ckpt {args.tagger_ckpt}",
+                                                    separator=f"--separator_ckpt {args.separator_ckpt}"))
     calibration = Calibration.from_file(args.calibration) if args.calibration is not None else None
     return S5Pipeline(tagger, separator, calibration)
 
@@ -196,7 +212,9 @@ def run(args: argparse.Namespace) -> None:
                                                          what="soundscape")[0]) for n in batch]).to(device)
             if args.oracle_labels:
                 labels = [oracle_labels_of(args.oracle_target_dir, n) for n in batch]
-                wav = pipe.separate(mix, labels)
+                activity = (torch.stack([oracle_activity(args.oracle_target_dir, n, mix.shape[-1]) for n in batch])
+                            if needs_activity(pipe.separator) else None)
+                wav = pipe.separate(mix, labels, activity)
                 probs = [[1.0] * len(lab) for lab in labels]
             else:
                 out = pipe(mix)

@@ -17,7 +17,8 @@ class ESPnetS5SeparatorModel(AbsESPnetModel):
     """Wraps ResUNetK and the class-aware PIT loss (queried with the oracle labels).
 
     Args:
-        separator: ``separator.separate(mixture [B, 4, T], query [B, 54]) -> [B, 3, 1, T]``.
+        separator: ``separator.separate(mixture [B, 4, T], query [B, 54]) -> [B, 3, 1, T]``
+            (also given ``activity=`` [B, 3, K] when the items carry it: Time-FiLM).
         loss: ``loss(est [B,3,1,T], ref [B,3,1,T], labels [B,3,18]) -> (scalar, perm)`` (−SNR, class-aware PIT).
         renderer: renders unrendered training batches on their device
             (``train_data_conf.render_on_device``); None: batches carry mixture and dry_sources.
@@ -39,7 +40,8 @@ class ESPnetS5SeparatorModel(AbsESPnetModel):
         dry_sources) is rendered first, on its device. The loss (an SNR: sums of squares,
         a log) always runs in float32, also under autocast."""
         mixture, dry_sources = model_inputs(self.renderer, mixture, dry_sources, kwargs, return_dry=True)
-        est = self.separator.separate(mixture, label_vector)
+        conditions = {"activity": kwargs["activity"]} if "activity" in kwargs else {}
+        est = self.separator.separate(mixture, label_vector, **conditions)
         labels = label_vector.reshape(label_vector.shape[0], -1, NUM_CLASSES)
         with torch.autocast(mixture.device.type, enabled=False):
             loss, _ = self.loss(est.float(), dry_sources.float(), labels)

@@ -111,11 +111,16 @@ def index_sources(
     return index
 
 
+def oracle_target_files(oracle_target_dir: PathLike, soundscape: str) -> List[Path]:
+    """The oracle-target files of one soundscape, in slot order (sorted names)."""
+    return sorted(Path(oracle_target_dir).glob(f"{glob.escape(soundscape)}_*.wav"))
+
+
 def oracle_labels_of(oracle_target_dir: PathLike, soundscape: str, n_slots: int = N_SLOTS) -> List[str]:
     """Reference labels of one soundscape from its oracle-target file names, padded with 'silence'."""
     folder = Path(oracle_target_dir)
     labels = []
-    for path in sorted(folder.glob(f"{glob.escape(soundscape)}_*.wav")):
+    for path in oracle_target_files(folder, soundscape):
         _, label = parse_source_filename(path.name, soundscape)
         _check_label(label, path, "oracle target")
         labels.append(label)

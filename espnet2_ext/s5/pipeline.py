@@ -4,6 +4,10 @@ Mirrors the official ``S5.predict_label_separate``: per slot, softmax + argmax
 (no threshold), slots stably re-ordered so that 'silence' comes last, the
 labels turned into the 54-dim query (silence = zeros), then one separator call
 on the 4-channel mixture. Oracle-label separation skips the tagger.
+
+A separator that ``needs_activity`` (Time-FiLM) also gets each slot's activity track: the
+SED tagger's frame probability of the slot's class (:func:`espnet2_ext.s5.activity.slot_tracks`),
+or, with oracle labels, the tracks given by the caller (e.g. measured on the oracle targets).
 """
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from typing import List, Optional, Sequence
 
 import torch
 
+from espnet2_ext.errors import S5InputError
+from espnet2_ext.s5.activity import slot_tracks
 from espnet2_ext.s5.calibration import Calibration, calibrated_slots
 from espnet2_ext.s5.labels import SILENCE, labels_to_query, silence_last
 from espnet2_ext.s5.tagger.m2d_tagger import slots_from_logits
@@ -45,6 +51,19 @@ def slot_predictions(logits: torch.Tensor, calibration: Optional[Calibration] = 
     return labels, torch.stack(probs)
 
 
+#: the error when a Time-FiLM separator is paired with a tagger without frame outputs
+ACTIVITY_MISMATCH = ("{separator} is a Time-FiLM separator (resunetk_tfilm), which needs each slot's "
+                     "activity over time, but {tagger} has no frame-level output; decode it with an SED "
+                     "tagger (m2d_sed_4c, e.g. exp/tag_blocks_sed_4c/valid.loss.best.pth: run.sh --tag_tag sed_4c "
+                     "--tag_head_config conf/tuning/tag_head_sed_4c.yaml --tag_blocks_config "
+                     "conf/tuning/tag_blocks_sed_4c.yaml), or use a separator without Time-FiLM")
+
+
+def needs_activity(separator: torch.nn.Module) -> bool:
+    """Whether the separator is conditioned on the slots' activity tracks (Time-FiLM)."""
+    return bool(getattr(separator, "needs_activity", False))
+
+
 class S5Pipeline(torch.nn.Module):
     """Tagger + separator in eval mode.
 
@@ -52,29 +71,45 @@ class S5Pipeline(torch.nn.Module):
         tagger: ``tagger(mixture [B, 4, T]) -> logits [B, 3, 19]``.
         separator: ``separator.separate(mixture [B, 4, T], query [B, 54]) -> [B, 3, 1, T]``.
         calibration: calibrated slot decisions (default None: the baseline's argmax).
+
+    A separator with ``needs_activity`` needs a tagger with ``forward_frames`` (an SED tagger).
     """
 
     def __init__(self, tagger: Optional[torch.nn.Module], separator: torch.nn.Module,
                  calibration: Optional[Calibration] = None):
         super().__init__()
+        if needs_activity(separator) and tagger is not None and not hasattr(tagger, "forward_frames"):
+            raise S5InputError(ACTIVITY_MISMATCH.format(tagger="the tagger", separator="the separator"))
         self.tagger = tagger
         self.calibration = calibration
         self.separator = separator
         self.eval()
 
     @torch.inference_mode()
-    def separate(self, mixture: torch.Tensor, labels: Sequence[Sequence[str]]) -> torch.Tensor:
-        """Query the separator with given label lists (oracle mode): -> [B, 3, 1, T]."""
+    def separate(self, mixture: torch.Tensor, labels: Sequence[Sequence[str]],
+                 activity: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Query the separator with given label lists (oracle mode): -> [B, 3, 1, T].
+
+        ``activity`` [B, 3, K]: the slots' activity tracks, required by (and only given to) a
+        separator that ``needs_activity``."""
         query = torch.stack([labels_to_query(lab) for lab in labels]).to(mixture.device)
-        return self.separator.separate(mixture, query)
+        if not needs_activity(self.separator):
+            return self.separator.separate(mixture, query)
+        if activity is None:
+            raise S5InputError("this separator (Time-FiLM) needs the slots' activity tracks; none were given")
+        return self.separator.separate(mixture, query, activity=activity.to(mixture.device))
 
     @torch.inference_mode()
     def forward(self, mixture: torch.Tensor) -> S5Output:
         """mixture [B, 4, T] -> tagged labels, their probabilities and separated waveforms."""
         if self.tagger is None:
             raise RuntimeError("S5Pipeline built without a tagger: use separate() with oracle labels")
-        labels, probs = slot_predictions(self.tagger(mixture), self.calibration)
-        return S5Output(labels, probs, self.separate(mixture, labels))
+        if not needs_activity(self.separator):
+            labels, probs = slot_predictions(self.tagger(mixture), self.calibration)
+            return S5Output(labels, probs, self.separate(mixture, labels))
+        logits, frame_logits = self.tagger.forward_frames(mixture)
+        labels, probs = slot_predictions(logits, self.calibration)
+        return S5Output(labels, probs, self.separate(mixture, labels, slot_tracks(torch.sigmoid(frame_logits), labels)))
 
 
 def active_slots(labels: Sequence[str]) -> List[int]:

@@ -6,6 +6,9 @@ Every dataset returns the same item dict (baseline DatasetS3):
   labels        list of n_sources str, 'silence'-padded
   label_vector  'stack': one-hot [n_sources, 19] (AT) | 'concat': [n_sources * 18] (SS)
   dry_sources   float32 tensor [n_sources, 1, T] (only with return_source)
+  activity      float32 tensor [n_sources, K] per-slot frame activity (only with return_activity;
+                frames of :mod:`espnet2_ext.s5.activity`: event times of a scene, oracle-target
+                waveforms of a data dir)
 
 (``GenerateDataset(render_on_device=True)``: ``render_*`` arrays instead of mixture and
 dry_sources, see :mod:`espnet2_ext.synth.unrendered`.)
@@ -23,6 +26,7 @@ import torch
 
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.fileio import read_wav
+from espnet2_ext.s5.activity import scene_activity, waveform_activity
 from espnet2_ext.s5.official import LABELS_FILE, N_CHANNELS, N_SLOTS, SAMPLE_RATE, SOURCE_CHANNELS, WAV_SCP, spk_scp
 from espnet2_ext.s5.labels import SILENCE, check_label, labels_to_query, labels_to_stack, pad_labels
 from espnet2_ext.synth.room import RirCache
@@ -36,14 +40,17 @@ LABEL_VECTOR_MODES = ("stack", "concat")
 
 
 def make_item(name: str, mixture: np.ndarray, labels: Sequence[str], dry: Optional[np.ndarray],
-              n_sources: int, label_vector_mode: str) -> dict:
-    """Assemble an item dict; ``dry`` [n_labels, 1, T] is padded with zeros to n_sources."""
+              n_sources: int, label_vector_mode: str, activity: Optional[np.ndarray] = None) -> dict:
+    """Assemble an item dict; ``dry`` [n_labels, 1, T] is padded with zeros to n_sources;
+    ``activity`` [n_sources, K], when given, is stored as is."""
     item = label_fields(name, labels, n_sources, label_vector_mode)
     item["mixture"] = torch.from_numpy(np.ascontiguousarray(mixture, dtype=np.float32))
     if dry is not None:
         out = np.zeros((n_sources, 1, mixture.shape[-1]), dtype=np.float32)
         out[:len(dry)] = dry
         item["dry_sources"] = torch.from_numpy(out)
+    if activity is not None:
+        item["activity"] = torch.from_numpy(np.ascontiguousarray(activity, dtype=np.float32))
     return item
 
 
@@ -60,8 +67,10 @@ class _SceneDataset(torch.utils.data.Dataset):
     """Common part of the generate/metadata datasets: rendering a Scene into an item."""
 
     def __init__(self, corpus_root: PathLike, n_sources: int, label_vector_mode: str,
-                 return_source: bool, dry_channel: int, rir_cache_mb: float, source_cache_mb: float):
+                 return_source: bool, dry_channel: int, rir_cache_mb: float, source_cache_mb: float,
+                 return_activity: bool = False):
         self.n_sources = n_sources
+        self.return_activity = return_activity
         self.label_vector_mode = label_vector_mode
         self.return_source = return_source
         self.dry_channel = dry_channel
@@ -74,11 +83,17 @@ class _SceneDataset(torch.utils.data.Dataset):
             raise S5InputError(f"{name}: {len(order)} target events but n_sources={self.n_sources}")
         return order, [check_label(scene.fg_events[i].label, name) for i in order]
 
+    def _activity(self, scene: Scene, order: Sequence[int]) -> np.ndarray:
+        """Frame activity [n_sources, K] float32 of the slots, from the event times."""
+        return np.ascontiguousarray(scene_activity(scene.fg_events, order, self.n_sources, scene.n_samples,
+                                                   scene.sr), dtype=np.float32)
+
     def _item(self, name: str, scene: Scene, order: Optional[Sequence[int]] = None) -> dict:
         order, labels = self._slots(name, scene, order)
         out = self.renderer.render(scene, return_dry=self.return_source, dry_channel=self.dry_channel)
         dry = out.dry[order] if out.dry is not None else None
-        return make_item(name, out.mixture, labels, dry, self.n_sources, self.label_vector_mode)
+        activity = self._activity(scene, order) if self.return_activity else None
+        return make_item(name, out.mixture, labels, dry, self.n_sources, self.label_vector_mode, activity)
 
 
 class GenerateDataset(_SceneDataset):
@@ -96,14 +111,16 @@ class GenerateDataset(_SceneDataset):
         render_on_device: items carry the ``render_*`` arrays (clips, onsets, SNRs, positions,
             room, background: :mod:`espnet2_ext.synth.unrendered`) instead of ``mixture`` and
             ``dry_sources``; the training wrapper renders them on its device.
+        return_activity: items also carry the slots' frame activity from the event times.
     """
 
     def __init__(self, config: dict, corpus_root: PathLike = "data", n_sources: int = N_SLOTS,
                  label_vector_mode: str = "concat", return_source: bool = True, seed: int = 0,
-                 rir_cache_mb: float = 512, source_cache_mb: float = 128, render_on_device: bool = False):
+                 rir_cache_mb: float = 512, source_cache_mb: float = 128, render_on_device: bool = False,
+                 return_activity: bool = False):
         dry_channel = int((config.get("fg_return") or {}).get("dry_channel", 0))
         super().__init__(corpus_root, n_sources, label_vector_mode, return_source, dry_channel,
-                         rir_cache_mb, source_cache_mb)
+                         rir_cache_mb, source_cache_mb, return_activity)
         scene_config = config.get("spatial_sound_scene", config)
         self.sampler = SceneSampler(scene_config, config, corpus_root,
                                     self.renderer.sources, self.renderer.rirs)
@@ -137,8 +154,11 @@ class GenerateDataset(_SceneDataset):
             return self._item(name, scene, order)
         order, labels = self._slots(name, scene, order)
         room_index = self.sampler.room_files.index(scene.room_info["sofa_path"])
-        return {**label_fields(name, labels, self.n_sources, self.label_vector_mode),
+        item = {**label_fields(name, labels, self.n_sources, self.label_vector_mode),
                 **unrendered_arrays(self.renderer, scene, order, room_index)}
+        if self.return_activity:
+            item["activity"] = torch.from_numpy(self._activity(scene, order))
+        return item
 
 
 class MetadataDataset(_SceneDataset):
@@ -149,9 +169,9 @@ class MetadataDataset(_SceneDataset):
 
     def __init__(self, metadata_list: PathLike, corpus_root: PathLike = "data", n_sources: int = N_SLOTS,
                  label_vector_mode: str = "concat", return_source: bool = True, dry_channel: int = 0,
-                 rir_cache_mb: float = 512, source_cache_mb: float = 128):
+                 rir_cache_mb: float = 512, source_cache_mb: float = 128, return_activity: bool = False):
         super().__init__(corpus_root, n_sources, label_vector_mode, return_source, dry_channel,
-                         rir_cache_mb, source_cache_mb)
+                         rir_cache_mb, source_cache_mb, return_activity)
         self.metadata_files = read_metadata_list(metadata_list)
 
     def __len__(self) -> int:
@@ -177,12 +197,14 @@ def read_scp(path: Path) -> Dict[str, str]:
 class DataDirDataset(torch.utils.data.Dataset):
     """Items from a stage-3 data dir (wav.scp, labels, spk1..N.scp; eval: wav.scp only).
 
-    Without a ``labels`` file an item has only ``name`` and ``mixture``.
+    Without a ``labels`` file an item has only ``name`` and ``mixture``. ``return_activity``:
+    items also carry the slots' frame activity, measured on the oracle targets (the data dir
+    keeps no event times; :func:`espnet2_ext.s5.activity.waveform_activity`).
     """
 
     def __init__(self, data_dir: PathLike, n_sources: int = N_SLOTS, label_vector_mode: str = "concat",
                  return_source: bool = True, sr: Optional[int] = SAMPLE_RATE,
-                 channels: Optional[int] = N_CHANNELS):
+                 channels: Optional[int] = N_CHANNELS, return_activity: bool = False):
         self.dir = Path(data_dir)
         wav_scp = self.dir / WAV_SCP
         if not wav_scp.is_file():
@@ -192,14 +214,16 @@ class DataDirDataset(torch.utils.data.Dataset):
         self.labels = ({k: v.split() for k, v in read_scp(self.dir / LABELS_FILE).items()}
                        if (self.dir / LABELS_FILE).is_file() else None)
         self.spk = []
-        if return_source and self.labels is not None:
+        if (return_source or return_activity) and self.labels is not None:
             for k in range(1, n_sources + 1):
                 scp = self.dir / spk_scp(k)
                 if not scp.is_file():
-                    raise S5InputError(f"{scp} not found but return_source is true")
+                    raise S5InputError(f"{scp} not found but the oracle targets are needed "
+                                       f"(return_source / return_activity)")
                 self.spk.append(read_scp(scp))
         self.n_sources, self.label_vector_mode = n_sources, label_vector_mode
         self.return_source, self.sr, self.channels = return_source, sr, channels
+        self.return_activity = return_activity
         if self.labels is not None:
             self._check_tables()
 
@@ -238,11 +262,13 @@ class DataDirDataset(torch.utils.data.Dataset):
             return {"name": uid, "mixture": torch.from_numpy(mixture)}
         labels = self.labels[uid]
         dry = None
-        if self.return_source:
+        if self.return_source or self.return_activity:
             dry = np.zeros((len(labels), 1, mixture.shape[-1]), dtype=np.float32)
             for k, lab in enumerate(labels):
                 if lab != SILENCE:
                     ref, _ = read_wav(self.spk[k][uid], sr=self.sr, channels=SOURCE_CHANNELS, what="oracle target")
                     n = min(ref.shape[-1], mixture.shape[-1])
                     dry[k, :, :n] = ref[:, :n]
-        return make_item(uid, mixture, labels, dry, self.n_sources, self.label_vector_mode)
+        activity = waveform_activity(dry) if self.return_activity else None
+        return make_item(uid, mixture, labels, dry if self.return_source else None, self.n_sources,
+                         self.label_vector_mode, activity)

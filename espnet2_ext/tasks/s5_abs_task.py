@@ -227,13 +227,21 @@ class S5AbsTask(AbsTask):
         return ()
 
     @classmethod
+    def data_names(cls, args: argparse.Namespace, train: bool) -> Tuple[str, ...]:
+        """The item tensors a training reads: the required names, plus ``activity`` (the
+        slots' frame activity) when the chosen network declares ``needs_activity`` (the SED
+        tagger, the Time-FiLM separator): the baseline's data path is unchanged."""
+        net = cls.net_choices.get_class(getattr(args, cls.net_choices.name))
+        return cls.required_data_names(train=train) + (("activity",) if getattr(net, "needs_activity", False) else ())
+
+    @classmethod
     def build_task_iter_factory(cls, args: argparse.Namespace, iter_options, mode: str) -> S5IterFactory:
         from espnet2_ext.tasks.s5_data import build_s5_dataset, check_loader_memory
 
         dataset = build_s5_dataset(
             mode=mode, train_data_conf=args.train_data_conf, valid_data_dir=args.valid_data_dir,
             corpus_root=args.corpus_root, seed=args.seed,
-            label_vector_mode=cls.label_vector_mode, names=cls.required_data_names(train=mode == "train"),
+            label_vector_mode=cls.label_vector_mode, names=cls.data_names(args, train=mode == "train"),
         )
         rank, world = 0, 1
         if iter_options.distributed and torch.distributed.is_initialized():

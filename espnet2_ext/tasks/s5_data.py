@@ -120,10 +120,11 @@ def build_s5_dataset(mode: str, train_data_conf: dict, valid_data_dir: Optional[
                      corpus_root: Optional[str], seed: int, label_vector_mode: str,
                      names: Sequence[str]) -> EspnetItems:
     """The train (on-the-fly) or valid (data dir) dataset of an S5 task, yielding ``names``
-    (the task's ``required_data_names``; ``dry_sources`` among them makes items carry the
-    dry targets). With ``train_data_conf.render_on_device`` the training items carry the
-    ``render_*`` arrays instead of ``mixture`` / ``dry_sources``; validation is unchanged."""
-    return_source = "dry_sources" in names
+    (the task's data names; ``dry_sources`` / ``activity`` among them makes items carry the
+    dry targets / the slots' frame activity). With ``train_data_conf.render_on_device`` the
+    training items carry the ``render_*`` arrays instead of ``mixture`` / ``dry_sources``;
+    validation is unchanged."""
+    return_source, return_activity = "dry_sources" in names, "activity" in names
     if mode == "train":
         if not train_data_conf:
             raise S5InputError(NO_TRAIN_DATA_CONF)
@@ -133,11 +134,13 @@ def build_s5_dataset(mode: str, train_data_conf: dict, valid_data_dir: Optional[
             names = [k for k in names if k not in RENDERED_KEYS] + list(UNRENDERED_KEYS)
         base = GenerateDataset(dict(train_data_conf), corpus_root=corpus_root or "data",
                                label_vector_mode=label_vector_mode, return_source=return_source, seed=seed,
-                               rir_cache_mb=rir_mb, source_cache_mb=source_mb, render_on_device=on_device)
+                               rir_cache_mb=rir_mb, source_cache_mb=source_mb, render_on_device=on_device,
+                               return_activity=return_activity)
     elif mode == "valid":
         if not valid_data_dir:
             raise S5InputError(NO_VALID_DATA_DIR)
-        base = DataDirDataset(valid_data_dir, label_vector_mode=label_vector_mode, return_source=return_source)
+        base = DataDirDataset(valid_data_dir, label_vector_mode=label_vector_mode, return_source=return_source,
+                              return_activity=return_activity)
     else:
         raise ValueError(f"unsupported mode {mode!r}")
     return EspnetItems(base, names)

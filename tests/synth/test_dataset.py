@@ -57,3 +57,30 @@ def test_items_do_not_depend_on_worker_count_and_change_with_epoch(tiny_corpus):
     assert not torch.equal(a[0][1]["mixture"], c[0][1]["mixture"])
     ds.set_epoch(0)
     assert torch.equal(run(0)[0][1]["mixture"], a[0][1]["mixture"])
+
+
+def test_items_carry_the_slots_activity_from_the_event_times_only_when_asked(tiny_corpus):
+    from espnet2_ext.s5.activity import ACTIVITY_HOP, interval_activity, n_activity_frames
+
+    plain = GenerateDataset(official_config(), tiny_corpus, label_vector_mode="stack", seed=3)
+    ds = GenerateDataset(official_config(), tiny_corpus, label_vector_mode="stack", seed=3, return_activity=True)
+    assert "activity" not in plain[0]
+    n_active = 0
+    for i in range(len(ds)):
+        item = ds[i]
+        torch.testing.assert_close(item["mixture"], plain[i]["mixture"], rtol=0, atol=0)
+        scene, order = ds.scene(i)
+        act = item["activity"]
+        assert act.shape == (3, n_activity_frames(item["mixture"].shape[-1])) and act.dtype == torch.float32
+        for slot, k in enumerate(order):
+            ev = scene.fg_events[k]
+            expected = interval_activity([ev.event_time], [ev.event_duration], item["mixture"].shape[-1], scene.sr)[0]
+            np.testing.assert_array_equal(act[slot].numpy(), expected)
+            assert act[slot].any()
+            n_active += 1
+            # the slot's dry source sounds only in the frames marked active
+            dry = item["dry_sources"][slot, 0].numpy()
+            off = np.repeat(act[slot].numpy(), ACTIVITY_HOP)[:dry.shape[-1]] == 0
+            assert np.sum(dry[off] ** 2) < 0.01 * np.sum(dry ** 2)
+        assert not act[len(order):].any()
+    assert n_active > 0
