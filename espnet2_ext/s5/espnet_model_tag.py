@@ -83,6 +83,8 @@ class ESPnetS5TaggerModel(AbsESPnetModel):
         frame_logits = None
         if activity is not None and hasattr(self.tagger, "forward_frames"):
             logits, frame_logits = self.tagger.forward_frames(mixture)
+        else:
+            logits = self.tagger(mixture)
         with torch.autocast(mixture.device.type, enabled=False):
             loss, _ = self.loss(logits.float(), label_vector.float())
             stats = {}
