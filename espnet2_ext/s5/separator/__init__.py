@@ -1,9 +1,10 @@
-"""Label-queried separators (ResUNetK) and their espnet2 ``ClassChoices`` registry."""
+"""Label-queried separators (ResUNetK, its iterative refinement) and their espnet2 ``ClassChoices`` registry."""
 from espnet2_ext.espnet_compat import quiet_import
 from espnet2_ext.s5.separator.resunetk import ResUNet30, load_official_separator
+from espnet2_ext.s5.separator.resunetk_iter import ResUNet30Iterative
 
 ClassChoices = quiet_import("espnet2.train.class_choices").ClassChoices
 
-separator_choices = ClassChoices("separator", {"resunetk": ResUNet30})
+separator_choices = ClassChoices("separator", {"resunetk": ResUNet30, "resunetk_iter": ResUNet30Iterative})
 
-__all__ = ["ResUNet30", "load_official_separator", "separator_choices"]
+__all__ = ["ResUNet30", "ResUNet30Iterative", "load_official_separator", "separator_choices"]
