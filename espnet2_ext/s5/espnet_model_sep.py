@@ -38,14 +38,23 @@ class ESPnetS5SeparatorModel(AbsESPnetModel):
 
         An unrendered batch (``render_*`` tensors in ``kwargs`` instead of mixture and
         dry_sources) is rendered first, on its device. The loss (an SNR: sums of squares,
-        a log) always runs in float32, also under autocast."""
+        a log) always runs in float32, also under autocast.
+        A separator with ``separate_passes`` (iterative refinement, K estimates est_1 .. est_K)
+        is trained on every pass: loss = (1/K) sum_k PIT(est_k, dry_sources, labels), each
+        term also reported as ``loss_pass<k>``."""
         mixture, dry_sources = model_inputs(self.renderer, mixture, dry_sources, kwargs, return_dry=True)
         conditions = {"activity": kwargs["activity"]} if "activity" in kwargs else {}
-        est = self.separator.separate(mixture, label_vector, **conditions)
+        if hasattr(self.separator, "separate_passes"):
+            estimates = self.separator.separate_passes(mixture, label_vector, **conditions)[0]
+        else:
+            estimates = [self.separator.separate(mixture, label_vector, **conditions)]
         labels = label_vector.reshape(label_vector.shape[0], -1, NUM_CLASSES)
         with torch.autocast(mixture.device.type, enabled=False):
-            loss, _ = self.loss(est.float(), dry_sources.float(), labels)
+            losses = [self.loss(est.float(), dry_sources.float(), labels)[0] for est in estimates]
+        loss = torch.stack(losses).mean()
         stats = {"loss": loss.detach()}
+        if len(losses) > 1:
+            stats.update({f"loss_pass{k}": v.detach() for k, v in enumerate(losses, start=1)})
         weight = torch.tensor(mixture.shape[0], device=mixture.device)
         return force_gatherable((loss, stats, weight), loss.device)
 

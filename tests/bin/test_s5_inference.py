@@ -25,6 +25,7 @@ from s5_fake_models import (TINY_M2D, official_separator, official_tagger,  # no
 
 from espnet2_ext.bin import s5_inference, s5_score  # noqa: E402
 from espnet2_ext.fileio import read_wav, write_wav  # noqa: E402
+from espnet2_ext.s5.labels import labels_to_query  # noqa: E402
 from espnet2_ext.s5.model_files import load_separator, load_tagger  # noqa: E402
 from espnet2_ext.s5.pipeline import S5Pipeline, active_slots  # noqa: E402
 from espnet2_ext.s5.tagger import fabricate_m2d_weight_file  # noqa: E402
@@ -153,6 +154,24 @@ def test_espnet_model_files(corpus, models, tmp_path):
     decode(corpus, tmp_path, *espnet_args(models))
     pipe = S5Pipeline(load_tagger(models.espnet_tag), load_separator(models.espnet_sep))
     check_against(tmp_path, expected_outputs(pipe, corpus), ["Typing", "Typing", "silence"])
+
+
+def test_iterative_refinement_model_file_decodes_all_passes(corpus, models, tmp_path):
+    """A resunetk_iter model file (conf/mini/sep_resunetk_iter.yaml) decodes its last pass."""
+    from espnet2_ext.s5.separator import ResUNet30Iterative
+
+    sep_file = write_espnet_model_file(S5SeparationTask, MINI_CONF / "sep_resunetk_iter.yaml", tmp_path / "sep")
+    decode(corpus, tmp_path / "out", "--tagger_ckpt", str(models.espnet_tag), "--separator_ckpt", str(sep_file))
+    separator = load_separator(sep_file)
+    assert isinstance(separator, ResUNet30Iterative) and separator.n_passes == 2
+    pipe = S5Pipeline(load_tagger(models.espnet_tag), separator)
+    check_against(tmp_path / "out", expected_outputs(pipe, corpus), ["Typing", "Typing", "silence"])
+    mix = torch.from_numpy(read_wav(corpus.soundscapes / "sc_a.wav", SR, 4)[0])[None]
+    with torch.no_grad():
+        passes, _ = separator.separate_passes(mix, torch.stack([labels_to_query(["Typing", "Typing", "silence"])]))
+    first = samples(tmp_path / "out" / "sc_a_0_Typing.wav")
+    np.testing.assert_allclose(first, passes[-1][0, 0, 0].numpy(), atol=1e-5)
+    assert not np.allclose(first, passes[0][0, 0, 0].numpy(), atol=1e-5)   # not the first pass
 
 
 def test_oracle_labels_need_no_tagger(corpus, models, tmp_path):

@@ -14,7 +14,7 @@ from espnet2_ext.s5.espnet_model_sep import ESPnetS5SeparatorModel
 from espnet2_ext.s5.espnet_model_tag import ESPnetS5TaggerModel
 from espnet2_ext.s5.labels import NUM_CLASSES, SILENCE_INDEX
 from espnet2_ext.s5.loss import loss_choices
-from espnet2_ext.s5.separator import ResUNet30
+from espnet2_ext.s5.separator import ResUNet30, ResUNet30Iterative
 from espnet2_ext.s5.tagger import M2dAtSpatial, fabricate_m2d_weight_file
 
 DTYPES = [torch.float16, torch.bfloat16]
@@ -42,10 +42,11 @@ def separator_batch(generator: torch.Generator) -> dict:
     return {"mixture": mixture, "label_vector": query.reshape(2, -1), "dry_sources": dry}
 
 
+@pytest.mark.parametrize("separator", [ResUNet30, ResUNet30Iterative])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_separator_step_is_finite_under_autocast(dtype):
+def test_separator_step_is_finite_under_autocast(dtype, separator):
     torch.manual_seed(0)
-    model = ESPnetS5SeparatorModel(ResUNet30(base_channels=8), loss_choices.get_class("capi_pit")())
+    model = ESPnetS5SeparatorModel(separator(base_channels=8), loss_choices.get_class("capi_pit")())
     assert_finite_step(model, separator_batch(torch.Generator().manual_seed(1)), dtype)
 
 

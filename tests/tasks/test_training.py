@@ -11,7 +11,7 @@ import yaml
 from espnet2_ext.tasks.s5_sep import S5SeparationTask
 from espnet2_ext.tasks.s5_tag import S5TaggingTask
 
-TASKS = {"tag_head_1c": S5TaggingTask, "sep_resunetk": S5SeparationTask}
+TASKS = {"tag_head_1c": S5TaggingTask, "sep_resunetk": S5SeparationTask, "sep_resunetk_iter": S5SeparationTask}
 
 
 def train(task, config, exp, valid, *extra):
@@ -35,6 +35,8 @@ def test_few_steps_leave_models_logs_and_tensorboard(tiny_setup, tiny_config, tm
     assert sorted(stats) == [1, 2] and "loss" in stats[2]["valid"]
     if name.startswith("tag"):
         assert {"acc_mix", "acc_src"} <= set(stats[2]["valid"])
+    if name.endswith("_iter"):   # iterative refinement: every pass's loss is logged
+        assert {"loss_pass1", "loss_pass2"} <= set(stats[2]["train"]) & set(stats[2]["valid"])
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))

@@ -184,7 +184,8 @@ class ResUNet30(AbsSeparator):
         self.input_channels = input_channels
         self.target_sources_num = target_sources_num
         self.label_len = label_len
-        self.base = ResUNet30Base(input_channels, output_channels, target_sources_num, base_channels)
+        self.base = ResUNet30Base(self.unet_input_channels(input_channels, output_channels, target_sources_num),
+                                  output_channels, target_sources_num, base_channels)
         self.label_embedding = nn.Sequential(
             nn.Linear(label_len, CONDITION_SIZE), nn.LayerNorm(CONDITION_SIZE), nn.ReLU(),
             nn.Linear(CONDITION_SIZE, CONDITION_SIZE), nn.LayerNorm(CONDITION_SIZE), nn.ReLU(),
@@ -204,20 +205,29 @@ class ResUNet30(AbsSeparator):
             getattr(self.base, name).bn2.requires_grad_(False)
             self.film[f"{name}->beta2"].requires_grad_(False)
 
+    @staticmethod
+    def unet_input_channels(input_channels: int, output_channels: int, target_sources_num: int) -> int:
+        """Channels the U-Net sees (and masks): the mixture's. Subclasses may feed it more."""
+        return input_channels
+
     @property
     def num_spk(self) -> int:
         return self.target_sources_num
+
+    def check_inputs(self, mixture: torch.Tensor, label_vector: torch.Tensor) -> None:
+        """ValueError unless mixture is [B, input_channels, L] and label_vector [B, label_len]."""
+        if mixture.dim() != 3 or mixture.shape[1] != self.input_channels:
+            raise ValueError(f"mixture must be [B, {self.input_channels}, L], got {tuple(mixture.shape)}")
+        if label_vector.shape != (mixture.shape[0], self.label_len):
+            raise ValueError(f"label_vector must be [{mixture.shape[0]}, {self.label_len}], "
+                             f"got {tuple(label_vector.shape)}")
 
     def separate_with_mask(self, mixture: torch.Tensor, label_vector: torch.Tensor
                            ) -> Tuple[torch.Tensor, torch.Tensor]:
         """mixture [B, C, L], label_vector [B, label_len] -> (waveform [B, S, O, L], source_mask [B, S]).
 
         Silent slots (all-zero sub-vector) are exactly zero."""
-        if mixture.dim() != 3 or mixture.shape[1] != self.input_channels:
-            raise ValueError(f"mixture must be [B, {self.input_channels}, L], got {tuple(mixture.shape)}")
-        if label_vector.shape != (mixture.shape[0], self.label_len):
-            raise ValueError(f"label_vector must be [{mixture.shape[0]}, {self.label_len}], "
-                             f"got {tuple(label_vector.shape)}")
+        self.check_inputs(mixture, label_vector)
         source_mask = source_mask_of(label_vector, self.target_sources_num)
         waveform = self.base(mixture, self.film(self.label_embedding(label_vector)))
         return waveform * source_mask[:, :, None, None], source_mask
