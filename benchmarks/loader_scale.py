@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -149,6 +148,8 @@ def make_corpus(out: Path, scale: float) -> dict:
 
 
 def sweep(args: argparse.Namespace) -> List[dict]:
+    from espnet2_ext.corpus.full_scale import remove_corpus
+
     rows = []
     args.workdir.mkdir(parents=True, exist_ok=True)
     for scale in args.scales:
@@ -167,7 +168,7 @@ def sweep(args: argparse.Namespace) -> List[dict]:
                 rows.append(result)
         finally:
             if not args.keep:
-                shutil.rmtree(corpus)
+                remove_corpus(corpus)
     return rows
 
 

@@ -7,7 +7,7 @@ Writes OUTDIR/dev_set/{sound_event,interference,noise,room_ir}/{train,valid}, th
 configs, metadata/valid (SpAudSyn scenes), synthesized/test, and OUTDIR/eval_set, then
 ``full_corpus.json``; the layout check of stage 1 passes on it (``s5_verify_layout --dev_set
 OUTDIR/dev_set``). Point a training at it with ``--corpus_root OUTDIR``. At --scale 1: about
-5,400 clips, 56 noise files of 60 s and 10 rooms of 108 official-length RIRs, 9.4 GB (see
+5,400 clips, 56 noise files of 60 s and 10 rooms of 108 official-length RIRs, 9.3 GB (see
 espnet2_ext/corpus/full_scale.py); --scale multiplies every count. The disk space is checked
 first; the folder appears only when complete.
 """

@@ -12,7 +12,7 @@ At ``scale`` 1 (the defaults of :class:`FullScaleConfig`)::
                   604 MB each, like the official files)
     fixed sets    valid metadata 200, dev test 32, eval 16 soundscapes (10 s)
 
-about 9.4 GB in all. ``scale`` multiplies the counts of clips per recording and per
+about 9.3 GB in all. ``scale`` multiplies the counts of clips per recording and per
 interference class, of noise files, rooms and fixed-set scenes (each at least 1); lengths
 stay. No M2D weights: the corpus is for the data path, not for training a tagger.
 
