@@ -11,8 +11,9 @@
 
 Everything is drawn from ``numpy`` generators seeded by (seed, item name), so a seed gives
 byte-identical files. Modules: ``config`` (sizes, generators), ``sounds`` (the 18 learnable
-class sounds, noise), ``rooms`` (FOA room impulse responses), ``external`` (the fake
-stage-2 tree), ``build`` (the corpus, the stamp). Build it with
+class sounds, noise), ``rooms`` (FOA room impulse responses), ``layout_jobs`` (the files of
+the four source folders, also used by :mod:`espnet2_ext.corpus.full_scale`), ``external``
+(the fake stage-2 tree), ``build`` (the corpus, the stamp). Build it with
 ``python -m espnet2_ext.bin.s5_download --mini true`` (what ``run.sh --mini true`` runs).
 """
 from espnet2_ext.corpus.mini.build import STAMP, build_mini_corpus, is_built, tree_digest

@@ -6,72 +6,19 @@ import json
 import logging
 import os
 import shutil
-import zlib
 from pathlib import Path
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Sequence
 
-from espnet2_ext.corpus.layout import SPLITS
-from espnet2_ext.corpus.mini.config import MiniCorpusConfig, item_rng
+from espnet2_ext.corpus.mini.config import MiniCorpusConfig
 from espnet2_ext.corpus.mini.external import write_external_tree
-from espnet2_ext.corpus.mini.rooms import make_room_irs
-from espnet2_ext.corpus.mini.sounds import CLASS_TIMBRES, clip_length, make_noise, random_timbre, synth_sound
-from espnet2_ext.fileio import write_json, write_pcm16
-from espnet2_ext.s5.official import M2D_FOLDER, M2D_WEIGHTS, SAMPLE_RATE
+from espnet2_ext.corpus.mini.layout_jobs import run_jobs, source_jobs, write_skeleton
+from espnet2_ext.fileio import write_json
+from espnet2_ext.s5.official import M2D_FOLDER, M2D_WEIGHTS
 
 log = logging.getLogger(__name__)
 
 STAMP = "mini_corpus.json"
 STAMP_VERSION = 1
-
-
-def _split_count(pair: Tuple[int, int], split: str) -> int:
-    return pair[SPLITS.index(split)]
-
-
-def write_sound_events(dev: Path, cfg: MiniCorpusConfig) -> None:
-    """sound_event/{train,valid}/<Class>/<Class>_srcK/<...>.wav, mono 32 kHz PCM16."""
-    for split in SPLITS:
-        for cls, timbre in CLASS_TIMBRES.items():
-            for k in range(cfg.subfolders_per_class):
-                sub = f"{cls}_{split}_src{k}"
-                pitch = item_rng(cfg.seed, "pitch", sub).uniform(0.9, 1.12)
-                for i in range(_split_count(cfg.files_per_subfolder, split)):
-                    name = f"{sub}_{i:02d}"
-                    rng = item_rng(cfg.seed, "event", name)
-                    clip = synth_sound(timbre, clip_length(rng, cfg.clip_seconds), rng, pitch)
-                    write_pcm16(dev / "sound_event" / split / cls / sub / f"{name}.wav", clip)
-
-
-def write_interference(dev: Path, cfg: MiniCorpusConfig) -> None:
-    """interference/{train,valid}/<FSD50K class>/*.wav for a few of the 94 classes."""
-    for cls in cfg.interference_classes:
-        timbre = random_timbre(item_rng(cfg.seed, "timbre", cls))
-        for split in SPLITS:
-            for i in range(_split_count(cfg.interference_files, split)):
-                name = f"int_{split}_{zlib.crc32(cls.encode()):08x}_{i:02d}"
-                rng = item_rng(cfg.seed, "interference", cls, name)
-                clip = synth_sound(timbre, clip_length(rng, cfg.clip_seconds), rng)
-                write_pcm16(dev / "interference" / split / cls / f"{name}.wav", clip)
-
-
-def write_noise(dev: Path, cfg: MiniCorpusConfig) -> None:
-    """noise/{train,valid}/mini-noise_XX_BG.wav, 4 channels, plain PCM."""
-    for split in SPLITS:
-        for i in range(_split_count(cfg.noise_files, split)):
-            name = f"mini-noise_{split}_{i:02d}_BG"
-            noise = make_noise(item_rng(cfg.seed, "noise", name), int(cfg.noise_seconds * SAMPLE_RATE))
-            write_pcm16(dev / "noise" / split / f"{name}.wav", noise)
-
-
-def write_rooms(dev: Path, cfg: MiniCorpusConfig) -> None:
-    """room_ir/{train,valid}/mini-room_XX.sofa, 4 receivers, n_positions positions."""
-    from espnet2_ext.synth.sofa import write_sofa
-
-    for split in SPLITS:
-        for i in range(_split_count(cfg.rooms, split)):
-            name = f"mini-room_{split}_{i:02d}"
-            irs, pos = make_room_irs(item_rng(cfg.seed, "room", name), cfg.n_positions, cfg.rir_len)
-            write_sofa(dev / "room_ir" / split / f"{name}.sofa", irs, SAMPLE_RATE, pos)
 
 
 def write_m2d_weights(checkpoint_dir: Path, cfg: MiniCorpusConfig) -> Path:
@@ -98,19 +45,9 @@ def write_m2d_weights(checkpoint_dir: Path, cfg: MiniCorpusConfig) -> Path:
 
 def write_raw_corpus(outdir: Path, cfg: MiniCorpusConfig) -> None:
     """Everything except the synthesized sets and the M2D file (fast, no synthesizer)."""
-    dev = outdir / "dev_set"
-    write_sound_events(dev, cfg)
-    write_interference(dev, cfg)
-    write_noise(dev, cfg)
-    write_rooms(dev, cfg)
+    run_jobs(outdir / "dev_set", source_jobs(cfg))
     fsd_rows, ears_rows = write_external_tree(outdir / "external", cfg.seed)
-    write_json(dev / "config" / "FSD50K_config.json", fsd_rows)
-    write_json(dev / "config" / "EARS_config.json", ears_rows)
-    for folder in ("metadata/valid", "synthesized/test/soundscape",
-                   "synthesized/test/oracle_target"):
-        (dev / folder).mkdir(parents=True, exist_ok=True)
-    (outdir / "eval_set" / "synthesized" / "eval" / "soundscape").mkdir(parents=True,
-                                                                        exist_ok=True)
+    write_skeleton(outdir, fsd_rows, ears_rows)
 
 
 def config_to_stamp(cfg: MiniCorpusConfig) -> dict:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from typing import Tuple
+from typing import ClassVar, Tuple
 
 import numpy as np
 
@@ -12,6 +12,7 @@ import numpy as np
 class MiniCorpusConfig:
     """Sizes of the mini corpus. The defaults build in well under a minute on 2 cores."""
 
+    name_prefix: ClassVar[str] = "mini"     # mini-noise_*, mini-room_* (not part of the stamp)
     seed: int = 0
     realistic: bool = False            # long RIRs (174,763 taps) and clips up to 12 s
     subfolders_per_class: int = 3      # >= 3: same-class triples need 3 "recordings"
