@@ -248,7 +248,8 @@ class S5AbsTask(AbsTask):
             rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
         if mode == "train":
             log_batch_semantics(iter_options.batch_size, world, args.accum_grad, len(dataset))
-            check_loader_memory(args.train_data_conf, args.num_workers, ranks_on_this_node(args, world))
+            check_loader_memory(args.train_data_conf, args.num_workers, ranks_on_this_node(args, world),
+                                batch_size=iter_options.batch_size)
         return S5IterFactory(
             dataset, batch_size=iter_options.batch_size, shuffle=False,
             num_workers=args.num_workers, seed=args.seed, rank=rank, world_size=world,

@@ -63,21 +63,41 @@ def node_memory_mb() -> float:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 20
 
 
-def check_loader_memory(train_data_conf: dict, num_workers: int, ranks_on_node: int,
-                        node_mb: Optional[float] = None) -> str:
-    """Log (and return) the most memory the synthesis caches of this node can take; stop if
-    it would not fit.
+#: per data-loading process, beside its caches and batches: the renderer's transform buffers
+#: ((events + 4) spectra of length 512,000 at 10 s + 5.46 s RIRs) and scipy's scratch
+RENDER_WORK_MB = 64.0
+#: copies of a batch a worker holds at once: its items, the collated batch, the copy to the
+#: shared memory the main process reads (benchmarks/loader_scale.py measured the sum)
+BATCH_COPIES = 3
+#: audio channels of an item at most: the 4-channel mixture and 3 mono dry targets
+ITEM_CHANNELS = 7
 
-    Each data-loading process (``num_workers`` per rank, or the rank itself when 0) keeps
-    its own byte-bounded caches, so the node holds up to
-    ``ranks_on_node x max(num_workers, 1) x (rir_cache_mb + source_cache_mb)``. Over 80 %
-    of the node's memory is an error, over 50 % a warning."""
+
+def batch_mb(train_data_conf: dict, batch_size: int) -> float:
+    """MB of the audio of one batch of ``batch_size`` items (float32, ITEM_CHANNELS channels)."""
+    scene = train_data_conf.get("spatial_sound_scene", train_data_conf)
+    samples = float(scene.get("duration", 10.0)) * float(scene.get("sr", 32000))
+    return batch_size * ITEM_CHANNELS * samples * 4 / 2 ** 20
+
+
+def check_loader_memory(train_data_conf: dict, num_workers: int, ranks_on_node: int,
+                        node_mb: Optional[float] = None, batch_size: int = 1) -> str:
+    """Log (and return) the most memory the data loading of this node can take; stop if it
+    would not fit.
+
+    Each data-loading process (``num_workers`` per rank, or the rank itself when 0) keeps its
+    own byte-bounded caches and builds whole batches, so the node holds up to
+    ``ranks_on_node x max(num_workers, 1) x (rir_cache_mb + source_cache_mb + BATCH_COPIES x
+    batch + RENDER_WORK_MB)`` (:func:`batch_mb`; benchmarks/loader_scale.py measures the
+    private memory of real workers against it). Over 80 % of the node's memory is an error,
+    over 50 % a warning."""
     rir, src = cache_sizes_mb(train_data_conf)
+    work = BATCH_COPIES * batch_mb(train_data_conf, batch_size) + RENDER_WORK_MB
     procs = ranks_on_node * max(num_workers, 1)
-    total, node = procs * (rir + src), node_memory_mb() if node_mb is None else node_mb
+    total, node = procs * (rir + src + work), node_memory_mb() if node_mb is None else node_mb
     msg = (f"data loading: {ranks_on_node} rank(s) on this node x {max(num_workers, 1)} process(es) x "
-           f"(RIR cache {rir:g} MB + clip cache {src:g} MB) = {total / 1024:.1f} GB of synthesis caches "
-           f"at most; this node has {node / 1024:.0f} GB")
+           f"(RIR cache {rir:g} MB + clip cache {src:g} MB + batches and buffers {work:.0f} MB) = "
+           f"{total / 1024:.1f} GB at most; this node has {node / 1024:.0f} GB")
     fix = ("lower num_workers, or train_data_conf.rir_cache_mb / source_cache_mb (e.g. --tag_args "
            "'--num_workers 4 --train_data_conf rir_cache_mb=256')")
     if total > 0.8 * node:
