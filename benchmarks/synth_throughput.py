@@ -27,9 +27,9 @@ device and rendered by :class:`DeviceRenderer` (after one warm-up pass that fill
 cache); the rate is mixtures per wall second, CUDA synchronised.
 
 ``--revisions`` (git revisions of this repository, oldest first) times the renderer of each
-revision's ``espnet2_ext/synth/scene.py`` (with today's other modules) on the same scenes,
+revision's renderer (``espnet2_ext/synth/render.py``, ``scene.py`` before it was split off; with today's other modules) on the same scenes,
 alternating in this process, and prints each one's rate and its ratio to the first: what each
-step bought. It needs the revisions' scene.py to run with today's room.py.
+step bought. It needs that module to run with today's room.py.
 
 With ``--spaudsyn DIR`` the official generate path (``DatasetS3`` of the baseline tree DIR,
 with SpAudSyn installed in it as ``src/modules/spatial_audio_synthesizer``) renders mixtures
@@ -65,7 +65,7 @@ from espnet2_ext.s5.labels import CLASSES  # noqa: E402
 from espnet2_ext.s5.official import SAMPLE_RATE as SR  # noqa: E402
 from espnet2_ext.synth.dataset import GenerateDataset  # noqa: E402
 from espnet2_ext.synth.room import RirCache  # noqa: E402
-from espnet2_ext.synth.scene import render_scene_reference  # noqa: E402
+from espnet2_ext.synth.render import render_scene_reference  # noqa: E402
 from espnet2_ext.synth.sofa import write_sofa  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -150,9 +150,18 @@ def run_spaudsyn(args, conf: dict, is_tagger: bool, root: Path) -> Tuple[float, 
     return result["cpu"], result["wall"]
 
 
+def renderer_file(revision: str) -> str:
+    """The file holding SceneRenderer at ``revision``: render.py, or scene.py before the split."""
+    for path in ("espnet2_ext/synth/render.py", "espnet2_ext/synth/scene.py"):
+        if subprocess.run(["git", "-C", str(REPO), "cat-file", "-e", f"{revision}:{path}"],
+                          capture_output=True).returncode == 0:
+            return path
+    raise S5InputError(f"--revisions: no espnet2_ext/synth/render.py or scene.py at git revision {revision!r}")
+
+
 def renderer_at(revision: str, like):
-    """SceneRenderer class of ``revision``'s scene.py, sharing ``like``'s clip cache."""
-    source = subprocess.run(["git", "-C", str(REPO), "show", f"{revision}:espnet2_ext/synth/scene.py"],
+    """SceneRenderer class of ``revision``'s renderer module, sharing ``like``'s clip cache."""
+    source = subprocess.run(["git", "-C", str(REPO), "show", f"{revision}:{renderer_file(revision)}"],
                             capture_output=True, text=True, check=True).stdout
     name = f"scene_at_{revision.replace('~', '_').replace('^', '_')}"
     path = Path(tempfile.mkdtemp()) / f"{name}.py"
@@ -238,9 +247,7 @@ def main() -> None:
         check_spaudsyn_tree(args.spaudsyn)
     revisions = args.revisions.split(",") if args.revisions else []
     for rev in revisions:
-        if subprocess.run(["git", "-C", str(REPO), "cat-file", "-e", f"{rev}:espnet2_ext/synth/scene.py"],
-                          capture_output=True).returncode != 0:
-            raise S5InputError(f"--revisions: no espnet2_ext/synth/scene.py at git revision {rev!r}")
+        renderer_file(rev)
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         root = args.data_root

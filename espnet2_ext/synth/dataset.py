@@ -31,7 +31,8 @@ from espnet2_ext.s5.official import LABELS_FILE, N_CHANNELS, N_SLOTS, SAMPLE_RAT
 from espnet2_ext.s5.labels import SILENCE, check_label, labels_to_query, labels_to_stack, pad_labels
 from espnet2_ext.synth.room import RirCache
 from espnet2_ext.synth.sampler import SceneSampler, scene_rng
-from espnet2_ext.synth.scene import Scene, SceneRenderer, read_metadata_list
+from espnet2_ext.synth.render import SceneRenderer
+from espnet2_ext.synth.scene import Scene, read_metadata_list
 from espnet2_ext.synth.sources import SourceLoader
 from espnet2_ext.synth.unrendered import unrendered_arrays
 

@@ -25,7 +25,8 @@ from espnet2_ext.fileio import write_json, write_wav
 from espnet2_ext.jobs import check_job, job_share
 from espnet2_ext.s5.official import SAMPLE_RATE, source_filename
 from espnet2_ext.synth.sampler import SceneSampler, scene_rng
-from espnet2_ext.synth.scene import Scene, SceneRenderer, make_scene_config, read_metadata_list
+from espnet2_ext.synth.render import SceneRenderer
+from espnet2_ext.synth.scene import Scene, make_scene_config, read_metadata_list
 
 logger = logging.getLogger(__name__)
 SET_IDS = {"valid": 1, "test": 2, "eval": 3}

@@ -1,51 +1,26 @@
-"""Scenes: event lists, SpAudSyn metadata JSON, and rendering to a mixture + dry targets.
+"""Scenes: event lists and SpAudSyn metadata JSON.
 
 A :class:`Scene` is exactly the content of one SpAudSyn metadata file
 (synthesizer_spec.md §5): ``config``, ``fg_events``, ``bg_events``, ``int_events``
 and ``room``. Paths are stored as in the official metadata (``data/dev_set/...``)
 and resolved with :class:`CorpusPaths` against the folder that holds ``dev_set/``.
 
-Rendering (§6) for every foreground/interference event:
-  x  = mono clip at ``sr``, peak-normalised;  h = normalised RIR [C, L]
-  g  = 10 ** ((ref_db + snr - P) / 20),  P = 10 log10(mean over channels and the
-       FULL convolution length n + L - 1 of (x * h)^2)   (the level rule, tail included)
-  mixture[:, o:] += g * (x * h)  truncated at the mixture end (o = int(event_time * sr))
-  dry (fg only)   = g * (x * h_direct[dry_channel]) placed the same way
-Background: ``duration`` s from ``source_time`` (whole seconds) or the tiled file,
-scaled to mean power ``ref_db``.
-
-:class:`SceneRenderer` is the fast path, all in float32 with cached RIR spectra:
-  * one rfft per event at a common FFT size N >= T + L - 1 (:func:`~espnet2_ext.synth.room.fft_size`;
-    the onset is applied by placing the clip in the FFT buffer);
-  * the level from the same spectrum by Parseval (energy = sum_k |X_k|^2 sum_c |H_ck|^2 / N);
-  * the events summed in the frequency domain, then C inverse FFTs per mixture;
-  * each dry target as a short convolution with the non-zero direct-path window of the RIR
-    (W = 1,793 taps at 32 kHz; overlap-add), not a transform of length N;
-  * the background scaled and added in place (no float64 or tiled copy).
-:func:`render_scene_reference` is the straightforward float64 SpAudSyn-equivalent used as the
-oracle in tests and the baseline in the benchmark.
+Rendering: :mod:`espnet2_ext.synth.render`.
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
 import logging
-import math
 from pathlib import Path
 from typing import List, Optional, Union
 
-import numpy as np
-import scipy.fft
-import scipy.signal
-import torch
 
 from espnet2_ext import validate
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.fileio import read_json
 from espnet2_ext.s5.labels import CLASSES
 from espnet2_ext.s5.official import SAMPLE_RATE
-from espnet2_ext.synth.room import DirectWindow, RirCache, direct_path_rir, fft_size
-from espnet2_ext.synth.sources import SourceLoader
 
 logger = logging.getLogger(__name__)
 
@@ -252,207 +227,3 @@ def read_metadata_list(metadata_list: PathLike) -> List[Path]:
         return [path.parent / e["metadata_path"] for e in entries]
     except (KeyError, TypeError) as e:
         raise S5InputError(f"cannot read metadata list {path}: {e}; {expected}") from e
-
-
-
-@dataclasses.dataclass
-class Rendered:
-    """``mixture`` [C, T] float32; ``dry`` [n_fg, 1, T] float32 (fg_events order) or None."""
-
-    mixture: np.ndarray
-    dry: Optional[np.ndarray]
-
-
-def level_gain(energy: float, n_chan: int, conv_len: int, ref_db: float, snr: float) -> float:
-    """SpAudSyn gain: 10**((ref_db + snr - P)/20), P = 10 log10(energy / (n_chan * conv_len)).
-
-    An all-zero event (energy 0) gets gain 0 instead of SpAudSyn's inf * 0 = NaN.
-    """
-    if energy <= 0.0:
-        return 0.0
-    power_db = 10.0 * math.log10(energy / (n_chan * conv_len))
-    return 10.0 ** ((ref_db + snr - power_db) / 20.0)
-
-
-class _SceneIO:
-    """Shared file access for both renderers: clips, background, RIR headers."""
-
-    def __init__(self, corpus_root: PathLike = "data", sources: Optional[SourceLoader] = None,
-                 rirs: Optional[RirCache] = None):
-        self.paths = CorpusPaths(corpus_root)
-        self.sources = sources or SourceLoader()
-        self.rirs = rirs or RirCache()
-
-    def event_path(self, scene: Scene, event: Event) -> Path:
-        key = {"foreground": "foreground_dir", "interference": "interference_dir",
-               "background": "background_dir"}[event.role]
-        base = scene.config.get(key)
-        if base is None:
-            raise S5InputError(f"scene has a {event.role} event but config[{key!r}] is null")
-        return self.paths.resolve(str(base).rstrip("/") + "/" + event.source_file)
-
-    def clip(self, scene: Scene, event: Event) -> np.ndarray:
-        """Mono, peak-normalised event clip at the scene rate -> [n] float32."""
-        path = self.event_path(scene, event)
-        return self.sources.read(path, event.source_time, event.event_duration, scene.sr, mono=True,
-                                 peak_normalise=True)
-
-    def background_clip(self, scene: Scene, event: Event, nchan: int) -> np.ndarray:
-        """Samples of one background event [C, n] float32, n <= T: the ``duration`` s from
-        ``source_time``, or (``source_time`` None) the whole file, to be tiled up to T."""
-        path = self.event_path(scene, event)
-        duration = None if event.source_time is None else scene.config["duration"]
-        x = self.sources.read(path, event.source_time, duration, scene.sr, mono=False)
-        if x.shape[0] != nchan:
-            raise S5InputError(f"background {path} has {x.shape[0]} channels but the room has {nchan}")
-        return x[:, :scene.n_samples]
-
-    def background(self, scene: Scene, nchan: int) -> np.ndarray:
-        """Sum of the scaled backgrounds -> [C, T] float64 (mean power ref_db each), step by step."""
-        t = scene.n_samples
-        total = np.zeros((nchan, t))
-        for ev in scene.bg_events:
-            x = self.background_clip(scene, ev, nchan).astype(np.float64)
-            if ev.source_time is None and x.shape[1]:
-                x = np.tile(x, (1, -(-t // x.shape[1])))[:, :t]
-            power = float(np.mean(x ** 2)) if x.size else 0.0
-            if power > 0:
-                x = x * 10.0 ** ((scene.config["ref_db"] - 10.0 * math.log10(power)) / 20.0)
-            total[:, :x.shape[1]] += x
-        return total
-
-    def add_background(self, scene: Scene, out: np.ndarray) -> None:
-        """out [C, T] float32 += the scaled backgrounds, as :meth:`background` but in float32
-        without building the tiled copy (the energy of the tiles is counted per tile)."""
-        t = scene.n_samples
-        for ev in scene.bg_events:
-            x = self.background_clip(scene, ev, out.shape[0])
-            n = x.shape[1]
-            if n == 0:
-                continue
-            tiles = [(start, min(n, t - start)) for start in range(0, t, n)] if ev.source_time is None else [(0, n)]
-            full = _sum_of_squares(x)
-            energy = sum(full if m == n else _sum_of_squares(x[:, :m]) for _, m in tiles)
-            if energy == 0.0:
-                continue
-            power = energy / (x.shape[0] * sum(m for _, m in tiles))
-            gain = 10.0 ** ((scene.config["ref_db"] - 10.0 * math.log10(power)) / 20.0)
-            for start, m in tiles:
-                _add_scaled(out[:, start:start + m], x[:, :m], gain)
-
-    def room_path(self, scene: Scene) -> Path:
-        return self.paths.resolve(scene.room_info["sofa_path"])
-
-
-class SceneRenderer(_SceneIO):
-    """Fast float32 renderer (see module docstring). Instances hold the caches; reuse them."""
-
-    def render(self, scene: Scene, return_dry: bool = True, dry_channel: int = 0) -> Rendered:
-        sr, t = scene.sr, scene.n_samples
-        room_path = self.room_path(scene)
-        room = self.rirs.room(room_path)
-        nchan, rir_len = room.nchan, room.rir_len_at(sr)
-        nfft = fft_size(t + rir_len - 1)
-        ref_db = float(scene.config["ref_db"])
-        events = list(scene.fg_events) + list(scene.int_events)
-        clips = [self.clip(scene, ev) for ev in events]
-        onsets = [int(ev.event_time * sr) for ev in events]
-        kept = [max(0, min(len(x), t - o)) for x, o in zip(clips, onsets)]  # samples reaching [0, T)
-        buf = np.zeros((len(events), nfft), dtype=np.float32)
-        for row, x, o, k in zip(buf, clips, onsets, kept):
-            row[o:o + k] = x[:k]
-        spectra = scipy.fft.rfft(buf, axis=-1, workers=1)    # one batched call: [E, F]
-        acc = np.zeros((nchan, nfft // 2 + 1), dtype=np.complex64)
-        dry = np.zeros((len(scene.fg_events), 1, t), np.float32) if return_dry else None
-        for i, (ev, x, o, k, spectrum) in enumerate(zip(events, clips, onsets, kept, spectra)):
-            rir = self.rirs.spectra(room_path, ev.event_position, sr, nfft)
-            n = x.shape[0]
-            if k == n and n + rir_len - 1 <= nfft:   # the usual case: level from the same FFT
-                energy = _spectral_energy(spectrum, rir.energy)
-            elif n + rir_len - 1 <= nfft:   # clip runs past the mixture end: level from its whole spectrum
-                energy = _spectral_energy(scipy.fft.rfft(x, n=nfft, workers=1), rir.energy)
-            else:   # clip longer than the mixture: level over its own full convolution
-                wet = scipy.signal.fftconvolve(x[None], self.rirs.rir(room_path, ev.event_position, sr), axes=-1)
-                energy = float(np.sum(wet ** 2))
-            gain = level_gain(energy, nchan, n + rir_len - 1, ref_db, ev.snr)
-            _add_product(acc, rir.wet, spectrum, gain)
-            if dry is not None and ev.role == "foreground":
-                window = self.rirs.direct_window(room_path, ev.event_position, sr, scene.direct_range_ms,
-                                                 dry_channel)
-                _add_direct_path(dry[i, 0], x[:k], window, gain, o)
-        if events:
-            mixture = scipy.fft.irfft(acc, n=nfft, axis=-1, workers=1, overwrite_x=True)   # acc is scratch
-            mixture = np.ascontiguousarray(mixture[:, :t])
-        else:   # background only (tagger scenes may have no event at all): no transform
-            mixture = np.zeros((nchan, t), np.float32)
-        self.add_background(scene, mixture)
-        return Rendered(mixture=mixture, dry=dry)
-
-
-def _add_direct_path(target: np.ndarray, clip: np.ndarray, window: DirectWindow, gain: float,
-                     onset: int) -> None:
-    """target[onset + s:] += gain * (clip * taps), truncated at the end of target [T].
-
-    The direct-path RIR is zero outside ``taps`` [W] (from sample s = window.start), so this
-    short convolution (overlap-add, blocks of a few W) equals the full-length one.
-    """
-    start = onset + window.start
-    need = target.shape[0] - start
-    if need <= 0 or clip.shape[0] == 0:
-        return
-    conv = scipy.signal.oaconvolve(clip[:need], window.taps)[:need]
-    _add_scaled(target[start:start + conv.shape[0]], conv, gain)
-
-
-def _add_scaled(out: np.ndarray, x: np.ndarray, scale: float) -> None:
-    """out += scale * x in place, in one pass over the memory (float32 arrays)."""
-    torch.from_numpy(out).add_(torch.from_numpy(x), alpha=scale)
-
-
-def _add_product(acc: np.ndarray, a: np.ndarray, b: np.ndarray, scale: float) -> None:
-    """acc [C, F] += scale * a [C, F] * b [F] in place, in one pass (complex64 arrays)."""
-    torch.from_numpy(acc).addcmul_(torch.from_numpy(a), torch.from_numpy(b), value=scale)
-
-
-def _spectral_energy(spectrum: np.ndarray, weights: np.ndarray) -> float:
-    """sum_k |X_k|^2 * weights_k (Parseval energy of the multichannel convolution); the
-    squares in float32, their weighted sum in float64."""
-    parts = np.square(spectrum.view(np.float32))        # re^2, im^2 interleaved: [2F]
-    return float(np.dot(parts[0::2] + parts[1::2], weights))
-
-
-def _sum_of_squares(x: np.ndarray) -> float:
-    """sum(x**2) accumulated in float64 (x float32)."""
-    return float(np.einsum("ij,ij->", x, x, dtype=np.float64))
-
-
-def render_scene_reference(io: _SceneIO, scene: Scene, return_dry: bool = True,
-                           dry_channel: int = 0) -> Rendered:
-    """Straightforward float64 rendering, step by step as SpAudSyn does it (slow; the oracle)."""
-    sr, t = scene.sr, scene.n_samples
-    room = io.rirs.room(io.room_path(scene))
-    mixture = io.background(scene, room.nchan)
-    dry = []
-    for ev in list(scene.fg_events) + list(scene.int_events):
-        x = io.clip(scene, ev).astype(np.float64)
-        h = room.rir(ev.event_position, sr)
-        wet = scipy.signal.fftconvolve(x[None], h, axes=-1)
-        power = float(np.mean(wet ** 2))
-        gain = 0.0 if power == 0 else 10.0 ** ((scene.config["ref_db"] + ev.snr - 10 * math.log10(power)) / 20)
-        onset = int(ev.event_time * sr)
-        _add_at(mixture, gain * wet, onset)
-        if return_dry and ev.role == "foreground":
-            d = np.zeros((1, t))
-            hd = direct_path_rir(h[dry_channel], sr, scene.direct_range_ms)
-            _add_at(d, gain * scipy.signal.fftconvolve(x, hd)[None], onset)
-            dry.append(d)
-    dry_arr = (np.stack(dry) if dry else np.zeros((0, 1, t))) if return_dry else None
-    return Rendered(mixture=mixture.astype(np.float32),
-                    dry=None if dry_arr is None else dry_arr.astype(np.float32))
-
-
-def _add_at(target: np.ndarray, signal: np.ndarray, onset: int) -> None:
-    """target[:, onset:] += signal, truncated at the end of ``target``."""
-    n = max(0, min(signal.shape[-1], target.shape[-1] - onset))
-    if n:
-        target[:, onset:onset + n] += signal[:, :n]

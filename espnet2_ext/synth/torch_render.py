@@ -1,6 +1,6 @@
 """Rendering a batch of unrendered scenes on the training device (torch).
 
-The same rendering as :class:`espnet2_ext.synth.scene.SceneRenderer` (see its module
+The same rendering as :class:`espnet2_ext.synth.render.SceneRenderer` (see its module
 docstring), batched: for the M events of a batch (``render_*`` tensors, see
 :mod:`espnet2_ext.synth.unrendered`), at one FFT size N >= max(T, n_max) + L_max - 1
 (L_max over all rooms of the config, so N is the same from batch to batch):
@@ -34,7 +34,8 @@ from espnet2_ext.errors import S5InputError
 from espnet2_ext.s5.official import N_SLOTS
 from espnet2_ext.synth.room import ByteLru, RirCache, direct_path_rir, parseval_weights, position_key
 from espnet2_ext.synth.sampler import list_room_files
-from espnet2_ext.synth.scene import CorpusPaths, level_gain
+from espnet2_ext.synth.render import level_gain
+from espnet2_ext.synth.scene import CorpusPaths
 from espnet2_ext.synth.unrendered import UNRENDERED_KEYS
 
 PathLike = Union[str, Path]

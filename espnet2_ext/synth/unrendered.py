@@ -26,7 +26,11 @@ from typing import Dict, Sequence
 import numpy as np
 import torch
 
-from espnet2_ext.synth.scene import Scene, SceneRenderer
+from espnet2_ext.synth.scene import Scene
+
+#: the keys of an unrendered item, in this order
+
+from espnet2_ext.synth.render import SceneRenderer
 
 #: the keys of an unrendered item, in this order
 UNRENDERED_KEYS = ("render_clips", "render_lengths", "render_onsets", "render_snr", "render_positions",

@@ -15,7 +15,7 @@ import soundfile as sf
 
 from synth_corpus import scene_config
 from espnet2_ext.synth.sampler import SceneSampler, scene_rng
-from espnet2_ext.synth.scene import SceneRenderer
+from espnet2_ext.synth.render import SceneRenderer
 from espnet2_ext.synth.sofa import read_sofa, write_sofa
 
 

@@ -9,7 +9,8 @@ from synth_corpus import SR, scene_config
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.synth.room import SofaRoom, direct_path_rir
 from espnet2_ext.synth.sampler import SceneSampler, scene_rng
-from espnet2_ext.synth.scene import CorpusPaths, Event, Scene, SceneRenderer, render_scene_reference
+from espnet2_ext.synth.render import SceneRenderer, render_scene_reference
+from espnet2_ext.synth.scene import CorpusPaths, Event, Scene
 
 D = "data/dev_set"
 

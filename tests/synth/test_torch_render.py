@@ -13,7 +13,8 @@ from espnet2_ext.s5.loss import loss_choices
 from espnet2_ext.synth.dataset import GenerateDataset
 from espnet2_ext.synth.room import SofaRoom
 from espnet2_ext.synth.sampler import check_generate_config
-from espnet2_ext.synth.scene import Event, Scene, SceneRenderer, render_scene_reference
+from espnet2_ext.synth.render import SceneRenderer, render_scene_reference
+from espnet2_ext.synth.scene import Event, Scene
 from espnet2_ext.synth.torch_render import DeviceRenderer
 from espnet2_ext.synth.unrendered import UNRENDERED_KEYS, pad_stack, unrendered_arrays
 from espnet2_ext.tasks.iter_factory import s5_collate
