@@ -306,7 +306,7 @@ if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
         python -m espnet2_ext.bin.s5_score --soundscape_dir "$(cat "${datadir}/test/soundscape_dir")" \
             --oracle_target_dir "$(cat "${datadir}/test/oracle_target_dir")" \
             --estimate_dir "${decode_dir}/test" --output_dir "${decode_dir}/test/score" \
-            --system "M2DAT_${tagger_variant}+ResUNetK ($(basename "${decode_dir}"))" \
+            --system "$(basename "${decode_dir}")" \
             --report "${report}" --report_n "${report_n}"
     grep -E '^(CAPI-SDRi|Accuracy)' "${decode_dir}/test/score/score.log"
     cat "${decode_dir}/test/score/RESULTS.md"
