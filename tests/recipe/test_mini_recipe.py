@@ -107,7 +107,8 @@ def test_pack_then_decode_from_the_archive_equals_decoding_exp(mini_run):
     archive, with the packed calibration, exactly as from exp/."""
     work, _ = mini_run
     calibrated = ["--calibrate", "true", "--calibration_objective", "capi_sdri", "--test_sets", "test"]
-    res = subprocess.run(["./run.sh", "--mini", "true", "--stage", "7", "--stop-stage", "9", *calibrated],
+    res = subprocess.run(["./run.sh", "--mini", "true", "--stage", "7", "--stop-stage", "9", *calibrated,
+                          "--report", "false"],   # the report is tested above; here it only costs time
                          cwd=work, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     direct = work / f"{DECODE}_calib_capi"
