@@ -36,6 +36,8 @@ import time
 from pathlib import Path
 from typing import Dict, List, Tuple
 
+from espnet2_ext import validate
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / "egs2" / "dcase26t4" / "s5" / "conf" / "tuning" / "tag_head_4c.yaml"
 RESULT_PREFIX = "RESULT "
@@ -197,10 +199,10 @@ def table(rows: List[dict]) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workdir", type=Path, default=Path("/tmp/loader_scale"), help="where corpora are built")
-    p.add_argument("--scales", type=float, nargs="+", default=[0.125, 0.5, 1.0])
-    p.add_argument("--num_workers", type=int, nargs="+", default=[1, 2])
-    p.add_argument("--batches", type=int, default=4, help="batches per measurement (the epoch)")
-    p.add_argument("--batch_size", type=int, default=32, help="items per batch (tag_head_4c: 32)")
+    p.add_argument("--scales", type=validate.positive_float, nargs="+", default=[0.125, 0.5, 1.0])
+    p.add_argument("--num_workers", type=validate.nonnegative_int, nargs="+", default=[1, 2])
+    p.add_argument("--batches", type=validate.positive_int, default=4, help="batches per measurement (the epoch)")
+    p.add_argument("--batch_size", type=validate.positive_int, default=32, help="items per batch (tag_head_4c: 32)")
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="training config (train_data_conf)")
     p.add_argument("--keep", action="store_true", help="keep the corpora")
     p.add_argument("--tables_from", type=Path, nargs="+", default=None,

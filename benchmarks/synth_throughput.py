@@ -59,6 +59,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
+from espnet2_ext import validate  # noqa: E402
 from espnet2_ext.errors import S5InputError, cli_main  # noqa: E402
 from espnet2_ext.fileio import write_pcm16  # noqa: E402
 from espnet2_ext.s5.labels import CLASSES  # noqa: E402
@@ -228,17 +229,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="recipe config with train_data_conf")
     ap.add_argument("--data_root", type=Path, default=None, help="folder holding dev_set/ (default: build one)")
-    ap.add_argument("--n", type=int, default=30, help="items per round, warm cache")
-    ap.add_argument("--n_cold", type=int, default=8, help="items per round, cold cache")
-    ap.add_argument("--n_reference", type=int, default=5, help="items per round, float64 reference")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--n", type=validate.positive_int, default=30, help="items per round, warm cache")
+    ap.add_argument("--n_cold", type=validate.positive_int, default=8, help="items per round, cold cache")
+    ap.add_argument("--n_reference", type=validate.positive_int, default=5, help="items per round, float64 reference")
+    ap.add_argument("--rounds", type=validate.positive_int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--spaudsyn", type=Path, default=None, help="official baseline tree with SpAudSyn")
     ap.add_argument("--spaudsyn_python", default=sys.executable, help="python of that tree's environment")
-    ap.add_argument("--n_spaudsyn", type=int, default=10, help="items per round, official path")
+    ap.add_argument("--n_spaudsyn", type=validate.positive_int, default=10, help="items per round, official path")
     ap.add_argument("--revisions", default=None, help="comma-separated git revisions to compare, oldest first")
     ap.add_argument("--device", choices=("cpu", "cuda"), default=None, help="also time rendering on this device")
-    ap.add_argument("--batch_size", type=int, default=8, help="batch of the --device row")
+    ap.add_argument("--batch_size", type=validate.positive_int, default=8, help="batch of the --device row")
     args = ap.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         raise S5InputError("--device cuda: CUDA is not available here")

@@ -25,6 +25,7 @@ from typing import Dict, Optional, Tuple
 import torch
 from tqdm import tqdm
 
+from espnet2_ext import validate
 from espnet2_ext.errors import S5InputError, cli_main
 from espnet2_ext.fileio import write_json
 from espnet2_ext.output_paths import check_output_file
@@ -131,7 +132,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--separator_model", type=Path, default=None, help="separator for --objective capi_sdri")
     p.add_argument("--separator_config", type=Path, default=None)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--batch_size", type=int, default=8)
+    p.add_argument("--batch_size", type=validate.positive_int, default=8)
     return p
 
 
