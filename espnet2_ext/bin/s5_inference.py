@@ -44,7 +44,7 @@ from espnet2_ext.s5.estimates import list_soundscapes, oracle_labels_of, oracle_
 from espnet2_ext.s5.official import (DEFAULT_TAGGER_TYPE, ESTIMATES_JSON, M2D_WEIGHT_PATH, N_CHANNELS, N_SLOTS,
                                      SAMPLE_RATE, SOURCE_CHANNELS, TAGGER_TYPES, TAGGER_VARIANTS, source_filename,
                                      tagger_type, tagger_variant)
-from espnet2_ext.s5.pipeline import ACTIVITY_MISMATCH, S5Pipeline, active_slots, needs_activity
+from espnet2_ext.s5.pipeline import S5Pipeline, active_slots, check_pair, needs_activity
 
 str2bool = quiet_import("espnet2.utils.types").str2bool
 
@@ -140,9 +140,7 @@ def build_pipeline(args: argparse.Namespace) -> S5Pipeline:
             raise S5InputError("--tagger_ckpt is required unless --oracle_labels true")
         tagger = load_tagger(args.tagger_ckpt, args.tagger_type, args.m2d_weight_file, args.tagger_config)
     separator = load_separator(args.separator_ckpt, args.separator_config)
-    if tagger is not None and needs_activity(separator) and not hasattr(tagger, "forward_frames"):
-        raise S5InputError(ACTIVITY_MISMATCH.format(tagger=f"--tagger_ckpt {args.tagger_ckpt}",
-                                                    separator=f"--separator_ckpt {args.separator_ckpt}"))
+    check_pair(tagger, separator, f"--tagger_ckpt {args.tagger_ckpt}", f"--separator_ckpt {args.separator_ckpt}")
     calibration = Calibration.from_file(args.calibration) if args.calibration is not None else None
     return S5Pipeline(tagger, separator, calibration)
 

@@ -159,10 +159,11 @@ def capi_sdri_table(separate: Callable[[torch.Tensor, List[List[str]]], torch.Te
     orders = [silence_last(row) for row in names]
     queried = [[row[i] for i in order] for row, order in zip(names, orders)]
     wavs = separate(mixture[None].expand(len(masks) - 1, -1, -1), queried[1:]).float().cpu()
+    refs, channel0 = ref_wavs[:, 0].float(), mixture[0].float().cpu()
     out = torch.full((len(masks),), float("nan"))
     for m, labels in enumerate(queried):
-        est = wavs[m - 1, :, 0] if m else torch.zeros_like(ref_wavs[:, 0])
-        value = capi_sdri(labels, est, list(ref_labels), ref_wavs[:, 0].float(), mixture[0].float().cpu())
+        est = wavs[m - 1, :, 0] if m else torch.zeros_like(refs)
+        value = capi_sdri(labels, est, list(ref_labels), refs, channel0)
         if value is not None:
             out[m] = value
     return out

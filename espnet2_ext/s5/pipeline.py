@@ -64,6 +64,14 @@ def needs_activity(separator: torch.nn.Module) -> bool:
     return bool(getattr(separator, "needs_activity", False))
 
 
+def check_pair(tagger: Optional[torch.nn.Module], separator: torch.nn.Module,
+               tagger_name: str = "the tagger", separator_name: str = "the separator") -> None:
+    """A Time-FiLM separator needs a tagger with frame outputs (``forward_frames``): else one
+    error naming both (``tagger`` None = oracle labels, always fine)."""
+    if needs_activity(separator) and tagger is not None and not hasattr(tagger, "forward_frames"):
+        raise S5InputError(ACTIVITY_MISMATCH.format(tagger=tagger_name, separator=separator_name))
+
+
 class S5Pipeline(torch.nn.Module):
     """Tagger + separator in eval mode.
 
@@ -78,8 +86,7 @@ class S5Pipeline(torch.nn.Module):
     def __init__(self, tagger: Optional[torch.nn.Module], separator: torch.nn.Module,
                  calibration: Optional[Calibration] = None):
         super().__init__()
-        if needs_activity(separator) and tagger is not None and not hasattr(tagger, "forward_frames"):
-            raise S5InputError(ACTIVITY_MISMATCH.format(tagger="the tagger", separator="the separator"))
+        check_pair(tagger, separator)
         self.tagger = tagger
         self.calibration = calibration
         self.separator = separator
