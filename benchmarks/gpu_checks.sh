@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The checks that need a CUDA GPU, in one run (about 6 minutes on one H200):
+#   bash benchmarks/gpu_checks.sh [LOG_DIR]
+# 1. the CUDA tests of the suite (renderer, separator parity, tagger, loss, training with
+#    --ngpu 1 in float32 and with --use_amp, render_on_device on CUDA);
+# 2. benchmarks/synth_throughput.py --device cuda for a separator and a tagger config;
+# 3. benchmarks/inference_rtf.py --devices cuda.
+# Each step's output goes to LOG_DIR/<step>.log (default: /tmp/gpu_checks); the script
+# ends non-zero if a step failed. Figures from these logs go into benchmarks/README.md.
+set -u
+log_dir=${1:-/tmp/gpu_checks}
+mkdir -p "${log_dir}"
+cd "$(dirname "$0")/.."
+export PYTHONUNBUFFERED=1
+python=${PYTHON:-python3}
+failed=0
+
+step() {  # step NAME COMMAND...: run it, keep its output, note a failure
+    local name=$1; shift
+    echo "== ${name}: $*"
+    if ! "$@" > "${log_dir}/${name}.log" 2>&1; then
+        echo "   FAILED (see ${log_dir}/${name}.log)"; failed=1
+    fi
+    tail -n 25 "${log_dir}/${name}.log"
+}
+
+nvidia-smi -L || { echo "ERROR: no NVIDIA GPU here (nvidia-smi failed)"; exit 1; }
+step cuda_tests "${python}" -m pytest -q -p no:cacheprovider -rs \
+    tests/synth/test_torch_render.py tests/tasks/test_cuda_training.py \
+    "tests/s5/separator/test_resunetk.py::test_parity_2s_cuda" \
+    "tests/s5/tagger/test_m2d_tagger.py::test_cuda_matches_cpu" \
+    "tests/s5/loss/test_capi_pit.py::test_cuda_matches_cpu"
+for conf in sep_resunetk tag_head_4c; do
+    step "synth_${conf}" env OMP_NUM_THREADS=1 "${python}" benchmarks/synth_throughput.py \
+        --config "egs2/dcase26t4/s5/conf/tuning/${conf}.yaml" --device cuda --batch_size 32 \
+        --n 96 --n_cold 8 --n_reference 3 --rounds 3
+done
+step inference_rtf "${python}" benchmarks/inference_rtf.py --devices cuda --batch_sizes 1 8 --repeats 3
+exit ${failed}
