@@ -34,7 +34,7 @@ import scipy.signal
 import torch
 
 from espnet2_ext.errors import S5InputError
-from espnet2_ext.synth.room import DirectWindow, RirCache, direct_path_rir, fft_size
+from espnet2_ext.synth.room import RirCache, direct_path_rir, fft_size, rfft_rows
 from espnet2_ext.synth.scene import CorpusPaths, Event, PathLike, Scene
 from espnet2_ext.synth.sources import SourceLoader
 
@@ -140,54 +140,43 @@ class SceneRenderer(_SceneIO):
         nchan, rir_len = room.nchan, room.rir_len_at(sr)
         nfft = fft_size(t + rir_len - 1)
         ref_db = float(scene.config["ref_db"])
-        events = list(scene.fg_events) + list(scene.int_events)
-        clips = [self.clip(scene, ev) for ev in events]
+        events = list(scene.fg_events) + list(scene.int_events)      # dry targets: the first n_dry
+        n_dry = len(scene.fg_events) if return_dry else 0
+        if not events:   # background only (tagger scenes may have no event at all): no transform
+            mixture = np.zeros((nchan, t), np.float32)
+            self.add_background(scene, mixture)
+            return Rendered(mixture=mixture, dry=np.zeros((0, 1, t), np.float32) if return_dry else None)
+        clips = [torch.from_numpy(self.clip(scene, ev)) for ev in events]
         onsets = [int(ev.event_time * sr) for ev in events]
-        kept = [max(0, min(len(x), t - o)) for x, o in zip(clips, onsets)]  # samples reaching [0, T)
-        buf = np.zeros((len(events), nfft), dtype=np.float32)
-        for row, x, o, k in zip(buf, clips, onsets, kept):
+        placed = torch.zeros((len(events), nfft))
+        for row, x, o in zip(placed, clips, onsets):
+            k = max(0, min(len(x), t - o))                          # samples reaching [0, T)
             row[o:o + k] = x[:k]
-        spectra = scipy.fft.rfft(buf, axis=-1, workers=1)    # one batched call: [E, F]
-        acc = np.zeros((nchan, nfft // 2 + 1), dtype=np.complex64)
-        dry = np.zeros((len(scene.fg_events), 1, t), np.float32) if return_dry else None
-        for i, (ev, x, o, k, spectrum) in enumerate(zip(events, clips, onsets, kept, spectra)):
+        spectra = rfft_rows(placed, nfft)                           # [E, F] complex64
+        out = torch.empty((nchan + n_dry, nfft // 2 + 1), dtype=torch.complex64)   # mixture rows, then dry
+        for i, (ev, x, o, spectrum) in enumerate(zip(events, clips, onsets, spectra)):
             rir = self.rirs.spectra(room_path, ev.event_position, sr, nfft)
             n = x.shape[0]
-            if k == n and n + rir_len - 1 <= nfft:   # the usual case: level from the same FFT
-                energy = _spectral_energy(spectrum, rir.energy)
-            elif n + rir_len - 1 <= nfft:   # clip runs past the mixture end: level from its whole spectrum
-                energy = _spectral_energy(scipy.fft.rfft(x, n=nfft, workers=1), rir.energy)
-            else:   # clip longer than the mixture: level over its own full convolution
-                wet = scipy.signal.fftconvolve(x[None], self.rirs.rir(room_path, ev.event_position, sr), axes=-1)
+            if n + rir_len - 1 > nfft:   # clip longer than the mixture: level over its own full convolution
+                wet = scipy.signal.fftconvolve(x.numpy()[None], self.rirs.rir(room_path, ev.event_position, sr),
+                                               axes=-1)
                 energy = float(np.sum(wet ** 2))
-            gain = level_gain(energy, nchan, n + rir_len - 1, ref_db, ev.snr)
-            _add_product(acc, rir.wet, spectrum, gain)
-            if dry is not None and ev.role == "foreground":
-                window = self.rirs.direct_window(room_path, ev.event_position, sr, scene.direct_range_ms,
-                                                 dry_channel)
-                _add_direct_path(dry[i, 0], x[:k], window, gain, o)
-        if events:
-            mixture = scipy.fft.irfft(acc, n=nfft, axis=-1, workers=1, overwrite_x=True)   # acc is scratch
-            mixture = np.ascontiguousarray(mixture[:, :t])
-        else:   # background only (tagger scenes may have no event at all): no transform
-            mixture = np.zeros((nchan, t), np.float32)
+            else:   # the level from the same transform, or (clip cut at the mixture end) from the whole clip's
+                whole = spectrum if o + n <= t else rfft_rows(x, nfft)
+                energy = float(parseval_energy(whole, rir.energy))
+            scaled = spectrum * level_gain(energy, nchan, n + rir_len - 1, ref_db, ev.snr)
+            if i == 0:                                              # out is uninitialised: write, then add
+                torch.mul(rir.wet, scaled, out=out[:nchan])
+            else:
+                out[:nchan].addcmul_(rir.wet, scaled)
+            if i < n_dry:
+                dry_spectrum = self.rirs.dry_spectrum(room_path, ev.event_position, sr, nfft, scene.direct_range_ms,
+                                                      dry_channel)
+                torch.mul(dry_spectrum, scaled, out=out[nchan + i])
+        signals = torch.fft.irfft(out, n=nfft)[:, :t]               # [C + n_dry, T]
+        mixture = signals[:nchan].contiguous().numpy()
         self.add_background(scene, mixture)
-        return Rendered(mixture=mixture, dry=dry)
-
-
-def _add_direct_path(target: np.ndarray, clip: np.ndarray, window: DirectWindow, gain: float,
-                     onset: int) -> None:
-    """target[onset + s:] += gain * (clip * taps), truncated at the end of target [T].
-
-    The direct-path RIR is zero outside ``taps`` [W] (from sample s = window.start), so this
-    short convolution (overlap-add, blocks of a few W) equals the full-length one.
-    """
-    start = onset + window.start
-    need = target.shape[0] - start
-    if need <= 0 or clip.shape[0] == 0:
-        return
-    conv = scipy.signal.oaconvolve(clip[:need], window.taps)[:need]
-    _add_scaled(target[start:start + conv.shape[0]], conv, gain)
+        return Rendered(mixture=mixture, dry=signals[nchan:, None].contiguous().numpy() if return_dry else None)
 
 
 def _add_scaled(out: np.ndarray, x: np.ndarray, scale: float) -> None:
@@ -195,21 +184,18 @@ def _add_scaled(out: np.ndarray, x: np.ndarray, scale: float) -> None:
     torch.from_numpy(out).add_(torch.from_numpy(x), alpha=scale)
 
 
-def _add_product(acc: np.ndarray, a: np.ndarray, b: np.ndarray, scale: float) -> None:
-    """acc [C, F] += scale * a [C, F] * b [F] in place, in one pass (complex64 arrays)."""
-    torch.from_numpy(acc).addcmul_(torch.from_numpy(a), torch.from_numpy(b), value=scale)
-
-
-def _spectral_energy(spectrum: np.ndarray, weights: np.ndarray) -> float:
-    """sum_k |X_k|^2 * weights_k (Parseval energy of the multichannel convolution); the
-    squares in float32, their weighted sum in float64."""
-    parts = np.square(spectrum.view(np.float32))        # re^2, im^2 interleaved: [2F]
-    return float(np.dot(parts[0::2] + parts[1::2], weights))
+def parseval_energy(spectrum: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """sum_k |X_k|^2 * weights_k, the energy of the multichannel convolution by Parseval
+    (spectrum [F] complex64, weights [F] float64 from :class:`RirSpectra`): the squares in
+    float32, their weighted sum in float64 -> 0-dim float64 tensor."""
+    parts = torch.view_as_real(spectrum)
+    return parts[:, 0].square().addcmul_(parts[:, 1], parts[:, 1]).double() @ weights
 
 
 def _sum_of_squares(x: np.ndarray) -> float:
-    """sum(x**2) accumulated in float64 (x float32)."""
-    return float(np.einsum("ij,ij->", x, x, dtype=np.float64))
+    """sum(x**2) of a float32 array, by torch's cascade summation (relative error ~1e-8 on a
+    10 s, 4-channel background; a plain float32 dot product was ~1e-6)."""
+    return float(torch.from_numpy(x).square().sum())
 
 
 def render_scene_reference(io: _SceneIO, scene: Scene, return_dry: bool = True,

@@ -17,11 +17,11 @@ import collections
 import dataclasses
 import math
 from pathlib import Path
-from typing import Callable, Dict, Hashable, Sequence, Tuple
+from typing import Callable, Dict, Hashable, Sequence, Tuple, Union
 
 import numpy as np
-import scipy.fft
 import scipy.signal
+import torch
 
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.synth.sofa import read_sofa_header, read_sofa_irs
@@ -169,21 +169,14 @@ def direct_path_rir(h: np.ndarray, sr: int, direct_range_ms: Sequence[float] = D
     return out
 
 
-#: odd parts allowed in an FFT size: 3**a * 5**b <= 125 with a <= 2. pocketfft is slower on
-#: sizes with a large power of 3 (scipy's next_fast_len gives 497,664 = 2**11 * 3**5 for
-#: 10 s + 5.46 s; this rule 512,000 = 2**12 * 5**3); benchmarks/README.md says what it buys.
-FFT_ODD_PARTS = (1, 3, 5, 9, 15, 25, 45, 75, 125)
-
-
 def fft_size(n: int) -> int:
-    """Smallest 2**a * m >= n with m in FFT_ODD_PARTS: the renderer's FFT length for n samples."""
-    best = None
-    for m in FFT_ODD_PARTS:
-        size = m
-        while size < n:
-            size *= 2
-        best = size if best is None else min(best, size)
-    return best
+    """The renderers' FFT length for n samples: the smallest power of two >= n.
+
+    Powers of two are what torch's CPU transforms (MKL or pocketfft) and cuFFT do fastest:
+    524,288 for 10 s + 5.46 s at 32 kHz takes about 1.3x less time a sample than 512,000 or
+    497,664 (scipy's next_fast_len) here; benchmarks/README.md says what it buys.
+    """
+    return 1 << max(0, int(n) - 1).bit_length()
 
 
 def parseval_weights(nfft: int) -> np.ndarray:
@@ -197,16 +190,45 @@ def parseval_weights(nfft: int) -> np.ndarray:
 
 @dataclasses.dataclass
 class RirSpectra:
-    """FFT-domain RIR at one position, for one FFT size ``nfft``.
+    """FFT-domain RIR at one position, for one FFT size ``nfft`` (torch tensors on the CPU).
 
-    wet [R, F] complex64: rfft of the normalised RIR;
+    wet [R, F] complex64: rfft of the normalised RIR (float32);
     energy [F] float64: w * sum_c |wet_c|^2 / nfft, so that the energy of the full
         multichannel convolution x * h equals dot(|rfft(x)|^2, energy) when
         len(x) + L - 1 <= nfft.
     """
 
-    wet: np.ndarray
-    energy: np.ndarray
+    wet: torch.Tensor
+    energy: torch.Tensor
+
+
+def rfft_rows(x: torch.Tensor, nfft: int) -> torch.Tensor:
+    """``torch.fft.rfft(x, n=nfft)`` of x [R, n] or [n] -> [R, F] or [F] complex64.
+
+    On the CPU a single row is transformed in a batch of two (the second one zero): torch's
+    CPU transform of one row of 524,288 took about twice the time of a batch of two rows here
+    (benchmarks/README.md).
+    """
+    if x.device.type != "cpu" or (x.dim() == 2 and x.shape[0] > 1):
+        return torch.fft.rfft(x, n=nfft)
+    pair = torch.zeros((2, nfft), dtype=x.dtype)
+    pair[0, :x.shape[-1]] = x.reshape(-1)[:nfft]
+    out = torch.fft.rfft(pair)[:1]
+    return out if x.dim() == 2 else out[0]
+
+
+def rir_spectra(h: np.ndarray, nfft: int, device: Union[str, torch.device] = "cpu") -> RirSpectra:
+    """:class:`RirSpectra` of the normalised RIR h [R, L] (transformed in float32 on ``device``)."""
+    wet = rfft_rows(torch.from_numpy(h.astype(np.float32)).to(device), nfft)
+    power = torch.view_as_real(wet).double().square().sum(dim=(0, 2))
+    return RirSpectra(wet=wet, energy=power * torch.from_numpy(parseval_weights(nfft) / nfft).to(device))
+
+
+def dry_rir_spectrum(h: np.ndarray, sr: int, direct_range_ms: Sequence[float], nfft: int,
+                     device: Union[str, torch.device] = "cpu") -> torch.Tensor:
+    """rfft [F] complex64 of the direct-path window (:func:`direct_path_rir`) of one RIR channel h [L]."""
+    window = direct_path_rir(h.astype(np.float32), sr, direct_range_ms)
+    return rfft_rows(torch.from_numpy(window).to(device), nfft)
 
 
 class RirCache:
@@ -236,32 +258,17 @@ class RirCache:
         key = ("wet", str(path), position_key(position), sr, nfft)
 
         def make() -> RirSpectra:
-            h = self.rir(path, position, sr).astype(np.float32)
-            wet = scipy.fft.rfft(h, n=nfft, axis=-1, workers=1)
-            power = np.sum(wet.real.astype(np.float64) ** 2 + wet.imag.astype(np.float64) ** 2, axis=0)
-            return RirSpectra(wet=wet, energy=power * parseval_weights(nfft) / nfft)
-
-        return self._spectra.get_or_make(key, make)  # type: ignore[return-value]
-
-    def direct_window(self, path: Path, position, sr: int, direct_range_ms: Sequence[float],
-                      channel: int) -> DirectWindow:
-        """Direct-path window of RIR channel ``channel``, taps in float32 (cached)."""
-        key = ("direct", str(path), position_key(position), sr, tuple(direct_range_ms), channel)
-
-        def make() -> DirectWindow:
-            h = self.rir(path, position, sr)[channel].astype(np.float32)
-            return direct_path_window(h, sr, direct_range_ms)
+            return rir_spectra(self.rir(path, position, sr), nfft)
 
         return self._spectra.get_or_make(key, make)  # type: ignore[return-value]
 
     def dry_spectrum(self, path: Path, position, sr: int, nfft: int,
-                     direct_range_ms: Sequence[float], channel: int) -> np.ndarray:
+                     direct_range_ms: Sequence[float], channel: int) -> torch.Tensor:
         """rfft [F] complex64 of the direct-path window of RIR channel ``channel`` (cached)."""
         key = ("dry", str(path), position_key(position), sr, nfft, tuple(direct_range_ms), channel)
 
-        def make() -> np.ndarray:
-            h = self.rir(path, position, sr)[channel].astype(np.float32)
-            return scipy.fft.rfft(direct_path_rir(h, sr, direct_range_ms), n=nfft, workers=1)
+        def make() -> torch.Tensor:
+            return dry_rir_spectrum(self.rir(path, position, sr)[channel], sr, direct_range_ms, nfft)
 
         return self._spectra.get_or_make(key, make)  # type: ignore[return-value]
 

@@ -26,15 +26,13 @@ import logging
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-import numpy as np
-import scipy.fft
 import torch
 
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.s5.official import N_SLOTS
-from espnet2_ext.synth.room import ByteLru, RirCache, direct_path_rir, parseval_weights, position_key
+from espnet2_ext.synth.room import ByteLru, RirCache, dry_rir_spectrum, fft_size, position_key, rir_spectra
 from espnet2_ext.synth.sampler import list_room_files
-from espnet2_ext.synth.render import level_gain
+from espnet2_ext.synth.render import level_gain, parseval_energy
 from espnet2_ext.synth.scene import CorpusPaths
 from espnet2_ext.synth.unrendered import UNRENDERED_KEYS
 
@@ -81,15 +79,10 @@ class DeviceRirCache:
         key = (str(device), str(path), position_key(position), sr, nfft, dry_key)
 
         def make() -> DeviceRir:
-            h = self.rirs.room(path).rir(position, sr).astype(np.float32)        # [C, L]
-            wet = torch.fft.rfft(torch.from_numpy(h).to(device), n=nfft)
-            weights = torch.from_numpy(parseval_weights(nfft) / nfft).to(device)
-            energy = (wet.real.double() ** 2 + wet.imag.double() ** 2).sum(0) * weights
-            direct = None
-            if dry_key is not None:
-                window = direct_path_rir(h[dry_key[1]], sr, dry_key[0])
-                direct = torch.fft.rfft(torch.from_numpy(window).to(device), n=nfft)
-            return DeviceRir(wet=wet, energy=energy, dry=direct)
+            h = self.rirs.room(path).rir(position, sr)        # [C, L]
+            spectra = rir_spectra(h, nfft, device)
+            direct = None if dry_key is None else dry_rir_spectrum(h[dry_key[1]], sr, dry_key[0], nfft, device)
+            return DeviceRir(wet=spectra.wet, energy=spectra.energy, dry=direct)
 
         return self._lru.get_or_make(key, make)  # type: ignore[return-value]
 
@@ -142,7 +135,7 @@ class DeviceRenderer:
     def fft_size(self, longest_clip: int) -> int:
         """N >= max(T, longest clip) + L_max - 1 (L_max over all rooms: N stays put)."""
         rir_len = max(self.cache.rirs.room(p).rir_len_at(self.sr) for p in self.rooms())
-        return scipy.fft.next_fast_len(max(self.n_samples, longest_clip) + rir_len - 1, real=True)
+        return fft_size(max(self.n_samples, longest_clip) + rir_len - 1)
 
     @torch.no_grad()
     def render(self, batch: Mapping[str, torch.Tensor], return_dry: bool = True
@@ -205,7 +198,7 @@ class DeviceRenderer:
         # the level is over the clip's full convolution, not only the part inside the mixture
         full = (dict(zip(truncated, torch.fft.rfft(torch.stack([clips[events[m]] for m in truncated]), n=nfft)))
                 if truncated else {})
-        energies = [(x.real.double() ** 2 + x.imag.double() ** 2) @ rir.energy
+        energies = [parseval_energy(x, rir.energy)
                     for x, rir in ((full.get(m, spectra[m]), rirs[m]) for m in range(len(events)))]
         gains = []
         for (b, e), energy in zip(events, torch.stack(energies).cpu().tolist()):

@@ -36,19 +36,13 @@ def test_rir_normalisation_and_position_match(tmp_path):
     assert room.rir([[1.0, 0, 0]], 16000).shape == (4, 100)        # resampled to the scene rate
 
 
-def test_fft_size_is_the_smallest_allowed_length():
-    from espnet2_ext.synth.room import FFT_ODD_PARTS, fft_size
+def test_fft_size_is_the_smallest_power_of_two():
+    from espnet2_ext.synth.room import fft_size
 
-    def allowed(n):
-        while n % 2 == 0:
-            n //= 2
-        return n in FFT_ODD_PARTS
-
-    assert fft_size(320_000 + 174_763 - 1) == 512_000              # not 497,664 = 2**11 * 3**5
-    for n in (1, 2, 17_199, 100_001, 494_762):
+    assert fft_size(320_000 + 174_763 - 1) == 524_288                # 10 s + the official RIR length
+    for n in (1, 2, 3, 17_199, 65_536, 65_537, 494_762):
         size = fft_size(n)
-        assert size >= n and allowed(size)
-        assert not any(allowed(m) for m in range(n, size))
+        assert size >= n and size & (size - 1) == 0 and size // 2 < max(n, 1)
 
 
 def test_direct_window_is_the_nonzero_part_of_the_direct_rir():
