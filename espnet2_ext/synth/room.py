@@ -17,7 +17,7 @@ import collections
 import dataclasses
 import math
 from pathlib import Path
-from typing import Callable, Dict, Hashable, Sequence, Tuple, Union
+from typing import Callable, Dict, Hashable, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import scipy.signal
@@ -190,16 +190,24 @@ def parseval_weights(nfft: int) -> np.ndarray:
 
 @dataclasses.dataclass
 class RirSpectra:
-    """FFT-domain RIR at one position, for one FFT size ``nfft`` (torch tensors on the CPU).
+    """FFT-domain RIR at one position, for one FFT size ``nfft`` (F = nfft // 2 + 1; torch
+    tensors on the device that transformed them).
 
     wet [R, F] complex64: rfft of the normalised RIR (float32);
-    energy [F] float64: w * sum_c |wet_c|^2 / nfft, so that the energy of the full
-        multichannel convolution x * h equals dot(|rfft(x)|^2, energy) when
-        len(x) + L - 1 <= nfft.
+    energy [F] float32: w * sum_c |wet_c|^2 / nfft (w: :func:`parseval_weights`; summed in
+        float64), so that the energy of the full multichannel convolution x * h equals
+        sum(|rfft(x)|^2 * energy) when len(x) + L - 1 <= nfft;
+    dry [F] complex64: rfft of the direct-path window (:func:`direct_path_rir`) of the dry
+        channel, or None where no dry target is rendered.
     """
 
     wet: torch.Tensor
     energy: torch.Tensor
+    dry: Optional[torch.Tensor] = None
+
+
+#: (direct_range_ms, channel) of the dry targets' direct-path window, or None for no dry targets
+DrySpec = Optional[Tuple[Sequence[float], int]]
 
 
 def rfft_rows(x: torch.Tensor, nfft: int) -> torch.Tensor:
@@ -217,18 +225,18 @@ def rfft_rows(x: torch.Tensor, nfft: int) -> torch.Tensor:
     return out if x.dim() == 2 else out[0]
 
 
-def rir_spectra(h: np.ndarray, nfft: int, device: Union[str, torch.device] = "cpu") -> RirSpectra:
-    """:class:`RirSpectra` of the normalised RIR h [R, L] (transformed in float32 on ``device``)."""
-    wet = rfft_rows(torch.from_numpy(h.astype(np.float32)).to(device), nfft)
+def rir_spectra(h: np.ndarray, sr: int, nfft: int, dry: DrySpec = None,
+                device: Union[str, torch.device] = "cpu") -> RirSpectra:
+    """:class:`RirSpectra` of the normalised RIR h [R, L] (float64), transformed in float32 on
+    ``device``, the direct-path window of channel ``dry[1]`` in the same call."""
+    rows = h.astype(np.float32)
+    if dry is not None:
+        rows = np.concatenate([rows, direct_path_rir(rows[dry[1]], sr, dry[0])[None]])
+    spectra = rfft_rows(torch.from_numpy(rows).to(device), nfft)
+    wet = spectra[:h.shape[0]]
     power = torch.view_as_real(wet).double().square().sum(dim=(0, 2))
-    return RirSpectra(wet=wet, energy=power * torch.from_numpy(parseval_weights(nfft) / nfft).to(device))
-
-
-def dry_rir_spectrum(h: np.ndarray, sr: int, direct_range_ms: Sequence[float], nfft: int,
-                     device: Union[str, torch.device] = "cpu") -> torch.Tensor:
-    """rfft [F] complex64 of the direct-path window (:func:`direct_path_rir`) of one RIR channel h [L]."""
-    window = direct_path_rir(h.astype(np.float32), sr, direct_range_ms)
-    return rfft_rows(torch.from_numpy(window).to(device), nfft)
+    energy = (power * torch.from_numpy(parseval_weights(nfft) / nfft).to(device)).float()
+    return RirSpectra(wet=wet, energy=energy, dry=None if dry is None else spectra[-1])
 
 
 class RirCache:
@@ -253,22 +261,14 @@ class RirCache:
             self._last_rir = (key, self.room(path).rir(position, sr))
         return self._last_rir[1]
 
-    def spectra(self, path: Path, position, sr: int, nfft: int) -> RirSpectra:
-        """Wet spectrum and energy weights of the RIR at ``position`` (cached)."""
-        key = ("wet", str(path), position_key(position), sr, nfft)
+    def spectra(self, path: Path, position, sr: int, nfft: int, dry: DrySpec = None) -> RirSpectra:
+        """:class:`RirSpectra` of the RIR at ``position`` (cached), with the dry-channel
+        direct-path spectrum if ``dry`` = (direct_range_ms, channel) is given."""
+        dry_key = None if dry is None else (tuple(dry[0]), int(dry[1]))
+        key = ("wet", str(path), position_key(position), sr, nfft, dry_key)
 
         def make() -> RirSpectra:
-            return rir_spectra(self.rir(path, position, sr), nfft)
-
-        return self._spectra.get_or_make(key, make)  # type: ignore[return-value]
-
-    def dry_spectrum(self, path: Path, position, sr: int, nfft: int,
-                     direct_range_ms: Sequence[float], channel: int) -> torch.Tensor:
-        """rfft [F] complex64 of the direct-path window of RIR channel ``channel`` (cached)."""
-        key = ("dry", str(path), position_key(position), sr, nfft, tuple(direct_range_ms), channel)
-
-        def make() -> torch.Tensor:
-            return dry_rir_spectrum(self.rir(path, position, sr)[channel], sr, direct_range_ms, nfft)
+            return rir_spectra(self.rir(path, position, sr), sr, nfft, dry_key)
 
         return self._spectra.get_or_make(key, make)  # type: ignore[return-value]
 

@@ -7,12 +7,12 @@ docstring), batched: for the M events of a batch (``render_*`` tensors, see
 
   X_m   = rfft(clip m truncated at the mixture end, placed at its onset)         [M, F]
   E_m   = sum_k |rfft(clip m)_k|^2 * energy_k(room, position)                    (Parseval: the
-          energy of the FULL multichannel convolution, float64; = |X_m|^2 when not truncated)
+          energy of the FULL multichannel convolution; = |X_m|^2 when not truncated)
   g_m   = level_gain(E_m, C, n_m + L - 1, ref_db, snr_m)                         (the CPU rule itself)
   mixture_b = irfft(sum_{m in b} g_m X_m H_m)[:, :T] + background_b              [B, C, T]
   dry_b[s]  = irfft(g_m X_m Hd_m)[:T] for the fg event m of slot s (zeros else)  [B, S, 1, T]
 
-H_m (the RIR spectrum, [C, F] complex64), energy (its Parseval weights, [F] float64) and
+H_m (the RIR spectrum, [C, F] complex64), energy (its Parseval weights, [F] float32) and
 Hd_m (the direct-path window of the dry channel, [F] complex64) are transformed on the
 device from the RIR the CPU renderer uses (:meth:`SofaRoom.rir`, read on the host on a
 miss) and kept there in a byte-bounded LRU (``rir_cache_mb`` per rank; the RIRs of the
@@ -21,7 +21,6 @@ float32 rounding (tests/synth/test_torch_render.py).
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -30,29 +29,14 @@ import torch
 
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.s5.official import N_SLOTS
-from espnet2_ext.synth.room import ByteLru, RirCache, dry_rir_spectrum, fft_size, position_key, rir_spectra
+from espnet2_ext.synth.room import ByteLru, DrySpec, RirCache, RirSpectra, fft_size, position_key, rir_spectra
 from espnet2_ext.synth.sampler import list_room_files
-from espnet2_ext.synth.render import level_gain, parseval_energy
+from espnet2_ext.synth.render import level_gain, parseval_energy, spectral_power
 from espnet2_ext.synth.scene import CorpusPaths
 from espnet2_ext.synth.unrendered import UNRENDERED_KEYS
 
 PathLike = Union[str, Path]
 logger = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass
-class DeviceRir:
-    """The RIR at one position on a device, at FFT size N (F = N // 2 + 1).
-
-    wet [C, F] complex64: rfft of the normalised RIR (float32, as the CPU renderer);
-    energy [F] float64: w * sum_c |wet_c|^2 / N (w: :func:`parseval_weights`), so that the
-        energy of the full convolution x * h is dot(|rfft(x)|^2, energy) when n + L - 1 <= N;
-    dry [F] complex64: rfft of the direct-path window of the dry channel (None if not asked).
-    """
-
-    wet: torch.Tensor
-    energy: torch.Tensor
-    dry: Optional[torch.Tensor]
 
 
 class DeviceRirCache:
@@ -71,18 +55,15 @@ class DeviceRirCache:
         self.max_mb = float(max_mb)
         self._lru = ByteLru(int(max_mb * 2 ** 20))
 
-    def get(self, path: Path, position, sr: int, nfft: int, device: torch.device,
-            dry: Optional[Tuple[Sequence[float], int]] = None) -> DeviceRir:
+    def get(self, path: Path, position, sr: int, nfft: int, device: torch.device, dry: DrySpec = None
+            ) -> RirSpectra:
         """The RIR spectra at ``position``; ``dry`` = (direct_range_ms, channel) to include the
         direct-path spectrum of that channel."""
         dry_key = None if dry is None else (tuple(dry[0]), int(dry[1]))
         key = (str(device), str(path), position_key(position), sr, nfft, dry_key)
 
-        def make() -> DeviceRir:
-            h = self.rirs.room(path).rir(position, sr)        # [C, L]
-            spectra = rir_spectra(h, nfft, device)
-            direct = None if dry_key is None else dry_rir_spectrum(h[dry_key[1]], sr, dry_key[0], nfft, device)
-            return DeviceRir(wet=spectra.wet, energy=spectra.energy, dry=direct)
+        def make() -> RirSpectra:
+            return rir_spectra(self.rirs.room(path).rir(position, sr), sr, nfft, dry_key, device)
 
         return self._lru.get_or_make(key, make)  # type: ignore[return-value]
 
@@ -179,7 +160,7 @@ class DeviceRenderer:
         return mixture, (signals[:, n_chan:, None, :].contiguous() if return_dry else None)
 
     def _event_spectra(self, clips: torch.Tensor, events: List[Tuple[int, int]], host: Dict[str, torch.Tensor],
-                       rooms: List[Path], rirs: List[DeviceRir], nfft: int, n_chan: int
+                       rooms: List[Path], rirs: List[RirSpectra], nfft: int, n_chan: int
                        ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Spectra of the placed clips [M, F] complex64 and their gains (the level rule) [M] float32."""
         device, t = clips.device, self.n_samples
@@ -198,7 +179,7 @@ class DeviceRenderer:
         # the level is over the clip's full convolution, not only the part inside the mixture
         full = (dict(zip(truncated, torch.fft.rfft(torch.stack([clips[events[m]] for m in truncated]), n=nfft)))
                 if truncated else {})
-        energies = [parseval_energy(x, rir.energy)
+        energies = [parseval_energy(spectral_power(x), rir.energy)
                     for x, rir in ((full.get(m, spectra[m]), rirs[m]) for m in range(len(events)))]
         gains = []
         for (b, e), energy in zip(events, torch.stack(energies).cpu().tolist()):
