@@ -35,7 +35,7 @@ import scipy.signal
 import torch
 
 from espnet2_ext.errors import S5InputError
-from espnet2_ext.synth.room import RirCache, direct_path_rir, fft_size, rfft_rows
+from espnet2_ext.synth.room import RirCache, direct_path_rir, fft_size, rfft_rows, spectral_power
 from espnet2_ext.synth.scene import CorpusPaths, Event, PathLike, Scene
 from espnet2_ext.synth.sources import SourceLoader
 
@@ -212,12 +212,6 @@ def _add_parts(out: np.ndarray, parts: List[Tuple[int, np.ndarray, float]]) -> N
 def _add_scaled(out: np.ndarray, x: np.ndarray, scale: float) -> None:
     """out += scale * x in place, in one pass over the memory (float32 arrays)."""
     torch.from_numpy(out).add_(torch.from_numpy(x), alpha=scale)
-
-
-def spectral_power(spectra: torch.Tensor) -> torch.Tensor:
-    """|X|^2 of complex spectra [..., F] -> float32 [..., F] (no square root)."""
-    parts = torch.view_as_real(spectra)
-    return parts[..., 0].square().addcmul_(parts[..., 1], parts[..., 1])
 
 
 def parseval_energy(power: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

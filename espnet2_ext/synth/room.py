@@ -210,6 +210,12 @@ class RirSpectra:
 DrySpec = Optional[Tuple[Sequence[float], int]]
 
 
+def spectral_power(spectra: torch.Tensor) -> torch.Tensor:
+    """|X|^2 of complex spectra [..., F] -> float32 [..., F] (no square root)."""
+    parts = torch.view_as_real(spectra)
+    return parts[..., 0].square().addcmul_(parts[..., 1], parts[..., 1])
+
+
 def rfft_rows(x: torch.Tensor, nfft: int) -> torch.Tensor:
     """``torch.fft.rfft(x, n=nfft)`` of x [R, n] or [n] -> [R, F] or [F] complex64.
 
@@ -234,7 +240,7 @@ def rir_spectra(h: np.ndarray, sr: int, nfft: int, dry: DrySpec = None,
         rows = np.concatenate([rows, direct_path_rir(rows[dry[1]], sr, dry[0])[None]])
     spectra = rfft_rows(torch.from_numpy(rows).to(device), nfft)
     wet = spectra[:h.shape[0]]
-    power = torch.view_as_real(wet).double().square().sum(dim=(0, 2))
+    power = spectral_power(wet).sum(0, dtype=torch.float64)           # sum over channels in float64
     energy = (power * torch.from_numpy(parseval_weights(nfft) / nfft).to(device)).float()
     return RirSpectra(wet=wet, energy=energy, dry=None if dry is None else spectra[-1])
 

@@ -29,9 +29,10 @@ import torch
 
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.s5.official import N_SLOTS
-from espnet2_ext.synth.room import ByteLru, DrySpec, RirCache, RirSpectra, fft_size, position_key, rir_spectra
+from espnet2_ext.synth.room import (ByteLru, DrySpec, RirCache, RirSpectra, fft_size, position_key, rir_spectra,
+                                    spectral_power)
 from espnet2_ext.synth.sampler import list_room_files
-from espnet2_ext.synth.render import level_gain, parseval_energy, spectral_power
+from espnet2_ext.synth.render import level_gain, parseval_energy
 from espnet2_ext.synth.scene import CorpusPaths
 from espnet2_ext.synth.unrendered import UNRENDERED_KEYS
 
