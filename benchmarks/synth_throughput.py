@@ -26,10 +26,10 @@ sample scenes and decode clips, untimed) are stacked into batches of ``--batch_s
 device and rendered by :class:`DeviceRenderer` (after one warm-up pass that fills its RIR
 cache); the rate is mixtures per wall second, CUDA synchronised.
 
-``--revisions`` (git revisions of this repository, oldest first) times the renderer of each
-revision's renderer (``espnet2_ext/synth/render.py``, ``scene.py`` before it was split off; with today's other modules) on the same scenes,
-alternating in this process, and prints each one's rate and its ratio to the first: what each
-step bought. It needs that module to run with today's room.py.
+``--revisions`` (git revisions of this repository, oldest first) extracts each revision's
+whole ``espnet2_ext`` and renders the same ``--n`` scenes with it in a child process
+(``benchmarks/renderer_rate.py``; render only, warm RIR cache), revisions alternating round by
+round, and prints each one's rate and its ratio to the first: what each step bought.
 
 With ``--spaudsyn DIR`` the official generate path (``DatasetS3`` of the baseline tree DIR,
 with SpAudSyn installed in it as ``src/modules/spatial_audio_synthesizer``) renders mixtures
@@ -42,12 +42,13 @@ SOFA room, 20 positions x 4 ch x 174,763 taps (32 kHz); 6 target classes x 3 sub
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import io
 import json
 import os
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -65,13 +66,13 @@ from espnet2_ext.fileio import write_pcm16  # noqa: E402
 from espnet2_ext.s5.labels import CLASSES  # noqa: E402
 from espnet2_ext.s5.official import SAMPLE_RATE as SR  # noqa: E402
 from espnet2_ext.synth.dataset import GenerateDataset  # noqa: E402
-from espnet2_ext.synth.room import RirCache  # noqa: E402
 from espnet2_ext.synth.render import render_scene_reference  # noqa: E402
 from espnet2_ext.synth.sofa import write_sofa  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / "egs2/dcase26t4/s5/conf/tuning/sep_resunetk.yaml"
 SPAUDSYN_CHILD = Path(__file__).resolve().with_name("spaudsyn_rate.py")
+RENDERER_CHILD = Path(__file__).resolve().with_name("renderer_rate.py")
 
 
 def build_data(root: Path, seed: int, n_pos: int = 20, rir_len: int = 174_763) -> None:
@@ -151,41 +152,46 @@ def run_spaudsyn(args, conf: dict, is_tagger: bool, root: Path) -> Tuple[float, 
     return result["cpu"], result["wall"]
 
 
-def renderer_file(revision: str) -> str:
-    """The file holding SceneRenderer at ``revision``: render.py, or scene.py before the split."""
-    for path in ("espnet2_ext/synth/render.py", "espnet2_ext/synth/scene.py"):
-        if subprocess.run(["git", "-C", str(REPO), "cat-file", "-e", f"{revision}:{path}"],
-                          capture_output=True).returncode == 0:
-            return path
-    raise S5InputError(f"--revisions: no espnet2_ext/synth/render.py or scene.py at git revision {revision!r}")
+def check_revision(revision: str) -> None:
+    """A git revision whose espnet2_ext has GenerateDataset (what the child uses)."""
+    if subprocess.run(["git", "-C", str(REPO), "cat-file", "-e", f"{revision}:espnet2_ext/synth/dataset.py"],
+                      capture_output=True).returncode != 0:
+        raise S5InputError(f"--revisions: no espnet2_ext/synth/dataset.py at git revision {revision!r}")
 
 
-def renderer_at(revision: str, like):
-    """SceneRenderer class of ``revision``'s renderer module, sharing ``like``'s clip cache."""
-    source = subprocess.run(["git", "-C", str(REPO), "show", f"{revision}:{renderer_file(revision)}"],
-                            capture_output=True, text=True, check=True).stdout
-    name = f"scene_at_{revision.replace('~', '_').replace('^', '_')}"
-    path = Path(tempfile.mkdtemp()) / f"{name}.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module.SceneRenderer(like.paths.root, like.sources, RirCache(4096))
+def package_at(revision: str, folder: Path) -> Path:
+    """The espnet2_ext of git ``revision``, extracted into ``folder`` (returned)."""
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", revision, "espnet2_ext"],
+                             capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    return folder
 
 
-def compare_revisions(revisions, warm: GenerateDataset, n: int, rounds: int, return_dry: bool) -> None:
-    """Render the same n scenes with each revision's renderer, alternating; print rates and ratios."""
-    scenes = [warm.scene(i)[0] for i in range(n)]
-    renderers = [renderer_at(rev, warm.renderer) for rev in revisions]
-    for renderer in renderers:                   # warm-up: each fills its own RIR-spectrum cache
-        for scene in scenes:
-            renderer.render(scene, return_dry=return_dry)
+def compare_revisions(revisions, conf: dict, is_tagger: bool, root: Path, n: int, rounds: int, seed: int,
+                      tmp: Path) -> None:
+    """Each revision's whole espnet2_ext renders the same n scenes in its own process
+    (benchmarks/renderer_rate.py), revisions alternating round by round; print rates and ratios."""
+    folders = [package_at(rev, tmp / f"revision{k}") for k, rev in enumerate(revisions)]
+    request = json.dumps({"corpus_root": str(root.resolve()), "config": conf, "tagger": is_tagger, "n": n,
+                          "seed": seed, "passes": 2})
     rates = [[] for _ in revisions]
     for _ in range(rounds):
-        for renderer, out in zip(renderers, rates):
-            out.append(timed(lambda i: renderer.render(scenes[i], return_dry=return_dry), range(n))[0])
-    print(f"renderer by revision (render only, {n} scenes, medians of {rounds} rounds, mixtures per CPU second)")
+        for rev, folder, out in zip(revisions, folders, rates):
+            env = dict(os.environ, PYTHONPATH=str(folder), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+            proc = subprocess.run([sys.executable, str(RENDERER_CHILD)], input=request, capture_output=True,
+                                  text=True, env=env)
+            lines = proc.stdout.strip().splitlines()
+            if proc.returncode != 0 or not lines:
+                last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+                raise S5InputError(f"--revisions: the renderer of {rev} failed ({last})")
+            result = json.loads(lines[-1])
+            if not result["package"].startswith(str(folder)):
+                raise S5InputError(f"--revisions: {rev} imported {result['package']}, not its own copy; "
+                                   "run from an environment where espnet2_ext is not installed elsewhere first")
+            out.append(result["cpu"])
+    print(f"renderer by revision (render only, {n} scenes, each revision's own package in its own process, "
+          f"medians of {rounds} rounds, mixtures per CPU second)")
     for rev, out in zip(revisions, rates):
         ratio = statistics.median(a / b for a, b in zip(out, rates[0]))
         print(f"  {rev:12s} {statistics.median(out):7.2f}  x{ratio:.2f} vs {revisions[0]}")
@@ -248,7 +254,7 @@ def main() -> None:
         check_spaudsyn_tree(args.spaudsyn)
     revisions = args.revisions.split(",") if args.revisions else []
     for rev in revisions:
-        renderer_file(rev)
+        check_revision(rev)
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         root = args.data_root
@@ -291,7 +297,7 @@ def main() -> None:
                   f"{rate:7.2f}")
             print(f"device / ours warm (wall): {rate / fast[1]:.1f}x")
         if revisions:
-            compare_revisions(revisions, warm, args.n, args.rounds, not is_tagger)
+            compare_revisions(revisions, conf, is_tagger, root, args.n, args.rounds, args.seed, Path(tmp))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,36 @@
+"""benchmarks/synth_throughput.py: what it prints and that ``--revisions`` runs each revision's
+own package (not how fast)."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "benchmarks" / "synth_throughput.py"
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=env,
+                          timeout=900)
+
+
+def test_rows_and_a_revision_rendered_by_its_own_package():
+    proc = run("--n", "2", "--n_cold", "1", "--n_reference", "1", "--rounds", "1", "--revisions", "HEAD",
+               "--device", "cpu", "--batch_size", "2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    for row in ("ours, warm RIR cache", "ours, cold RIR cache", "float64 reference", "ours on the device (cpu"):
+        assert re.search(re.escape(row) + r".*\d+\.\d\d", out), row
+    assert "each revision's own package in its own process" in out
+    assert re.search(r"HEAD\s+\d+\.\d\d\s+x1\.00 vs HEAD", out)
+
+
+def test_an_unknown_revision_is_one_error_line():
+    proc = run("--revisions", "no-such-revision")
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines()[-1].startswith("ERROR: --revisions: no espnet2_ext/synth/dataset.py")
+    assert "Traceback" not in proc.stderr
