@@ -36,6 +36,8 @@ from typing import Callable, Dict, List
 import torch
 import torch.nn.functional as F
 
+from espnet2_ext import validate
+from espnet2_ext.errors import cli_main
 from espnet2_ext.s5.labels import SILENCE_INDEX
 from espnet2_ext.s5.official import SAMPLE_RATE as SR
 from espnet2_ext.s5.pipeline import S5Pipeline
@@ -167,13 +169,15 @@ def print_rows(rows: List[dict]) -> None:
               f"  [max |diff| / peak {r['max_rel_diff']:.1e}]", flush=True)
 
 
+@cli_main
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--devices", nargs="+", default=["cpu", "cuda"], help="cuda is skipped when absent")
-    p.add_argument("--batch_sizes", nargs="+", type=int, default=[1, 2])
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    p.add_argument("--seconds", type=float, default=10.0, help="mixture length")
+    p.add_argument("--devices", nargs="+", choices=("cpu", "cuda"), default=["cpu", "cuda"],
+                   help="cuda is skipped when absent")
+    p.add_argument("--batch_sizes", nargs="+", type=validate.positive_int, default=[1, 2])
+    p.add_argument("--repeats", type=validate.positive_int, default=3)
+    p.add_argument("--threads", type=validate.positive_int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--seconds", type=validate.positive_float, default=10.0, help="mixture length")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 from espnet2_ext import validate
+from espnet2_ext.errors import cli_main
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / "egs2" / "dcase26t4" / "s5" / "conf" / "tuning" / "tag_head_4c.yaml"
@@ -196,6 +197,7 @@ def table(rows: List[dict]) -> str:
     return "\n".join(lines)
 
 
+@cli_main
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workdir", type=Path, default=Path("/tmp/loader_scale"), help="where corpora are built")

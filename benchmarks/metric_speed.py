@@ -16,6 +16,8 @@ from typing import List, Optional
 import numpy as np
 import torch
 
+from espnet2_ext import validate
+from espnet2_ext.errors import cli_main
 from espnet2_ext.s5.labels import CLASSES, SILENCE
 from espnet2_ext.s5.official import SAMPLE_RATE
 from espnet2_ext.s5.metrics import capi_sdri, snr
@@ -74,11 +76,12 @@ def cases_per_second(fn, cases) -> float:
     return len(cases) / (time.perf_counter() - start)
 
 
+@cli_main
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--cases", type=int, default=200)
-    p.add_argument("--seconds", type=float, default=10.0, help="mixture length (32 kHz)")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--cases", type=validate.positive_int, default=200)
+    p.add_argument("--seconds", type=validate.positive_float, default=10.0, help="mixture length (32 kHz)")
+    p.add_argument("--threads", type=validate.positive_int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     cases = random_cases(0, args.cases, int(args.seconds * SAMPLE_RATE))
