@@ -23,11 +23,12 @@ oracle in tests and the baseline in the benchmark.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
 import scipy.fft
@@ -59,6 +60,22 @@ def level_gain(energy: float, n_chan: int, conv_len: int, ref_db: float, snr: fl
         return 0.0
     power_db = 10.0 * math.log10(energy / (n_chan * conv_len))
     return 10.0 ** ((ref_db + snr - power_db) / 20.0)
+
+
+@contextlib.contextmanager
+def single_threaded() -> Iterator[None]:
+    """torch's CPU ops on one thread inside: the transforms and sums of rendering then give the
+    same bits whatever the caller's thread count (the main process of s5_synthesize, a loader
+    worker with one thread), so an item stays a pure function of (seed, epoch, index)."""
+    threads = torch.get_num_threads()
+    if threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 class _SceneIO:
@@ -130,7 +147,8 @@ class _SceneIO:
 
     def add_background(self, scene: Scene, out: np.ndarray) -> None:
         """out [C, T] float32 += the scaled backgrounds (:meth:`background_parts`)."""
-        _add_parts(out, self.background_parts(scene, out.shape[0]))
+        with single_threaded():
+            _add_parts(out, self.background_parts(scene, out.shape[0]))
 
     def room_path(self, scene: Scene) -> Path:
         return self.paths.resolve(scene.room_info["sofa_path"])
@@ -140,6 +158,10 @@ class SceneRenderer(_SceneIO):
     """Fast float32 renderer (see module docstring). Instances hold the caches; reuse them."""
 
     def render(self, scene: Scene, return_dry: bool = True, dry_channel: int = 0) -> Rendered:
+        with single_threaded():
+            return self._render(scene, return_dry, dry_channel)
+
+    def _render(self, scene: Scene, return_dry: bool, dry_channel: int) -> Rendered:
         sr, t = scene.sr, scene.n_samples
         room_path = self.room_path(scene)
         room = self.rirs.room(room_path)

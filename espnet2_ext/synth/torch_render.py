@@ -32,7 +32,7 @@ from espnet2_ext.s5.official import N_SLOTS
 from espnet2_ext.synth.room import (ByteLru, DrySpec, RirCache, RirSpectra, fft_size, position_key, rir_spectra,
                                     spectral_power)
 from espnet2_ext.synth.sampler import list_room_files
-from espnet2_ext.synth.render import level_gain, parseval_energy
+from espnet2_ext.synth.render import level_gain, parseval_energy, single_threaded
 from espnet2_ext.synth.scene import CorpusPaths
 from espnet2_ext.synth.unrendered import UNRENDERED_KEYS
 
@@ -144,7 +144,7 @@ class DeviceRenderer:
         nfft = self.fft_size(clips.shape[-1])
         rooms = [self.rooms()[int(i)] for i in host["render_room"].tolist()]
         dry = (self.direct_range_ms, self.dry_channel) if return_dry else None
-        with torch.autocast(device.type, enabled=False):
+        with torch.autocast(device.type, enabled=False), single_threaded():
             rirs = [self.cache.get(rooms[b], host["render_positions"][b, e].tolist(), self.sr, nfft, device, dry)
                     for b, e in events]
             spectra, gains = self._event_spectra(clips, events, host, rooms, rirs, nfft, n_chan)

@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from synth_corpus import SR, scene_config
 from espnet2_ext.errors import S5InputError
@@ -129,3 +130,23 @@ def test_position_not_in_room_is_a_clear_error(tiny_corpus):
     scene.fg_events[0].event_position = [[9.0, 9.0, 9.0]]
     with pytest.raises(S5InputError, match="room_a.sofa"):
         SceneRenderer(tiny_corpus).render(scene)
+
+
+def test_the_same_bits_whatever_the_thread_count(tiny_corpus):
+    """torch's transforms and sums split work by thread; rendering runs on one thread so that
+    s5_synthesize (main process) and a loader worker (one thread) give the same items."""
+    sampler = SceneSampler(scene_config(duration=10.0), {"nevent_range": [3, 3], "ninterference_range": [2, 2]},
+                           tiny_corpus)
+    r = SceneRenderer(tiny_corpus, sampler.sources, sampler.rirs)
+    scenes = [sampler.sample(scene_rng(3, 0, i)) for i in range(3)]
+    threads = torch.get_num_threads()
+    try:
+        renders = {}
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            renders[n] = [r.render(scene) for scene in scenes]
+            assert torch.get_num_threads() == n            # the caller's setting is given back
+    finally:
+        torch.set_num_threads(threads)
+    for one, two in zip(renders[1], renders[2]):
+        assert np.array_equal(one.mixture, two.mixture) and np.array_equal(one.dry, two.dry)
