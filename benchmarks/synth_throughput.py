@@ -138,18 +138,24 @@ def run_spaudsyn(args, conf: dict, is_tagger: bool, root: Path) -> Tuple[float, 
     request = {"baseline": str(base.resolve()), "corpus_root": str(root.resolve()), "n": args.n_spaudsyn,
                "rounds": args.rounds, "seed": args.seed, "config": dict(conf, mode="generate"),
                "tagger": is_tagger}
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     try:
-        proc = subprocess.run([args.spaudsyn_python, str(SPAUDSYN_CHILD)], input=json.dumps(request),
-                              capture_output=True, text=True, env=env)
+        result = child_result(args.spaudsyn_python, SPAUDSYN_CHILD, json.dumps(request), {},
+                              f"--spaudsyn {base}: the official DatasetS3 run failed")
     except OSError as e:
         raise S5InputError(f"--spaudsyn_python {args.spaudsyn_python}: cannot run it ({e})") from e
+    return result["cpu"], result["wall"]
+
+
+def child_result(python: str, script: Path, request: str, env: dict, failure: str) -> dict:
+    """The JSON a benchmark child prints last, run on one thread with ``request`` on stdin;
+    an S5InputError ``failure (its last stderr line)`` if it fails."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", **env)
+    proc = subprocess.run([python, str(script)], input=request, capture_output=True, text=True, env=env)
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or not lines:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise S5InputError(f"--spaudsyn {base}: the official DatasetS3 run failed ({last})")
-    result = json.loads(lines[-1])
-    return result["cpu"], result["wall"]
+        raise S5InputError(f"{failure} ({last})")
+    return json.loads(lines[-1])
 
 
 def check_revision(revision: str) -> None:
@@ -178,14 +184,8 @@ def compare_revisions(revisions, conf: dict, is_tagger: bool, root: Path, n: int
     rates = [[] for _ in revisions]
     for _ in range(rounds):
         for rev, folder, out in zip(revisions, folders, rates):
-            env = dict(os.environ, PYTHONPATH=str(folder), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-            proc = subprocess.run([sys.executable, str(RENDERER_CHILD)], input=request, capture_output=True,
-                                  text=True, env=env)
-            lines = proc.stdout.strip().splitlines()
-            if proc.returncode != 0 or not lines:
-                last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-                raise S5InputError(f"--revisions: the renderer of {rev} failed ({last})")
-            result = json.loads(lines[-1])
+            result = child_result(sys.executable, RENDERER_CHILD, request, {"PYTHONPATH": str(folder)},
+                                  f"--revisions: the renderer of {rev} failed")
             if not result["package"].startswith(str(folder)):
                 raise S5InputError(f"--revisions: {rev} imported {result['package']}, not its own copy; "
                                    "run from an environment where espnet2_ext is not installed elsewhere first")
