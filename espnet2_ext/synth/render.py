@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
-import scipy.fft
 import scipy.signal
 import torch
 

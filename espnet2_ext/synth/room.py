@@ -249,6 +249,7 @@ class RirCache:
     """Per-process cache: SOFA headers (kept) and RIR spectra (byte-bounded LRU)."""
 
     def __init__(self, max_mb: float = 512):
+        self.max_mb = float(max_mb)
         self._rooms: Dict[str, SofaRoom] = {}
         self._spectra = ByteLru(int(max_mb * 2 ** 20))
         self._last_rir: Tuple[Hashable, np.ndarray] = (None, np.zeros((0, 0)))
@@ -261,20 +262,22 @@ class RirCache:
 
     def rir(self, path: Path, position, sr: int) -> np.ndarray:
         """Normalised RIR [R, L] float64 at ``position``; the last one read is kept, since an
-        event that misses the cache needs it twice (wet spectrum and direct-path window)."""
+        event that misses the cache may need it twice (its spectra, and the full convolution of
+        a clip longer than the mixture)."""
         key = (str(path), position_key(position), sr)
         if self._last_rir[0] != key:
             self._last_rir = (key, self.room(path).rir(position, sr))
         return self._last_rir[1]
 
-    def spectra(self, path: Path, position, sr: int, nfft: int, dry: DrySpec = None) -> RirSpectra:
-        """:class:`RirSpectra` of the RIR at ``position`` (cached), with the dry-channel
-        direct-path spectrum if ``dry`` = (direct_range_ms, channel) is given."""
+    def spectra(self, path: Path, position, sr: int, nfft: int, dry: DrySpec = None,
+                device: Union[str, torch.device] = "cpu") -> RirSpectra:
+        """:class:`RirSpectra` of the RIR at ``position`` on ``device`` (cached), with the
+        dry-channel direct-path spectrum if ``dry`` = (direct_range_ms, channel) is given."""
         dry_key = None if dry is None else (tuple(dry[0]), int(dry[1]))
-        key = ("wet", str(path), position_key(position), sr, nfft, dry_key)
+        key = (str(device), str(path), position_key(position), sr, nfft, dry_key)
 
         def make() -> RirSpectra:
-            return rir_spectra(self.rir(path, position, sr), sr, nfft, dry_key)
+            return rir_spectra(self.rir(path, position, sr), sr, nfft, dry_key, device)
 
         return self._spectra.get_or_make(key, make)  # type: ignore[return-value]
 

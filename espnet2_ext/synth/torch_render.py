@@ -29,8 +29,7 @@ import torch
 
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.s5.official import N_SLOTS
-from espnet2_ext.synth.room import (ByteLru, DrySpec, RirCache, RirSpectra, fft_size, position_key, rir_spectra,
-                                    spectral_power)
+from espnet2_ext.synth.room import RirCache, RirSpectra, fft_size, spectral_power
 from espnet2_ext.synth.sampler import list_room_files
 from espnet2_ext.synth.render import level_gain, parseval_energy, single_threaded
 from espnet2_ext.synth.scene import CorpusPaths
@@ -40,37 +39,14 @@ PathLike = Union[str, Path]
 logger = logging.getLogger(__name__)
 
 
-class DeviceRirCache:
-    """RIRs transformed on the device and kept there in a byte-bounded LRU.
-
-    A miss reads the RIR on the host (:meth:`SofaRoom.rir`: matched, resampled, normalised,
-    as the CPU renderer) and does its FFTs on the device.
-
-    Args:
-        max_mb: bound of the device memory the cached spectra take.
-        rirs: host cache of the SOFA headers (its spectrum LRU is not used: ``max_mb=0``).
-    """
-
-    def __init__(self, max_mb: float, rirs: Optional[RirCache] = None):
-        self.rirs = rirs or RirCache(max_mb=0)
-        self.max_mb = float(max_mb)
-        self._lru = ByteLru(int(max_mb * 2 ** 20))
-
-    def get(self, path: Path, position, sr: int, nfft: int, device: torch.device, dry: DrySpec = None
-            ) -> RirSpectra:
-        """The RIR spectra at ``position``; ``dry`` = (direct_range_ms, channel) to include the
-        direct-path spectrum of that channel."""
-        dry_key = None if dry is None else (tuple(dry[0]), int(dry[1]))
-        key = (str(device), str(path), position_key(position), sr, nfft, dry_key)
-
-        def make() -> RirSpectra:
-            return rir_spectra(self.rirs.room(path).rir(position, sr), sr, nfft, dry_key, device)
-
-        return self._lru.get_or_make(key, make)  # type: ignore[return-value]
+class DeviceRirCache(RirCache):
+    """A :class:`RirCache` whose spectra live on the training device (``spectra(...,
+    device=...)``): a miss reads the RIR on the host (matched, resampled, normalised, as the
+    CPU renderer) and transforms it on the device; ``max_mb`` bounds the device memory taken."""
 
     def device_bytes(self) -> int:
         """Bytes of the tensors held now (at most ``max_mb`` MB)."""
-        return self._lru.nbytes
+        return self._spectra.nbytes
 
 
 class DeviceRenderer:
@@ -116,7 +92,7 @@ class DeviceRenderer:
 
     def fft_size(self, longest_clip: int) -> int:
         """N >= max(T, longest clip) + L_max - 1 (L_max over all rooms: N stays put)."""
-        rir_len = max(self.cache.rirs.room(p).rir_len_at(self.sr) for p in self.rooms())
+        rir_len = max(self.cache.room(p).rir_len_at(self.sr) for p in self.rooms())
         return fft_size(max(self.n_samples, longest_clip) + rir_len - 1)
 
     @torch.no_grad()
@@ -145,7 +121,7 @@ class DeviceRenderer:
         rooms = [self.rooms()[int(i)] for i in host["render_room"].tolist()]
         dry = (self.direct_range_ms, self.dry_channel) if return_dry else None
         with torch.autocast(device.type, enabled=False), single_threaded():
-            rirs = [self.cache.get(rooms[b], host["render_positions"][b, e].tolist(), self.sr, nfft, device, dry)
+            rirs = [self.cache.spectra(rooms[b], host["render_positions"][b, e].tolist(), self.sr, nfft, dry, device)
                     for b, e in events]
             spectra, gains = self._event_spectra(clips, events, host, rooms, rirs, nfft, n_chan)
             out = torch.zeros((n_batch, n_chan + (self.n_sources if return_dry else 0), nfft // 2 + 1),
@@ -184,7 +160,7 @@ class DeviceRenderer:
                     for x, rir in ((full.get(m, spectra[m]), rirs[m]) for m in range(len(events)))]
         gains = []
         for (b, e), energy in zip(events, torch.stack(energies).cpu().tolist()):
-            conv_len = int(host["render_lengths"][b, e]) + self.cache.rirs.room(rooms[b]).rir_len_at(self.sr) - 1
+            conv_len = int(host["render_lengths"][b, e]) + self.cache.room(rooms[b]).rir_len_at(self.sr) - 1
             gains.append(level_gain(energy, n_chan, conv_len, self.ref_db, float(host["render_snr"][b, e])))
         return spectra, torch.tensor(gains, dtype=torch.float32, device=device)
 

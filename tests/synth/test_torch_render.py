@@ -105,7 +105,7 @@ def test_device_cache_stays_within_its_byte_bound(tiny_corpus):
     got = small.render(batch)
     positions = {tuple(p) for p in batch["render_positions"].reshape(-1, 3).tolist()}
     assert 0 < small.cache.device_bytes() <= 0.5 * 2 ** 20 < roomy.cache.device_bytes()
-    assert len(small.cache._lru._items) < len(positions) <= len(roomy.cache._lru._items)   # evicted / all kept
+    assert len(small.cache._spectra._items) < len(positions) <= len(roomy.cache._spectra._items)   # evicted / all kept
     assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
 
 
