@@ -2,6 +2,7 @@
 
 Modules, in data-flow order:
   sofa.py       SOFA (netCDF4) impulse-response files: write / read
+  fft.py        real FFTs of rows (MKL descriptors committed once on the CPU)
   room.py       rooms: positions, normalised RIRs, direct-path window, spectra cache
   sources.py    source clips: header-checked, resampled, cached reads
   scene.py      scenes: event lists, metadata JSON

@@ -9,7 +9,8 @@ Rendering (§6) for every foreground/interference event:
 Background: ``duration`` s from ``source_time`` (whole seconds) or the tiled file,
 scaled to mean power ``ref_db``.
 
-:class:`SceneRenderer` is the fast path, all in float32 on torch's transforms with cached RIR spectra:
+:class:`SceneRenderer` is the fast path, all in float32 with cached RIR spectra (transforms by
+:mod:`~espnet2_ext.synth.fft`: MKL descriptors committed once, torch.fft's results):
   * one rfft per event at a common power-of-two FFT size N >= T + L - 1
     (:func:`~espnet2_ext.synth.room.fft_size`; the onset is applied by placing the clip in
     the FFT buffer), all events of the scene in one batched call;
@@ -35,7 +36,8 @@ import scipy.signal
 import torch
 
 from espnet2_ext.errors import S5InputError
-from espnet2_ext.synth.room import RirCache, direct_path_rir, fft_size, rfft_rows, spectral_power
+from espnet2_ext.synth import fft
+from espnet2_ext.synth.room import RirCache, direct_path_rir, fft_size, spectral_power
 from espnet2_ext.synth.scene import CorpusPaths, Event, PathLike, Scene
 from espnet2_ext.synth.sources import SourceLoader
 
@@ -175,7 +177,9 @@ class SceneRenderer(_SceneIO):
             return Rendered(mixture=mixture, dry=np.zeros((0, 1, t), np.float32) if return_dry else None)
         clips = [torch.from_numpy(self.clip(scene, ev)) for ev in events]
         onsets = [int(ev.event_time * sr) for ev in events]
-        spectra = rfft_rows(_placed(clips, onsets, t, nfft), nfft)                 # [E, F] complex64
+        f, n_out = nfft // 2 + 1, nchan + n_dry                          # out: mixture rows, then dry
+        placed = _placed(clips, onsets, t, torch.empty((len(events), nfft)))
+        spectra = fft.rfft(placed, nfft)
         dry = (scene.direct_range_ms, dry_channel) if return_dry else None
         rirs = [self.rirs.spectra(room_path, ev.event_position, sr, nfft, dry) for ev in events]
         power = spectral_power(spectra)
@@ -187,24 +191,23 @@ class SceneRenderer(_SceneIO):
                                                axes=-1)
                 energy = float(np.sum(wet ** 2))
             else:   # the level from the same transform, or (clip cut at the mixture end) from the whole clip's
-                whole = power[i] if o + n <= t else spectral_power(rfft_rows(x, nfft))
+                whole = power[i] if o + n <= t else spectral_power(fft.rfft(x, nfft))
                 energy = float(parseval_energy(whole, rir.energy))
             gains.append(level_gain(energy, nchan, n + rir_len - 1, float(scene.config["ref_db"]), ev.snr))
         spectra.mul_(torch.tensor(gains, dtype=torch.float32)[:, None])
-        out = torch.empty((nchan + n_dry, nfft // 2 + 1), dtype=torch.complex64)   # mixture rows, then dry
+        out = torch.empty((n_out, f), dtype=torch.complex64)
         torch.mul(rirs[0].wet, spectra[0], out=out[:nchan])
         for rir, x in zip(rirs[1:], spectra[1:]):
             out[:nchan].addcmul_(rir.wet, x)
         for i in range(n_dry):
             torch.mul(rirs[i].dry, spectra[i], out=out[nchan + i])
-        signals = torch.fft.irfft(out, n=nfft)[:, :t]                             # [C + n_dry, T]
+        signals = fft.irfft(out, nfft)[:, :t]
         return Rendered(mixture=_with_parts(signals[:nchan], background),
-                        dry=signals[nchan:, None].contiguous().numpy() if return_dry else None)
+                        dry=_fresh(signals[nchan:, None]) if return_dry else None)
 
 
-def _placed(clips: List[torch.Tensor], onsets: List[int], t: int, nfft: int) -> torch.Tensor:
-    """[E, nfft] float32: clip e at its onset, cut at the mixture end t, zeros elsewhere."""
-    placed = torch.empty((len(clips), nfft))
+def _placed(clips: List[torch.Tensor], onsets: List[int], t: int, placed: torch.Tensor) -> torch.Tensor:
+    """``placed`` [E, nfft] float32 filled: clip e at its onset, cut at the mixture end t, zeros elsewhere."""
     for row, x, o in zip(placed, clips, onsets):
         k = max(0, min(len(x), t - o))                                 # samples reaching [0, T)
         row[:o].zero_()
@@ -213,13 +216,20 @@ def _placed(clips: List[torch.Tensor], onsets: List[int], t: int, nfft: int) -> 
     return placed
 
 
+def _fresh(signal: torch.Tensor) -> np.ndarray:
+    """A new contiguous float32 array holding ``signal`` (a view of a scratch buffer)."""
+    out = torch.empty(signal.shape, dtype=signal.dtype)
+    out.copy_(signal)
+    return out.numpy()
+
+
 def _with_parts(signal: torch.Tensor, parts: List[Tuple[int, np.ndarray, float]]) -> np.ndarray:
     """signal [C, T] (a view) + the background parts -> a new [C, T] float32 array; one pass
     when a single part covers the whole mixture (the usual background)."""
     t = signal.shape[-1]
     if len(parts) == 1 and parts[0][0] == 0 and parts[0][1].shape[-1] == t:
         return torch.add(signal, torch.from_numpy(parts[0][1]), alpha=parts[0][2]).numpy()
-    out = signal.contiguous().numpy()
+    out = _fresh(signal)
     _add_parts(out, parts)
     return out
 

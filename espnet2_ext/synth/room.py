@@ -24,6 +24,7 @@ import scipy.signal
 import torch
 
 from espnet2_ext.errors import S5InputError
+from espnet2_ext.synth import fft
 from espnet2_ext.synth.sofa import read_sofa_header, read_sofa_irs
 
 POSITION_ATOL = 1e-6
@@ -216,21 +217,6 @@ def spectral_power(spectra: torch.Tensor) -> torch.Tensor:
     return parts[..., 0].square().addcmul_(parts[..., 1], parts[..., 1])
 
 
-def rfft_rows(x: torch.Tensor, nfft: int) -> torch.Tensor:
-    """``torch.fft.rfft(x, n=nfft)`` of x [R, n] or [n] -> [R, F] or [F] complex64.
-
-    On the CPU a single row is transformed in a batch of two (the second one zero): torch's
-    CPU transform of one row of 524,288 took about twice the time of a batch of two rows here
-    (benchmarks/README.md).
-    """
-    if x.device.type != "cpu" or (x.dim() == 2 and x.shape[0] > 1):
-        return torch.fft.rfft(x, n=nfft)
-    pair = torch.zeros((2, nfft), dtype=x.dtype)
-    pair[0, :x.shape[-1]] = x.reshape(-1)[:nfft]
-    out = torch.fft.rfft(pair)[:1]
-    return out if x.dim() == 2 else out[0]
-
-
 def rir_spectra(h: np.ndarray, sr: int, nfft: int, dry: DrySpec = None,
                 device: Union[str, torch.device] = "cpu") -> RirSpectra:
     """:class:`RirSpectra` of the normalised RIR h [R, L] (float64), transformed in float32 on
@@ -238,7 +224,7 @@ def rir_spectra(h: np.ndarray, sr: int, nfft: int, dry: DrySpec = None,
     rows = h.astype(np.float32)
     if dry is not None:
         rows = np.concatenate([rows, direct_path_rir(rows[dry[1]], sr, dry[0])[None]])
-    spectra = rfft_rows(torch.from_numpy(rows).to(device), nfft)
+    spectra = fft.rfft(torch.from_numpy(rows).to(device), nfft)
     wet = spectra[:h.shape[0]]
     power = spectral_power(wet).sum(0, dtype=torch.float64)           # sum over channels in float64
     energy = (power * torch.from_numpy(parseval_weights(nfft) / nfft).to(device)).float()

@@ -29,6 +29,7 @@ import torch
 
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.s5.official import N_SLOTS
+from espnet2_ext.synth import fft
 from espnet2_ext.synth.room import RirCache, RirSpectra, fft_size, spectral_power
 from espnet2_ext.synth.sampler import list_room_files
 from espnet2_ext.synth.render import level_gain, parseval_energy, single_threaded
@@ -132,7 +133,7 @@ class DeviceRenderer:
                 slot = int(host["render_slots"][b, e])
                 if return_dry and slot >= 0:
                     out[b, n_chan + slot] = rir.dry * scaled
-            signals = torch.fft.irfft(out, n=nfft)[..., :t]
+            signals = fft.irfft(out, nfft)[..., :t]
         mixture = signals[:, :n_chan] + background.float()
         return mixture, (signals[:, n_chan:, None, :].contiguous() if return_dry else None)
 
@@ -152,9 +153,9 @@ class DeviceRenderer:
             placed[m, onset:onset + kept] = clips[b, e, :kept]
             if kept < n:
                 truncated.append(m)
-        spectra = torch.fft.rfft(placed, n=nfft)
+        spectra = fft.rfft(placed, nfft)
         # the level is over the clip's full convolution, not only the part inside the mixture
-        full = (dict(zip(truncated, torch.fft.rfft(torch.stack([clips[events[m]] for m in truncated]), n=nfft)))
+        full = (dict(zip(truncated, fft.rfft(torch.stack([clips[events[m]] for m in truncated]), nfft)))
                 if truncated else {})
         energies = [parseval_energy(spectral_power(x), rir.energy)
                     for x, rir in ((full.get(m, spectra[m]), rirs[m]) for m in range(len(events)))]
