@@ -150,3 +150,18 @@ def test_the_same_bits_whatever_the_thread_count(tiny_corpus):
         torch.set_num_threads(threads)
     for one, two in zip(renders[1], renders[2]):
         assert np.array_equal(one.mixture, two.mixture) and np.array_equal(one.dry, two.dry)
+
+
+def test_rendered_arrays_are_fresh_whatever_rendering_comes_next(tiny_corpus):
+    """The renderer reuses scratch buffers for its temporaries; what it returns never shares them."""
+    sampler = SceneSampler(scene_config(), {"nevent_range": [3, 3], "ninterference_range": [1, 1]}, tiny_corpus)
+    r = SceneRenderer(tiny_corpus, sampler.sources, sampler.rirs)
+    first = r.render(sampler.sample(scene_rng(5, 0, 0)))
+    kept = (first.mixture.copy(), first.dry.copy())
+    no_bg = sampler.sample(scene_rng(5, 0, 1))
+    no_bg.bg_events = []                                  # the path that copies the mixture out
+    second = r.render(no_bg)
+    assert np.array_equal(first.mixture, kept[0]) and np.array_equal(first.dry, kept[1])
+    scratch = [b for b in r._scratch.__dict__.values()]
+    assert scratch and not any(np.shares_memory(a, b.numpy().view(np.uint8))
+                               for a in (first.mixture, first.dry, second.mixture, second.dry) for b in scratch)
