@@ -63,9 +63,11 @@ def node_memory_mb() -> float:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 20
 
 
-#: per data-loading process, beside its caches and batches: the renderer's transform buffers
-#: ((events + 4) spectra of length 512,000 at 10 s + 5.46 s RIRs) and scipy's scratch
-RENDER_WORK_MB = 64.0
+#: per data-loading process, beside its caches and batches: the renderer's scratch buffers (placed
+#: clips, their spectra, the products and the inverse transforms of (events + 4 + dry) rows of
+#: 524,288 points at 10 s + 5.46 s RIRs: <= 48 MB at the official settings) and its committed
+#: transform descriptors (synth.fft.MAX_PLANS x ~4.3 MB)
+RENDER_WORK_MB = 96.0
 #: copies of a batch a worker holds at once: its items, the collated batch, the copy to the
 #: shared memory the main process reads (benchmarks/loader_scale.py measured the sum)
 BATCH_COPIES = 3

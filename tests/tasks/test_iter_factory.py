@@ -78,11 +78,11 @@ def test_loader_memory_check_counts_every_loading_process():
 
     conf = {"rir_cache_mb": 500, "source_cache_mb": 100}
     msg = check_loader_memory(conf, num_workers=8, ranks_on_node=4, node_mb=64 * 1024)
-    # 32 processes x (600 MB caches + 3 x 8.5 MB batch of one 10-s item + 64 MB buffers)
-    assert "4 rank(s) on this node x 8 process(es)" in msg and "21.6 GB" in msg
-    # the batch counts: 32 items of 7 x 320,000 float32 = 273 MB, three copies, + 64 MB
+    # 32 processes x (600 MB caches + 3 x 8.5 MB batch of one 10-s item + 96 MB buffers)
+    assert "4 rank(s) on this node x 8 process(es)" in msg and "22.6 GB" in msg
+    # the batch counts: 32 items of 7 x 320,000 float32 = 273 MB, three copies, + 96 MB
     big = check_loader_memory(conf, num_workers=8, ranks_on_node=1, node_mb=64 * 1024, batch_size=32)
-    assert "batches and buffers 884 MB" in big
+    assert "batches and buffers 916 MB" in big
     assert "1 process(es)" in check_loader_memory(conf, num_workers=0, ranks_on_node=1, node_mb=4096)
     with pytest.raises(S5InputError, match="more than 80 %.*num_workers"):
         check_loader_memory(conf, num_workers=8, ranks_on_node=4, node_mb=20 * 1024)
