@@ -42,14 +42,16 @@ LABEL_VECTOR_MODES = ("stack", "concat")
 
 def make_item(name: str, mixture: np.ndarray, labels: Sequence[str], dry: Optional[np.ndarray],
               n_sources: int, label_vector_mode: str, activity: Optional[np.ndarray] = None) -> dict:
-    """Assemble an item dict; ``dry`` [n_labels, 1, T] is padded with zeros to n_sources;
-    ``activity`` [n_sources, K], when given, is stored as is."""
+    """Assemble an item dict; ``dry`` [n_labels, 1, T] is padded with zeros to n_sources (kept as
+    is when it has n_sources rows already); ``activity`` [n_sources, K], when given, is stored as is."""
     item = label_fields(name, labels, n_sources, label_vector_mode)
     item["mixture"] = torch.from_numpy(np.ascontiguousarray(mixture, dtype=np.float32))
     if dry is not None:
-        out = np.zeros((n_sources, 1, mixture.shape[-1]), dtype=np.float32)
-        out[:len(dry)] = dry
-        item["dry_sources"] = torch.from_numpy(out)
+        if len(dry) != n_sources:
+            padded = np.zeros((n_sources, 1, mixture.shape[-1]), dtype=np.float32)
+            padded[:len(dry)] = dry
+            dry = padded
+        item["dry_sources"] = torch.from_numpy(np.ascontiguousarray(dry, dtype=np.float32))
     if activity is not None:
         item["activity"] = torch.from_numpy(np.ascontiguousarray(activity, dtype=np.float32))
     return item
@@ -91,10 +93,11 @@ class _SceneDataset(torch.utils.data.Dataset):
 
     def _item(self, name: str, scene: Scene, order: Optional[Sequence[int]] = None) -> dict:
         order, labels = self._slots(name, scene, order)
-        out = self.renderer.render(scene, return_dry=self.return_source, dry_channel=self.dry_channel)
-        dry = out.dry[order] if out.dry is not None else None
+        slots = list(order) + [None] * (self.n_sources - len(order))          # dry rows in slot order
+        out = self.renderer.render(scene, return_dry=self.return_source, dry_channel=self.dry_channel,
+                                   dry_slots=slots)
         activity = self._activity(scene, order) if self.return_activity else None
-        return make_item(name, out.mixture, labels, dry, self.n_sources, self.label_vector_mode, activity)
+        return make_item(name, out.mixture, labels, out.dry, self.n_sources, self.label_vector_mode, activity)
 
 
 class GenerateDataset(_SceneDataset):

@@ -18,7 +18,8 @@ scaled to mean power ``ref_db``.
   * the events summed in the frequency domain; each dry target as the event spectrum times
     the cached spectrum of the direct-path window; then one batched inverse transform of the
     C mixture rows and the dry rows;
-  * the background scaled and added while the mixture is copied out (no float64 or tiled copy).
+  * the background scaled and added while the mixture is copied out (no float64 or tiled copy);
+  * the temporaries in scratch buffers reused from mixture to mixture (:class:`_Scratch`).
 :func:`render_scene_reference` is the straightforward float64 SpAudSyn-equivalent used as the
 oracle in tests and the baseline in the benchmark.
 """
@@ -30,7 +31,7 @@ import logging
 import math
 import threading
 from pathlib import Path
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import scipy.signal
@@ -47,7 +48,8 @@ logger = logging.getLogger(__name__)
 
 @dataclasses.dataclass
 class Rendered:
-    """``mixture`` [C, T] float32; ``dry`` [n_fg, 1, T] float32 (fg_events order) or None."""
+    """``mixture`` [C, T] float32; ``dry`` [S, 1, T] float32 (S slots: the fg events in order, or
+    as ``dry_slots`` says) or None."""
 
     mixture: np.ndarray
     dry: Optional[np.ndarray]
@@ -164,11 +166,17 @@ class SceneRenderer(_SceneIO):
         super().__init__(corpus_root, sources, rirs)
         self._scratch = _Scratch()
 
-    def render(self, scene: Scene, return_dry: bool = True, dry_channel: int = 0) -> Rendered:
+    def render(self, scene: Scene, return_dry: bool = True, dry_channel: int = 0,
+               dry_slots: Optional[Sequence[Optional[int]]] = None) -> Rendered:
+        """``dry_slots``: the foreground event of each row of ``dry`` (None: a row of zeros), e.g.
+        a shuffled slot order padded to the model's slots; default: the foreground events in order."""
+        slots = list(range(len(scene.fg_events))) if dry_slots is None else list(dry_slots)
+        if any(i is not None and not 0 <= i < len(scene.fg_events) for i in slots):
+            raise ValueError(f"dry_slots {slots} name events the scene's {len(scene.fg_events)} targets lack")
         with single_threaded():
-            return self._render(scene, return_dry, dry_channel)
+            return self._render(scene, return_dry, dry_channel, slots)
 
-    def _render(self, scene: Scene, return_dry: bool, dry_channel: int) -> Rendered:
+    def _render(self, scene: Scene, return_dry: bool, dry_channel: int, slots: List[Optional[int]]) -> Rendered:
         sr, t = scene.sr, scene.n_samples
         room_path = self.room_path(scene)
         room = self.rirs.room(room_path)
@@ -180,7 +188,7 @@ class SceneRenderer(_SceneIO):
         if not events:   # background only (tagger scenes may have no event at all): no transform
             mixture = np.zeros((nchan, t), np.float32)
             _add_parts(mixture, background)
-            return Rendered(mixture=mixture, dry=np.zeros((0, 1, t), np.float32) if return_dry else None)
+            return Rendered(mixture=mixture, dry=np.zeros((len(slots), 1, t), np.float32) if return_dry else None)
         clips = [torch.from_numpy(self.clip(scene, ev)) for ev in events]
         onsets = [int(ev.event_time * sr) for ev in events]
         f, n_out = nfft // 2 + 1, nchan + n_dry                          # out: mixture rows, then dry
@@ -209,7 +217,7 @@ class SceneRenderer(_SceneIO):
             torch.mul(rirs[i].dry, spectra[i], out=out[nchan + i])
         signals = fft.irfft(out, nfft, out=self._scratch.get("signals", (n_out, nfft), torch.float32))[:, :t]
         return Rendered(mixture=_with_parts(signals[:nchan], background),
-                        dry=_fresh(signals[nchan:, None]) if return_dry else None)
+                        dry=_in_slots(signals[nchan:], slots) if return_dry else None)
 
 
 class _Scratch(threading.local):
@@ -236,6 +244,15 @@ def _placed(clips: List[torch.Tensor], onsets: List[int], t: int, placed: torch.
         row[o:o + k] = x[:k]
         row[o + k:].zero_()
     return placed
+
+
+def _in_slots(dry: torch.Tensor, slots: List[Optional[int]]) -> np.ndarray:
+    """A new [len(slots), 1, T] float32 array: row k = dry[slots[k]] (a view of a scratch
+    buffer), or zeros where slots[k] is None."""
+    out = torch.empty((len(slots), 1, dry.shape[-1]))
+    for row, i in zip(out, slots):
+        row[0].zero_() if i is None else row[0].copy_(dry[i])
+    return out.numpy()
 
 
 def _fresh(signal: torch.Tensor) -> np.ndarray:

@@ -165,3 +165,16 @@ def test_rendered_arrays_are_fresh_whatever_rendering_comes_next(tiny_corpus):
     scratch = [b for b in r._scratch.__dict__.values()]
     assert scratch and not any(np.shares_memory(a, b.numpy().view(np.uint8))
                                for a in (first.mixture, first.dry, second.mixture, second.dry) for b in scratch)
+
+
+def test_dry_slots_put_the_targets_in_slot_order_with_zero_rows(tiny_corpus):
+    sampler = SceneSampler(scene_config(), {"nevent_range": [2, 2], "ninterference_range": [1, 1]}, tiny_corpus)
+    r = SceneRenderer(tiny_corpus, sampler.sources, sampler.rirs)
+    scene = sampler.sample(scene_rng(9, 0, 0))
+    plain = r.render(scene)
+    slotted = r.render(scene, dry_slots=[1, None, 0])
+    assert slotted.dry.shape == (3, 1, scene.n_samples)
+    assert np.array_equal(slotted.dry[0], plain.dry[1]) and np.array_equal(slotted.dry[2], plain.dry[0])
+    assert not slotted.dry[1].any() and np.array_equal(slotted.mixture, plain.mixture)
+    with pytest.raises(ValueError, match="dry_slots"):
+        r.render(scene, dry_slots=[0, 2])
