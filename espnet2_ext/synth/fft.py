@@ -3,10 +3,10 @@
 torch.fft on the CPU creates and commits a new MKL DFTI descriptor at every call
 (aten/src/ATen/native/mkl/SpectralOps.cpp). For the renderer's rows of 524,288 points the
 commit (twiddle tables, algorithm choice) took 2-6 ms here, more than the transform itself
-(about 1 ms a row in a batch): half the time of rendering went to commits. :func:`rfft` and
-:func:`irfft` keep the committed descriptors of the shapes they meet (a small LRU per process
-and thread) and call MKL through ctypes, on the DFTI symbols that torch's own CPU library
-exports. The descriptors are configured as torch configures its own (out of place,
+(about 1 ms a row in a batch): about a quarter of rendering time went to commits. :func:`rfft` and
+:func:`irfft` keep the committed descriptors of the shapes they meet (a small LRU per thread;
+a forked child commits its own) and call MKL through ctypes, on the DFTI symbols that torch's
+own CPU library exports. The descriptors are configured as torch configures its own (out of place,
 conjugate-even storage as complex values, backward scale 1/n, the caller's torch thread count),
 so the results of contiguous rows are torch's to the bit (a check at first use, and tests,
 compare them; other layouts are copied to rows first, which torch does not, and agree within
@@ -36,7 +36,7 @@ _CONJUGATE_EVEN_STORAGE, _COMPLEX_COMPLEX = 10, 39
 _PLACEMENT, _NOT_INPLACE = 11, 44
 _BACKWARD_SCALE, _THREAD_LIMIT = 5, 27
 
-#: committed descriptors kept per process (about 4.3 MB each for 524,288 points): the official
+#: committed descriptors kept per thread (about 4.3 MB each for 524,288 points): the official
 #: separator settings use 8 shapes (forward 1-5 rows, inverse 5-7)
 MAX_PLANS = 8
 
@@ -57,8 +57,15 @@ class _Dfti:
         for name in ("DftiCreateDescriptor_s_1d", "DftiFreeDescriptor", "DftiCommitDescriptor",
                      "DftiComputeForward", "DftiComputeBackward", "DftiSetValue"):
             getattr(lib, name).restype = ctypes.c_long
-        self.plans: "collections.OrderedDict[tuple, ctypes.c_void_p]" = collections.OrderedDict()
-        self.lock = threading.Lock()
+        self._local = threading.local()
+
+    @property
+    def plans(self) -> "collections.OrderedDict[tuple, ctypes.c_void_p]":
+        """This thread's committed descriptors (an LRU): a thread evicts only its own, never one
+        that another thread is computing with."""
+        if not hasattr(self._local, "plans"):
+            self._local.plans = collections.OrderedDict()
+        return self._local.plans
 
     def check(self, status: int) -> None:
         if status != 0:
@@ -67,12 +74,11 @@ class _Dfti:
     def plan(self, forward: bool, n: int, rows: int) -> ctypes.c_void_p:
         """The committed descriptor of ``rows`` real transforms of length n (forward: real ->
         complex, rows n and n//2+1 apart; backward: the inverse, scaled by 1/n)."""
-        threads = torch.get_num_threads()
-        key = (os.getpid(), threading.get_ident(), forward, n, rows, threads)
-        with self.lock:
-            if key in self.plans:
-                self.plans.move_to_end(key)
-                return self.plans[key]
+        threads, plans = torch.get_num_threads(), self.plans
+        key = (os.getpid(), forward, n, rows, threads)          # a forked child commits its own
+        if key in plans:
+            plans.move_to_end(key)
+            return plans[key]
         handle, lib, half = ctypes.c_void_p(), self.lib, n // 2 + 1
         self.check(lib.DftiCreateDescriptor_s_1d(ctypes.byref(handle), _FORWARD_DOMAIN_REAL, n))
         try:
@@ -88,11 +94,10 @@ class _Dfti:
         except RuntimeError:
             lib.DftiFreeDescriptor(ctypes.byref(handle))
             raise
-        with self.lock:
-            self.plans[key] = handle
-            while len(self.plans) > MAX_PLANS:
-                _, old = self.plans.popitem(last=False)
-                lib.DftiFreeDescriptor(ctypes.byref(old))
+        plans[key] = handle
+        while len(plans) > MAX_PLANS:
+            _, old = plans.popitem(last=False)
+            lib.DftiFreeDescriptor(ctypes.byref(old))
         return handle
 
     def run(self, forward: bool, n: int, rows: torch.Tensor, out: torch.Tensor) -> torch.Tensor:

@@ -77,3 +77,17 @@ def test_a_forked_loader_worker_transforms_right():
     child.start()
     child.join(60)
     assert child.exitcode == 0 and queue.get(timeout=5) is True
+
+
+def test_threads_transforming_at_once_keep_their_own_descriptors():
+    from concurrent.futures import ThreadPoolExecutor
+
+    def work(seed):
+        ok = True
+        for rows in range(1, fft.MAX_PLANS + 4):         # more shapes than one LRU holds: evictions
+            x = _signal(rows, 256, seed=seed + rows)
+            ok &= torch.equal(fft.irfft(fft.rfft(x, 256), 256), torch.fft.irfft(torch.fft.rfft(x), n=256))
+        return ok
+
+    with ThreadPoolExecutor(3) as pool:
+        assert all(pool.map(work, [0, 100, 200, 300, 400, 500]))
