@@ -91,3 +91,9 @@ def test_threads_transforming_at_once_keep_their_own_descriptors():
 
     with ThreadPoolExecutor(3) as pool:
         assert all(pool.map(work, [0, 100, 200, 300, 400, 500]))
+
+
+@pytest.mark.parametrize("n", [512, 999, 2048])
+def test_irfft_cuts_or_pads_the_spectrum_as_torch_does(n):
+    spectra = torch.fft.rfft(_signal(3, 1000))                     # 501 bins: more or fewer than n//2+1
+    assert torch.equal(fft.irfft(spectra, n), torch.fft.irfft(spectra, n=n))
