@@ -228,7 +228,7 @@ class _Scratch(threading.local):
     def get(self, name: str, shape: Tuple[int, int], dtype: torch.dtype) -> torch.Tensor:
         size = shape[0] * shape[1]
         buffer = self.__dict__.get(name)
-        if buffer is None or buffer.numel() < size:
+        if buffer is None or buffer.numel() < size or buffer.dtype != dtype:
             buffer = self.__dict__[name] = torch.empty(size, dtype=dtype)
         return buffer[:size].view(shape)
 
