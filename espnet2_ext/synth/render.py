@@ -251,15 +251,16 @@ def _in_slots(dry: torch.Tensor, slots: List[Optional[int]]) -> np.ndarray:
     buffer), or zeros where slots[k] is None."""
     out = torch.empty((len(slots), 1, dry.shape[-1]))
     for row, i in zip(out, slots):
-        row[0].zero_() if i is None else row[0].copy_(dry[i])
+        if i is None:
+            row.zero_()
+        else:
+            row[0].copy_(dry[i])
     return out.numpy()
 
 
 def _fresh(signal: torch.Tensor) -> np.ndarray:
     """A new contiguous float32 array holding ``signal`` (a view of a scratch buffer)."""
-    out = torch.empty(signal.shape, dtype=signal.dtype)
-    out.copy_(signal)
-    return out.numpy()
+    return signal.clone(memory_format=torch.contiguous_format).numpy()
 
 
 def _with_parts(signal: torch.Tensor, parts: List[Tuple[int, np.ndarray, float]]) -> np.ndarray:
