@@ -17,13 +17,13 @@ from typing import Callable, List, NamedTuple
 
 class Case(NamedTuple):
     id: str
-    kind: str      # "bad input" | "interruption" | "determinism"
+    kind: str      # "bad input" | "interruption" | "determinism" | "attack"
     tool: str      # the CLI / script exercised
     what: str      # what goes wrong
     outcome: str   # what the test checks
 
 
-BAD, INT, DET = "bad input", "interruption", "determinism"
+BAD, INT, DET, SEC = "bad input", "interruption", "determinism", "attack"
 
 CASES: List[Case] = [
     # ----------------------------------------------------------------- decoding (stage 7)
@@ -206,10 +206,20 @@ CASES: List[Case] = [
          "identical final weights"),
 ]
 
+#: Security: files and option values from others (crafted on purpose). Unless said otherwise
+#: the outcome is: exit 2 with one ``ERROR:`` line naming the file or option, and no marker
+#: file (the payload never ran) and no file written anywhere outside the tool's own folder.
+SECURITY_CASES: List[Case] = [
+    # ----------------------------------------------------------------- model files never run code
+    # ----------------------------------------------------------------- archives stay in their folder
+    # ----------------------------------------------------------------- option values never reach a shell
+    # ----------------------------------------------------------------- names in outputs are escaped
+]
+
 
 def covers(*case_ids: str) -> Callable:
     """Mark a test as checking the catalogue cases ``case_ids``."""
-    known = {c.id for c in CASES}
+    known = {c.id for c in CASES + SECURITY_CASES}
     unknown = [c for c in case_ids if c not in known]
     if unknown:
         raise KeyError(f"not in the catalogue: {unknown}")
@@ -225,6 +235,10 @@ def counts_line() -> str:
     n_bad = sum(c.kind == BAD for c in CASES)
     n_int = sum(c.kind == INT for c in CASES)
     return f"{n_bad} bad inputs, {n_int} interruptions tried, 0 lost"
+
+
+def security_counts_line() -> str:
+    return f"{len(SECURITY_CASES)} attacks tried, 0 ran code or wrote outside their folder"
 
 
 def render_report() -> str:
@@ -246,6 +260,22 @@ def render_report() -> str:
         "|---|---|---|---|---|",
     ]
     lines += [f"| `{c.id}` | {c.kind} | {esc(c.tool)} | {esc(c.what)} | {esc(c.outcome)} |" for c in CASES]
+    lines += [
+        "",
+        "## Security",
+        "",
+        security_counts_line(),
+        "",
+        "Files and option values from others, crafted on purpose: pickles whose payload would create a",
+        "marker file, archives whose members slip out of their folder, option values with `;`, `$(...)`",
+        "or `../`. Each test asserts one `ERROR:` line, a non-zero exit, and no marker or stray file",
+        "anywhere (`tests/reliability/test_security_*.py`).",
+        "",
+        "| id | kind | tool | attack | checked outcome |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [f"| `{c.id}` | {c.kind} | {esc(c.tool)} | {esc(c.what)} | {esc(c.outcome)} |"
+              for c in SECURITY_CASES]
     return "\n".join(lines) + "\n"
 
 

@@ -6,9 +6,10 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from reliability_cases import CASES, counts_line, render_report
+from reliability_cases import CASES, SECURITY_CASES, counts_line, render_report
 
-TEST_MODULES = ("test_bad_input_catalogue", "test_interruptions", "test_determinism", "test_fuzz")
+TEST_MODULES = ("test_bad_input_catalogue", "test_interruptions", "test_determinism", "test_fuzz",
+                "test_security_loading", "test_security_archives", "test_security_options")
 REPORT = Path(__file__).with_name("REPORT.md")
 
 
@@ -24,7 +25,7 @@ def covered_case_ids() -> Counter:
 
 
 def test_every_case_is_tested_exactly_once():
-    ids = [c.id for c in CASES]
+    ids = [c.id for c in CASES + SECURITY_CASES]
     assert len(ids) == len(set(ids)), "duplicate case ids"
     covered = covered_case_ids()
     assert sorted(covered) == sorted(ids), (set(ids) ^ set(covered))
@@ -36,7 +37,7 @@ def test_report_lists_exactly_the_tested_cases():
     assert text == render_report(), ("REPORT.md is stale; regenerate it: python "
                                      "tests/reliability/reliability_cases.py > tests/reliability/REPORT.md")
     rows = [line.split("|")[1].strip().strip("`") for line in text.splitlines() if line.startswith("| `")]
-    assert rows == [c.id for c in CASES]
+    assert rows == [c.id for c in CASES + SECURITY_CASES]
     assert sorted(rows) == sorted(covered_case_ids())
     assert text.splitlines()[2] == counts_line()
     match = re.fullmatch(r"(\d+) bad inputs, (\d+) interruptions tried, 0 lost", counts_line())
