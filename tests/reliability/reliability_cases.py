@@ -213,7 +213,7 @@ SECURITY_CASES: List[Case] = [
     # ----------------------------------------------------------------- model files never run code
     # ----------------------------------------------------------------- archives stay in their folder
     # ----------------------------------------------------------------- option values never reach a shell
-    # ----------------------------------------------------------------- names in outputs are escaped
+    # ----------------------------------------------------------------- names in outputs are escaped, YAML is safe
 ]
 
 

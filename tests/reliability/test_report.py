@@ -9,7 +9,8 @@ from pathlib import Path
 from reliability_cases import CASES, SECURITY_CASES, counts_line, render_report
 
 TEST_MODULES = ("test_bad_input_catalogue", "test_interruptions", "test_determinism", "test_fuzz",
-                "test_security_loading", "test_security_archives", "test_security_options")
+                "test_security_loading", "test_security_archives", "test_security_options",
+                "test_security_outputs")
 REPORT = Path(__file__).with_name("REPORT.md")
 
 
