@@ -8,6 +8,7 @@ def test_matches_official_per_case(metric_cases):
     cases, expected = metric_cases
     assert [c["est_lb"] for c in cases] == expected["cases"]["est_lb"]      # same generator output
     values = [capi_sdri(c["est_lb"], c["est_wf"], c["ref_lb"], c["ref_wf"], c["mixture"]) for c in cases]
+    assert len(values) == len(expected["capi_sdri"]) == 100
     for i, (ours, official) in enumerate(zip(values, expected["capi_sdri"])):
         assert (ours is None) == (official is None), i
         if official is not None:
