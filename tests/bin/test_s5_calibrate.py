@@ -10,7 +10,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_s5_inference import corpus, decode, models  # noqa: E402,F401  (module fixtures)
 
-from espnet2_ext.bin import s5_calibrate  # noqa: E402
+from cli_checks import expect_error  # noqa: E402
+from espnet2_ext.bin import s5_calibrate, s5_inference  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def valid_dir(corpus, tmp_path_factory):  # noqa: F811
     return d
 
 
-def test_fit_keep_refit_and_decode_with_it(models, corpus, valid_dir, tmp_path, caplog):  # noqa: F811
+def test_fit_keep_refit_and_decode_with_it(models, corpus, valid_dir, tmp_path, caplog, capsys):  # noqa: F811
     out = tmp_path / "calibration.json"
     args = ["--tagger_model", str(models.espnet_tag), "--valid_data_dir", str(valid_dir), "--output", str(out),
             "--device", "cpu"]
@@ -52,28 +53,29 @@ def test_fit_keep_refit_and_decode_with_it(models, corpus, valid_dir, tmp_path, 
     assert sum(map(len, est_calib.values())) < sum(map(len, est_plain.values()))
     assert "calibration" in json.loads((calib / "identity.json").read_text())["identity"]
     assert "calibration" not in json.loads((plain / "identity.json").read_text())["identity"]
-    with pytest.raises(SystemExit):                                 # a calibrated decode never mixes in
-        decode(corpus, plain, *common, "--calibration", str(out))
+    expect_error(s5_inference.main, ["--soundscape_dir", str(corpus.soundscapes), "--output_dir", str(plain),
+                                     "--device", "cpu", *common, "--calibration", str(out)],
+                 capsys, str(plain))                              # a calibrated decode never mixes in
 
 
-def test_bad_inputs_stop_with_one_line(models, valid_dir, tmp_path):  # noqa: F811
-    with pytest.raises(SystemExit):
-        s5_calibrate.main(["--tagger_model", str(tmp_path / "none.pth"), "--valid_data_dir", str(valid_dir),
-                           "--output", str(tmp_path / "c.json")])
-    with pytest.raises(SystemExit):
-        s5_calibrate.main(["--tagger_model", str(models.espnet_tag), "--valid_data_dir", str(tmp_path),
-                           "--output", str(tmp_path / "c.json"), "--device", "cpu"])
+def test_bad_inputs_stop_with_one_line(models, valid_dir, tmp_path, capsys):  # noqa: F811
+    expect_error(s5_calibrate.main, ["--tagger_model", str(tmp_path / "none.pth"), "--valid_data_dir",
+                                     str(valid_dir), "--output", str(tmp_path / "c.json")],
+                 capsys, "none.pth")
+    expect_error(s5_calibrate.main, ["--tagger_model", str(models.espnet_tag), "--valid_data_dir", str(tmp_path),
+                                     "--output", str(tmp_path / "c.json"), "--device", "cpu"],
+                 capsys, str(tmp_path))
+    assert not (tmp_path / "c.json").exists()
 
 
-def test_capi_sdri_objective_runs_the_separator_and_refits_for_another(models, corpus, tmp_path):  # noqa: F811
+def test_capi_sdri_objective_runs_the_separator_and_refits_for_another(models, corpus, tmp_path, capsys):  # noqa: F811
     from espnet2_ext.synth.datadir import write_datadir
     data = tmp_path / "valid"
     write_datadir(corpus.soundscapes, data, corpus.oracle)         # stage 3's data dir, with spk<k>.scp
     out = tmp_path / "calibration_capi.json"
     args = ["--tagger_model", str(models.espnet_tag), "--valid_data_dir", str(data), "--output", str(out),
             "--device", "cpu", "--objective", "capi_sdri"]
-    with pytest.raises(SystemExit):                                 # the objective needs a separator
-        s5_calibrate.main(args)
+    expect_error(s5_calibrate.main, args, capsys, "--separator_model")   # the objective needs a separator
     assert not out.exists()
     s5_calibrate.main(args + ["--separator_model", str(models.espnet_sep)])
     cal = json.loads(out.read_text())

@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recipe"))
 from s5_fake_models import (TINY_M2D, official_separator, official_tagger,  # noqa: E402
                             write_espnet_model_file, write_lightning_checkpoint)
 
+from cli_checks import expect_error  # noqa: E402
 from espnet2_ext.bin import s5_inference, s5_score  # noqa: E402
 from espnet2_ext.fileio import read_wav, write_wav  # noqa: E402
 from espnet2_ext.s5.labels import labels_to_query  # noqa: E402
@@ -211,9 +212,9 @@ def test_job_split_and_merge_equal_one_job(corpus, models, tmp_path, capsys):
     split = tmp_path / "split"
     decode(corpus, split, *espnet_args(models), "--batch_size", "1", "--job", "1", "--nj", "2")
     assert not (split / "estimates.json").exists()            # job 2 has not run yet
-    with pytest.raises(SystemExit):
-        decode(corpus, split, *espnet_args(models), "--merge_only", "true")
-    assert "1 soundscapes not decoded yet" in capsys.readouterr().err
+    expect_error(s5_inference.main, ["--soundscape_dir", str(corpus.soundscapes), "--output_dir", str(split),
+                                     "--device", "cpu", *espnet_args(models), "--merge_only", "true"],
+                 capsys, "1 soundscapes not decoded yet")
     decode(corpus, split, *espnet_args(models), "--batch_size", "1", "--job", "2", "--nj", "2")
     (split / "estimates.json").unlink()                        # the last job merged; merge again
     decode(corpus, split, *espnet_args(models), "--merge_only", "true")

@@ -14,6 +14,7 @@ from scipy.signal import resample_poly
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recipe"))
 from s5_fake_models import TINY_M2D, official_separator, official_tagger, write_lightning_checkpoint  # noqa: E402
 
+import cli_checks  # noqa: E402
 from espnet2_ext.bin import s5_inference, s5_prepare_audio  # noqa: E402
 from espnet2_ext.fileio import PREPARE_AUDIO_CMD  # noqa: E402
 from espnet2_ext.s5.official import N_CHANNELS, SAMPLE_RATE  # noqa: E402
@@ -36,12 +37,10 @@ def run(capsys, *argv: str) -> str:
 
 
 def expect_error(capsys, *argv: str) -> str:
-    with pytest.raises(SystemExit) as e:
-        s5_prepare_audio.main(list(argv))
-    assert e.value.code == 2
-    err = capsys.readouterr().err
-    assert err.startswith("ERROR: ") and err.count("\n") == 1, err
-    return err
+    """s5_prepare_audio exits 2 with exactly one line on stderr, the ``ERROR:`` line."""
+    message = cli_checks.expect_error(s5_prepare_audio.main, argv, capsys)
+    assert "\n" not in message, message
+    return message + "\n"
 
 
 def test_48k_24bit_wav_becomes_32k_float(tmp_path, capsys):

@@ -18,6 +18,8 @@ import soundfile as sf
 import torch
 import yaml
 
+from cli_checks import expect_error  # noqa: F401  (re-exported for the catalogue tests)
+
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "egs2" / "dcase26t4" / "s5"
 MINI_CONF = RECIPE / "conf" / "mini"
@@ -46,30 +48,6 @@ def listing(folder: Path) -> Optional[List[str]]:
         return None
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
                   if p.is_file() or p.is_symlink())
-
-
-def expect_error(main: Callable, argv: Sequence[str], capsys, *needles: str) -> str:
-    """Call a CLI ``main(argv)``: it must exit 2 with one ``ERROR:`` message holding ``needles``.
-
-    Returns the message: the ``ERROR:`` line and any lines after it (multi-line reports).
-    """
-    capsys.readouterr()
-    try:
-        main(list(argv))
-    except SystemExit as e:
-        code = e.code
-    else:
-        code = 0
-    err = capsys.readouterr().err
-    assert "Traceback" not in err, err
-    assert code == 2, f"exit status {code}, stderr:\n{err}"
-    lines = err.splitlines()
-    starts = [i for i, line in enumerate(lines) if line.startswith("ERROR: ")]
-    assert len(starts) == 1, f"expected one ERROR line, got:\n{err}"
-    message = "\n".join(lines[starts[0]:])
-    for needle in needles:
-        assert needle in message, f"{needle!r} not in {message!r}"
-    return message
 
 
 def traceback_sections(sections: Sequence[Tuple[str, str]]) -> List[str]:
