@@ -21,6 +21,7 @@ from typing import Dict, List, Optional
 from espnet2_ext.errors import S5InputError, cli_main
 from espnet2_ext.output_paths import check_output_file
 from espnet2_ext.fileio import atomic_path
+from espnet2_ext.names import markdown_text, url_path
 from espnet2_ext.s5.listening_report import report_index
 from espnet2_ext.s5.results import read_results_json
 
@@ -80,12 +81,22 @@ def system_row(results_file: Path, base: Path) -> Optional[Dict[str, object]]:
     }
 
 
-def _num(value: Optional[float], digits: int = 3) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
+def _num(value: object, digits: int = 3) -> str:
+    """A number with ``digits`` decimals; '–' for anything else (null, or a string in a crafted file)."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return f"{value:.{digits}f}" if number else "–"
+
+
+def _table_row(cells: List[str]) -> str:
+    """One Markdown table row of ``cells`` (already Markdown: names escaped, links built)."""
+    return "| " + " | ".join(cells) + " |"
 
 
 def leaderboard_markdown(rows: List[Dict[str, object]]) -> str:
-    """The RESULTS.md text: systems run here and reference rows, sorted by CAPI-SDRi."""
+    """The RESULTS.md text: systems run here and reference rows, sorted by CAPI-SDRi.
+
+    Every name (folders, model files, versions) is escaped with :func:`markdown_text` and the
+    report link is percent-encoded, so a folder name cannot break the table or add a link."""
     refs = [{"system": f"{name} †", "capi": capi, "acc_mix": mix, "acc_src": src, "source": source}
             for name, capi, mix, src, source in REFERENCE_ROWS]
     ordered = sorted(rows + refs, key=lambda r: -(r["capi"] if r["capi"] is not None else float("-inf")))
@@ -100,16 +111,17 @@ def leaderboard_markdown(rows: List[Dict[str, object]]) -> str:
         "| tagger | separator | date | code | versions | listening report / source |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    md = markdown_text
     for r in ordered:
         if "source" in r:
-            lines.append(f"| {r['system']} | {_num(r['capi'], 2)} | {_num(r['acc_mix'], 2)} | {_num(r['acc_src'], 2)} "
-                         f"| – | – | – | – | – | – | – | {r['source']} |")
+            lines.append(_table_row([md(r["system"]), _num(r["capi"], 2), _num(r["acc_mix"], 2),
+                                     _num(r["acc_src"], 2), *["–"] * 7, md(r["source"])]))
             continue
         params = "–" if r["nparams"] is None else f"{r['nparams'] / 1e6:.2f}"
-        report = f"[report]({r['report']})" if r["report"] else "–"
-        lines.append(f"| {r['system']} | {_num(r['capi'])} | {_num(r['acc_mix'])} | {_num(r['acc_src'])} "
-                     f"| {_num(r['ca2025'])} | {params} | {r['tagger']} | {r['separator']} | {r['date']} "
-                     f"| {r['code']} | {r['versions']} | {report} |")
+        report = f"[report]({url_path(r['report'])})" if r["report"] else "–"
+        lines.append(_table_row([md(r["system"]), _num(r["capi"]), _num(r["acc_mix"]), _num(r["acc_src"]),
+                                 _num(r["ca2025"]), params, md(r["tagger"]), md(r["separator"]), md(r["date"]),
+                                 md(r["code"]), md(r["versions"]), report]))
     return "\n".join(lines) + "\n"
 
 

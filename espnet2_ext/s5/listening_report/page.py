@@ -1,7 +1,8 @@
 """The report's ``index.html``: one static page, inline CSS and a few lines of plain JavaScript.
 
-Everything shown is escaped with :func:`html.escape` and every link is a relative,
-percent-encoded path below the report folder, so the folder can be copied or served
+Everything shown is escaped with :func:`espnet2_ext.names.html_text` (``html.escape``, quotes
+included) and every link is a relative, percent-encoded path below the report folder
+(:func:`espnet2_ext.names.url_path`), so the folder can be copied or served
 as it is and opened from the file system. The inline script only checks the media:
 when every ``<img>`` has decoded (``naturalWidth > 0``) and every ``<audio>`` has its
 metadata (``loadedmetadata`` with a finite duration) or failed (``error``), it writes
@@ -11,11 +12,11 @@ which users see and the browser test reads.
 from __future__ import annotations
 
 import datetime
-import html
 from dataclasses import dataclass
 from typing import List, Mapping, Optional, Sequence
-from urllib.parse import quote
 
+from espnet2_ext.names import html_text as esc
+from espnet2_ext.names import url_path
 from espnet2_ext.s5.labels import CLASSES
 
 STATUS_ID = "load-status"
@@ -104,14 +105,9 @@ _SCRIPT = """
 """ % {"id": STATUS_ID}
 
 
-def esc(text: object) -> str:
-    """HTML-escape any value (quotes included)."""
-    return html.escape(str(text), quote=True)
-
-
 def href(relpath: str) -> str:
     """A relative path as an escaped, percent-encoded attribute value."""
-    return esc(quote(relpath))
+    return esc(url_path(relpath))
 
 
 def fmt_db(value: Optional[float]) -> str:
