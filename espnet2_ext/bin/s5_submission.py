@@ -52,13 +52,16 @@ from espnet2_ext.s5.submission_meta import build_meta, placeholders, validate_me
 log = logging.getLogger("s5_submission")
 str2bool = quiet_import("espnet2.utils.types").str2bool
 
-NAME_PART = re.compile(r"^[A-Za-z0-9-]+$")
+NAME_PART = re.compile(r"[A-Za-z0-9-]+")     # whole part (fullmatch: no trailing newline)
 
 
 def submission_name(author: str, affiliation: str, number: int) -> str:
-    """``<Author>_<Affiliation>_task4_<N>`` (DCASE naming; parts without '_')."""
+    """``<Author>_<Affiliation>_task4_<N>`` (DCASE naming; parts without '_').
+
+    It names the package folder and zip: a part with anything but letters, digits and '-'
+    (a newline, '/', '..', '_') is refused naming the option."""
     for what, part in (("--author", author), ("--affiliation", affiliation)):
-        if not NAME_PART.match(part):
+        if not NAME_PART.fullmatch(part):
             raise S5InputError(f"{what} {part!r}: use letters, digits and '-' only (it becomes "
                                f"<Author>_<Affiliation>_task4_<N>)")
     if not 1 <= number <= 4:

@@ -22,6 +22,7 @@ import numpy as np
 from espnet2_ext import validate
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.fileio import PathLike, check_wav, read_json, read_wav
+from espnet2_ext.names import check_name
 from espnet2_ext.s5.labels import CLASS_TO_INDEX
 from espnet2_ext.s5.official import (CLASSES, N_SLOTS, SAMPLE_RATE, SILENCE, SOURCE_CHANNELS, SOURCE_NAME_FORMS,
                                      parse_source_filename)
@@ -65,13 +66,18 @@ def _owner(filename: str, soundscapes: set) -> Optional[Tuple[str, Optional[int]
 # ------------------------------------------------------------------------------------------
 def wav_files(folder: Path, what: str) -> List[Path]:
     """The ``*.wav`` files of ``folder``, sorted; a ``.WAV``/``.Wav`` file is an error, not
-    silently skipped (the official tools read ``*.wav`` only, so it would be lost)."""
+    silently skipped (the official tools read ``*.wav`` only, so it would be lost), and so is
+    a name with a control character (e.g. ``test_0000\\n.wav``: the soundscape and source
+    names end up in reports, tables and the submission)."""
     files = sorted(folder.iterdir())
     odd = next((p for p in files if p.suffix.lower() == ".wav" and p.suffix != ".wav"), None)
     if odd is not None:
         raise S5InputError(f"{what} {odd}: the extension must be lower-case .wav (the official tools "
                            f"skip {odd.suffix} files); rename it to {odd.stem}.wav")
-    return [p for p in files if p.suffix == ".wav"]
+    wavs = [p for p in files if p.suffix == ".wav"]
+    for p in wavs:
+        check_name(p.name, f"{what} file", f"rename it in {folder} without the control character")
+    return wavs
 
 
 def list_soundscapes(soundscape_dir: PathLike) -> List[str]:

@@ -88,13 +88,15 @@ def source_filename(soundscape: str, slot: int, label: str) -> str:
 
 @lru_cache(maxsize=4096)
 def source_pattern(soundscape: str) -> Pattern[str]:
-    """The official loader's regex for the sources of ``soundscape``: groups (slot, label)."""
-    return re.compile(rf"^{re.escape(soundscape)}(?:_(\d+))?_(.+)\.wav$")
+    """The official loader's regex for the sources of ``soundscape``: groups (slot, label).
+
+    Use it with ``fullmatch`` (its ``^...$`` form would accept a name ending in a newline)."""
+    return re.compile(rf"{re.escape(soundscape)}(?:_(\d+))?_(.+)\.wav")
 
 
 def parse_source_filename(filename: str, soundscape: str) -> Optional[Tuple[Optional[int], str]]:
     """(slot index or None, label as written) if ``filename`` is a source of ``soundscape``, else None."""
-    match = source_pattern(soundscape).match(filename)
+    match = source_pattern(soundscape).fullmatch(filename)
     if match is None:
         return None
     return (int(match.group(1)) if match.group(1) is not None else None), match.group(2)
