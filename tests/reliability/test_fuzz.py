@@ -392,15 +392,45 @@ def test_fuzz_through_subprocesses(estimates_setup, test_set, tmp_path):
 
 
 @covers("no_traceback_anywhere")
-def test_traceback_in_any_case_output_fails_it():
-    """The conftest hook fails a catalogue test whose captured stdout/stderr holds a traceback."""
-    import importlib.util
-    from pathlib import Path
+def test_traceback_in_any_case_output_fails_it(tmp_path):
+    """The conftest hook fails a catalogue test whose captured stdout/stderr holds a traceback.
 
-    spec = importlib.util.spec_from_file_location("reliability_conftest", Path(__file__).with_name("conftest.py"))
-    conftest = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(conftest)               # by path: every tests/ folder has a conftest
-    assert callable(conftest.pytest_runtest_makereport)
+    An inner pytest run with the hook of tests/reliability/conftest.py: a marked test that
+    prints a traceback on stderr must fail through the hook, while a marked test with clean
+    output, and an unmarked one that prints a traceback, pass."""
+    import textwrap
+
+    here = Path(__file__).resolve().parent
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "conftest.py").write_text(textwrap.dedent(f"""
+        import importlib.util, sys
+        sys.path[:0] = [{str(here.parent)!r}, {str(here)!r}]
+        spec = importlib.util.spec_from_file_location("reliability_conftest", {str(here / "conftest.py")!r})
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        pytest_runtest_makereport = module.pytest_runtest_makereport
+        """))
+    (tmp_path / "test_inner.py").write_text(textwrap.dedent("""
+        import sys
+
+        def test_marked_with_traceback():
+            print("ERROR: x\\nTraceback (most recent call last):", file=sys.stderr)
+        test_marked_with_traceback.case_ids = ("inner_bad",)
+
+        def test_marked_clean():
+            print("ERROR: a clean one-line error", file=sys.stderr)
+        test_marked_clean.case_ids = ("inner_ok",)
+
+        def test_unmarked_with_traceback():
+            print("Traceback (most recent call last):", file=sys.stderr)
+        """))
+    res = subprocess.run([PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rf", str(tmp_path)],
+                         cwd=tmp_path, capture_output=True, text=True, env=env(), timeout=300)
+    out = res.stdout + res.stderr
+    assert res.returncode == 1, out
+    assert "1 failed, 2 passed" in out, out
+    assert "FAILED test_inner.py::test_marked_with_traceback" in out, out
+    assert "'Traceback' in ['Captured stderr call'] of catalogue case(s) inner_bad" in out, out
     sections = [("Captured stdout call", "ok\n"), ("Captured log call", "Traceback (most recent call last):"),
                 ("Captured stderr call", "ERROR: x\nTraceback (most recent call last):\n")]
     assert traceback_sections(sections) == ["Captured stderr call"]
