@@ -1,5 +1,6 @@
 """Output destinations are checked before any work: every CLI names the path and the fix."""
 import os
+import subprocess
 
 import pytest
 
@@ -28,16 +29,31 @@ def test_names_and_paths_too_long(tmp_path):
         check_output_file(deep / "out.md", "--output")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders; a read-only mount is needed")
-def test_a_read_only_folder(tmp_path):
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A folder nobody may write in: a read-only tmpfs mount as root (root ignores permission
+    bits, but not a read-only mount; CI runs as root), a folder without write bits otherwise."""
     ro = tmp_path / "ro"
     ro.mkdir()
-    ro.chmod(0o555)
-    try:
-        with pytest.raises(S5InputError, match="not writable"):
-            check_output_dir(ro / "out", "--output_dir")
-    finally:
+    if os.geteuid() != 0:
+        ro.chmod(0o555)
+        yield ro
         ro.chmod(0o755)
+        return
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(ro)],
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.skip(f"root without CAP_SYS_ADMIN cannot mount a read-only tmpfs: {res.stderr.strip()}")
+    yield ro
+    subprocess.run(["umount", str(ro)], check=True)
+
+
+def test_a_read_only_folder(read_only_folder):
+    with pytest.raises(S5InputError, match="not writable|read-only file system"):
+        check_output_dir(read_only_folder / "out", "--output_dir")
+    with pytest.raises(S5InputError, match="not writable|read-only file system"):
+        check_output_file(read_only_folder / "results.json", "--output")
+    assert not (read_only_folder / "out").exists()
 
 
 @pytest.mark.parametrize("main, args", [
