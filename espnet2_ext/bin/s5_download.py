@@ -60,7 +60,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--github_url", type=str, default=None,
                    help="GitHub base URL (default: $DCASE26T4_GITHUB_URL or https://github.com)")
     p.add_argument("--checksum_table", type=Path, default=None,
-                   help="md5 table used when the Zenodo API cannot be reached")
+                   help="checksum table (md5:/sha256: lines, see local/checksums.txt): Zenodo files when "
+                        "the API cannot be reached, GitHub release assets")
     p.add_argument("--retries", type=validate.nonnegative_int, default=3, help="retries per file (resuming)")
     p.add_argument("--retry_wait", type=validate.nonnegative_float, default=2.0,
                    help="seconds before the first retry (doubles each time)")

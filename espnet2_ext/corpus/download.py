@@ -8,8 +8,10 @@ What comes from where (base URLs overridable for tests and mirrors, see :class:`
     baseline  github.com/nttcslab/dcase2026_task4_baseline/releases/download/v1.0.0/
               baseline_checkpoint.zip (optional)
 
-Checksums: the md5 of every Zenodo file is read from ``<zenodo>/api/records/<id>``; when the
-API cannot be reached a table shipped with the recipe (``local/checksums.md5``) is used.
+Checksums (``<algorithm>:<hex digest>``, md5 or sha256, see :mod:`espnet2_ext.corpus.checksums`): the md5 of
+every Zenodo file is read from ``<zenodo>/api/records/<id>``; when the API cannot be reached a
+table shipped with the recipe (``local/checksums.txt``) is used. GitHub publishes no md5 for
+release assets but shows a sha256 digest per asset on the release page: the table holds those.
 Files with no known checksum are accepted on size (when known) and the zip CRCs checked
 while unpacking. Downloads go to ``<file>.part`` and resume with HTTP Range requests;
 a file appears under its final name only once complete and verified. A bad checksum
@@ -17,7 +19,6 @@ removes the ``.part`` file.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -32,6 +33,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from tqdm import tqdm
 
+from espnet2_ext.corpus.checksums import file_digest, parse_checksum, read_checksum_table  # noqa: F401
 from espnet2_ext.corpus.layout import DEV_SET_IN_ARCHIVE, EVAL_SET_IN_ARCHIVE
 from espnet2_ext.corpus.split_zip import open_split_zip
 from espnet2_ext.errors import S5InputError
@@ -76,12 +78,17 @@ EVAL_ARCHIVE = SplitArchive("eval_set", 20425860, "DCASE2026Task4EvaluationDatas
 
 @dataclass(frozen=True)
 class RemoteFile:
-    """A file to fetch: URL, local name, and what is known to verify it."""
+    """A file to fetch: URL, local name, and what is known to verify it (``checksum``:
+    ``md5:<hex>`` / ``sha256:<hex>``, or a bare md5)."""
 
     url: str
     name: str
-    md5: Optional[str] = None
+    checksum: Optional[str] = None
     size: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        if self.checksum is not None:
+            object.__setattr__(self, "checksum", parse_checksum(self.checksum, f"checksum of {self.url}"))
 
 
 def m2d_file(sources: Sources, table: Optional[Dict[str, str]] = None) -> RemoteFile:
@@ -98,26 +105,6 @@ def baseline_file(sources: Sources, table: Optional[Dict[str, str]] = None) -> R
 
 
 # --------------------------------------------------------------------------- checksums
-def read_checksum_table(path: Optional[Path]) -> Dict[str, str]:
-    """``md5  name`` lines (``#`` comments; ``-`` = unknown) -> {name: md5}."""
-    table: Dict[str, str] = {}
-    if path is None or not Path(path).is_file():
-        return table
-    for line in Path(path).read_text().splitlines():
-        parts = line.split("#", 1)[0].split()
-        if len(parts) == 2 and parts[0] != "-":
-            table[parts[1]] = parts[0].lower()
-    return table
-
-
-def md5sum(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def zenodo_files(archive: SplitArchive, sources: Sources, table: Dict[str, str],
                  timeout: float = 30.0) -> List[RemoteFile]:
     """The archive's files with md5/size from the Zenodo API, else from ``table``."""
@@ -128,16 +115,16 @@ def zenodo_files(archive: SplitArchive, sources: Sources, table: Dict[str, str],
             record = json.load(r)
         for entry in record.get("files", []):
             checksum = str(entry.get("checksum", ""))
-            md5 = checksum[4:] if checksum.startswith("md5:") else None
+            md5 = checksum if checksum.startswith("md5:") else None
             known[entry["key"]] = (md5, entry.get("size"))
     except (OSError, ValueError, HTTPException, KeyError) as e:
         log.warning("cannot read %s (%s); using the checksum table instead", api, e)
     out = []
     for name in archive.file_names:
         md5, size = known.get(name, (None, None))
-        md5 = md5 or table.get(f"{archive.record}/{name}")
+        checksum = md5 or table.get(f"{archive.record}/{name}")
         out.append(RemoteFile(f"{sources.zenodo}/records/{archive.record}/files/{name}", name,
-                              md5, size))
+                              checksum, size))
     return out
 
 
@@ -146,16 +133,17 @@ def _problem_with(path: Path, remote: RemoteFile) -> Optional[str]:
     size = path.stat().st_size
     if remote.size is not None and size != remote.size:
         return f"size {size} bytes, expected {remote.size}"
-    if remote.md5 is not None:
-        got = md5sum(path)
-        if got != remote.md5:
-            return f"md5 {got}, expected {remote.md5}"
+    if remote.checksum is not None:
+        algorithm, expected = remote.checksum.split(":")
+        got = file_digest(path, algorithm)
+        if got != expected:
+            return f"{algorithm} {got}, expected {expected}"
     return None
 
 
 # --------------------------------------------------------------------------- download
 def _place_by_hand(remote: RemoteFile, dest: Path) -> str:
-    check = f" (md5 {remote.md5})" if remote.md5 else ""
+    check = f" ({remote.checksum.replace(':', ' ')})" if remote.checksum else ""
     return (f"Expected file: {dest.absolute()}{check}. If this machine cannot reach the "
             f"server, download it elsewhere (e.g. `wget {remote.url}`), copy it there and "
             f"re-run this stage; or use --local_data_dir DIR with an already extracted corpus "
@@ -202,7 +190,7 @@ def fetch(remote: RemoteFile, dest: Path, retries: int = 3, backoff: float = 2.0
     if dest.is_file():
         problem = _problem_with(dest, remote)
         if problem is None:
-            if remote.md5 is None:
+            if remote.checksum is None:
                 log.warning("%s is present; no checksum known, not verified", dest)
             return dest
         log.warning("%s is present but has %s; downloading it again", dest, problem)

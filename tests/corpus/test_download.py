@@ -1,10 +1,13 @@
-"""Downloads against a local HTTP server: md5, resume after a cut, offline errors, unpacking."""
+"""Downloads against a local HTTP server: md5/sha256, resume after a cut, offline errors, unpacking."""
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
 import zipfile
+
+from pathlib import Path
 
 import pytest
 
@@ -38,6 +41,23 @@ def test_md5_mismatch_leaves_nothing(file_server, tmp_path):
     msg = str(e.value)
     assert "md5" in msg and "0" * 32 in msg and "removed" in msg and remote.url in msg
     assert listing(tmp_path) == []
+
+
+def test_sha256_is_verified_and_a_mismatch_leaves_nothing(file_server, tmp_path):
+    """GitHub release assets carry a sha256 (no md5): checked and reported like an md5."""
+    data = os.urandom(4000)
+    file_server.add("/asset.zip", data)
+    good = dl.RemoteFile(file_server.url + "/asset.zip", "asset.zip",
+                         "sha256:" + hashlib.sha256(data).hexdigest())
+    assert dl.fetch(good, tmp_path / "ok" / "asset.zip", **FAST).read_bytes() == data
+    wrong = "sha256:" + "0" * 64
+    remote = dl.RemoteFile(file_server.url + "/asset.zip", "asset.zip", wrong)
+    with pytest.raises(S5InputError) as e:
+        dl.fetch(remote, tmp_path / "bad" / "asset.zip", **FAST)
+    msg = str(e.value)
+    assert f"downloaded {remote.url} has sha256 {hashlib.sha256(data).hexdigest()}, expected {'0' * 64}" in msg
+    assert "the corrupt download was removed" in msg and f"(sha256 {'0' * 64})" in msg
+    assert listing(tmp_path / "bad") == []
 
 
 def test_resume_after_a_cut(file_server, tmp_path):
@@ -87,17 +107,39 @@ def test_checksums_from_api_else_table(file_server, tmp_path):
     archive = dl.SplitArchive("dev_set", 77, "Fake", 1, "Fake/data/dev_set")
     sources = dl.Sources(zenodo=file_server.url, github=file_server.url)
     table_file = tmp_path / "checksums.md5"
-    table_file.write_text("# comment\n" + "c" * 32 + "  77/Fake.z01\n-  77/Fake.zip\n")
+    table_file.write_text("# comment\n" + "c" * 32 + "  77/Fake.z01\n-  77/Fake.zip\n"
+                          "SHA256:" + "D" * 64 + "  release/asset.zip  # GitHub digest\n")
     table = dl.read_checksum_table(table_file)
-    assert table == {"77/Fake.z01": "c" * 32}
+    assert table == {"77/Fake.z01": "md5:" + "c" * 32, "release/asset.zip": "sha256:" + "d" * 64}
     remotes = dl.zenodo_files(archive, sources, table)           # no API: the table
-    assert [(r.name, r.md5) for r in remotes] == [("Fake.z01", "c" * 32), ("Fake.zip", None)]
+    assert [(r.name, r.checksum) for r in remotes] == [("Fake.z01", "md5:" + "c" * 32), ("Fake.zip", None)]
     assert remotes[0].url == f"{file_server.url}/records/77/files/Fake.z01"
     file_server.add("/api/records/77", json.dumps({"files": [
         {"key": "Fake.z01", "checksum": "md5:" + "a" * 32, "size": 10},
         {"key": "Fake.zip", "checksum": "md5:" + "b" * 32, "size": 20}]}).encode())
     remotes = dl.zenodo_files(archive, sources, table)
-    assert [(r.md5, r.size) for r in remotes] == [("a" * 32, 10), ("b" * 32, 20)]
+    assert [(r.checksum, r.size) for r in remotes] == [("md5:" + "a" * 32, 10), ("md5:" + "b" * 32, 20)]
+
+
+@pytest.mark.parametrize("value", ["sha256:" + "a" * 63, "sha1:" + "a" * 40, "a" * 64, "md5:" + "g" * 32])
+def test_checksum_table_with_a_malformed_value_names_the_line(tmp_path, value):
+    table_file = tmp_path / "checksums.txt"
+    table_file.write_text("-  77/Fake.zip\n" + value + "  77/Fake.z01\n")
+    with pytest.raises(S5InputError, match=f"checksum table {table_file}, line 2: .* is not a checksum; "
+                                           f"write md5:<32 hex digits>, sha256:<64 hex digits>"):
+        dl.read_checksum_table(table_file)
+
+
+def test_recipe_checksum_table_reads():
+    """The table shipped with the recipe parses and lists the GitHub release assets under the
+    keys the downloader looks up (their sha256 is not known yet: '-')."""
+    table_file = Path(__file__).resolve().parents[2] / "egs2" / "dcase26t4" / "s5" / "local" / "checksums.txt"
+    table = dl.read_checksum_table(table_file)
+    names = [line.split()[1] for line in table_file.read_text().splitlines() if line and not line.startswith("#")]
+    sources, digest = dl.Sources(), "sha256:" + "a" * 64
+    for make in (dl.m2d_file, dl.baseline_file):
+        key = next(k for k in names if make(sources, {k: digest}).checksum == digest)
+        assert make(sources, table).checksum == table.get(key)
 
 
 def serve_split_archive(server, record, basename, members, n_segments):

@@ -3,7 +3,7 @@
 # ${checkpoint_dir}/<M2D folder>; ends with the layout check (interference may be missing).
 #   --mini true   build the mini corpus instead (seed --mini_seed), nothing is downloaded
 #   --local_data_dir DIR   link an extracted corpus (DIR/dev_set, DIR/eval_set) instead of downloading
-# Downloads resume (.part files) and are md5-checked; base URLs: DCASE26T4_ZENODO_URL,
+# Downloads resume (.part files) and are md5/sha256-checked; base URLs: DCASE26T4_ZENODO_URL,
 # DCASE26T4_GITHUB_URL. Offline: the error names each URL and where to put the file by hand.
 set -euo pipefail
 
@@ -14,7 +14,7 @@ local_data_dir=
 checkpoint_dir=checkpoint
 download_baseline_ckpt=false
 data_dir=data
-checksum_table=local/checksums.md5
+checksum_table=local/checksums.txt
 
 help_message=$(cat <<EOT
 Usage: $0 [options]
@@ -25,7 +25,7 @@ Usage: $0 [options]
   --checkpoint_dir DIR           M2D weights (and baseline checkpoints) go here (default ${checkpoint_dir})
   --download_baseline_ckpt B     also fetch the official baseline checkpoints (default ${download_baseline_ckpt})
   --data_dir DIR                 gets the links dev_set, eval_set (default ${data_dir})
-  --checksum_table FILE          md5 fallback when the Zenodo API is unreachable (default ${checksum_table})
+  --checksum_table FILE          md5/sha256 table: Zenodo fallback, GitHub release assets (default ${checksum_table})
 EOT
 )
 
