@@ -61,6 +61,12 @@ DECODER = (
 )
 
 
+def at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in float32 if it is a half type (float16, bfloat16), else unchanged: float32 and
+    float64 stay as they are (``.float()`` would round a float64 model down)."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 def source_mask_of(label_vector: torch.Tensor, n_slots: int) -> torch.Tensor:
     """[B, n_slots * C] query -> [B, n_slots]: 1 where the slot's one-hot is non-zero."""
     slots = label_vector.reshape(label_vector.shape[0], n_slots, -1)
@@ -103,7 +109,10 @@ class ResUNet30Base(nn.Module):
         return mag, real, imag
 
     def unet(self, mag: torch.Tensor, film: FilmBetas) -> torch.Tensor:
-        """mag [B, C, T, F] -> mask logits [B, S * C * K, T, F]."""
+        """mag [B, C, T, F] -> mask logits [B, S * C * K, T, F - 1].
+
+        The official U-Net pads its output with a zero column for the Nyquist bin; that bin's
+        masked spectrum is a constant (see :meth:`masked_spectra`), so it is left out here."""
         n_frames = mag.shape[2]
         x = self.bn0(mag.transpose(1, 3)).transpose(1, 3)          # BN over frequency bins
         pad = -n_frames % self.time_downsample_ratio
@@ -119,48 +128,57 @@ class ResUNet30Base(nn.Module):
         for (name, *_), skip in zip(DECODER, reversed(skips)):
             x = getattr(self, name)(x, skip, film[name])
         x = self.after_conv(x)
-        return F.pad(x, (0, 1))[:, :, :n_frames, :]                # back to [T, 513]
+        return x[:, :, :n_frames, :]              # [T, 512]: the Nyquist bin's logits are 0 (see masked_spectra)
 
     def masked_spectra(self, logits: torch.Tensor, real: torch.Tensor, imag: torch.Tensor
                        ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Apply per-slot, per-channel complex masks and mix the channels with out_conv.
 
-        logits [B, S*C*K, T, F], mixture STFT real/imag [B, C, T, F] -> (real, imag) [B, S, O, T, F].
+        logits [B, S*C*K, T, F - 1] (no Nyquist bin), mixture STFT real/imag [B, C, T, F]
+        -> (real, imag) [B, S, O, T, F].
 
         Officially |Y| = relu(|X| sigmoid(k0)) and angle Y = angle X + angle(tanh k1 + i tanh k2).
         As |X| > 0 and sigmoid >= 0 the relu is the identity, so with t = tanh k1 + i tanh k2
         and g = sigmoid(k0) / max(|t|, 1e-10):  Y = g * X * t  (same values up to float
         rounding, computed in fewer passes over these large tensors).
+
+        The official logits of the Nyquist bin are a zero pad, so there t = 0 and Y = 0
+        exactly, and the mixed spectrum is ``out_conv``'s bias: that bin is not computed,
+        only padded (with the bias) after the channel mix. The components are taken with
+        ``unbind`` (whose backward stacks the three gradients in one pass; slicing would
+        zero-fill a full-size gradient per component).
         """
         b, _, n_frames, n_bins = logits.shape
         s, c = self.target_sources_num, self.input_channels
-        x = logits.reshape(b, s, c, N_MASK_COMPONENTS, n_frames, n_bins)
-        t_real, t_imag = torch.tanh(x[:, :, :, 1]), torch.tanh(x[:, :, :, 2])
-        gain = torch.sigmoid(x[:, :, :, 0]) / torch.hypot(t_real, t_imag).clamp(min=1e-10)
-        real, imag = real[:, None], imag[:, None]                 # [B, 1, C, T, F]
+        k_mag, k_real, k_imag = logits.reshape(b, s, c, N_MASK_COMPONENTS, n_frames, n_bins).unbind(3)
+        t_real, t_imag = torch.tanh(k_real), torch.tanh(k_imag)
+        gain = torch.sigmoid(k_mag) / torch.hypot(t_real, t_imag).clamp(min=1e-10)
+        real, imag = real[:, None, :, :, :n_bins], imag[:, None, :, :, :n_bins]   # [B, 1, C, T, F - 1]
         out_real = torch.addcmul(real * t_real, imag, t_imag, value=-1) * gain
         out_imag = torch.addcmul(imag * t_real, real, t_imag) * gain
         return self.mix_channels(out_real), self.mix_channels(out_imag)
 
     def mix_channels(self, spec: torch.Tensor) -> torch.Tensor:
-        """``out_conv`` (1x1 conv, C -> O, with bias) over the channel axis: [B, S, C, T, F] -> [B, S, O, T, F].
+        """``out_conv`` (1x1 conv, C -> O, with bias) over the channel axis, then the Nyquist bin
+        (masked spectrum 0, so the bias alone): [B, S, C, T, F - 1] -> [B, S, O, T, F].
 
         Written as an einsum with the conv's own weights: same values, several times faster
         on CPU than a 4 -> 1 channel Conv2d call on these long spectrograms."""
         weight = self.out_conv.weight[:, :, 0, 0]                  # [O, C]
-        return torch.einsum("oc,bsctf->bsotf", weight, spec) + self.out_conv.bias[:, None, None]
+        return F.pad(torch.einsum("oc,bsctf->bsotf", weight, spec), (0, 1)) + self.out_conv.bias[:, None, None]
 
     def forward(self, mixture: torch.Tensor, film: FilmBetas) -> torch.Tensor:
         """mixture [B, C, L], betas -> waveform [B, S, O, L] (silent slots not yet zeroed).
 
         Under autocast only the U-Net runs in reduced precision: the STFT, the magnitude
         (whose ``clamp(min=1e-10)`` underflows to 0 in float16, giving inf x 0 = NaN at the
-        silent Nyquist bin), the masking and the ISTFT always run in float32."""
+        silent Nyquist bin), the masking and the ISTFT always run in float32 (or float64 when
+        the model does)."""
         with torch.autocast(mixture.device.type, enabled=False):
-            mag, real, imag = self.spectrum(mixture.float())
+            mag, real, imag = self.spectrum(at_least_float32(mixture))
         logits = self.unet(mag, film)
         with torch.autocast(mixture.device.type, enabled=False):
-            real, imag = self.masked_spectra(logits.float(), real, imag)
+            real, imag = self.masked_spectra(at_least_float32(logits), real, imag)
             return self.istft(real, imag, mixture.shape[-1])
 
 
