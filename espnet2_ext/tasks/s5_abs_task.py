@@ -16,6 +16,8 @@ Reliability: :meth:`S5AbsTask.main` makes espnet2's checkpoint writes atomic
 (:func:`espnet2_ext.tasks.atomic_save.install`, nothing is patched at import), training runs with :class:`S5Trainer`
 (clear error on an unreadable ``checkpoint.pth``, repaired epoch files after a
 resume), and the data arguments are checked before espnet2 writes anything.
+Dict-valued options (``--*_conf``) are read with safe YAML only
+(:mod:`espnet2_ext.tasks.safe_options`: espnet2's own action would ``eval`` them).
 """
 from __future__ import annotations
 
@@ -37,10 +39,10 @@ from espnet2_ext.output_paths import check_output_dir
 from espnet2_ext.s5.official import m2d_weight_path
 from espnet2_ext.tasks import atomic_save
 from espnet2_ext.tasks.iter_factory import S5IterFactory, s5_collate
+from espnet2_ext.tasks.safe_options import NestedDictAction, SafeNestedDictAction, use_safe_dict_options
 from espnet2_ext.tasks.s5_trainer import S5Trainer
 
 AbsTask = quiet_import("espnet2.tasks.abs_task").AbsTask
-NestedDictAction = quiet_import("espnet2.utils.nested_dict_action").NestedDictAction
 str_or_none = quiet_import("espnet2.utils.types").str_or_none
 str2bool = quiet_import("espnet2.utils.types").str2bool
 
@@ -173,9 +175,14 @@ class S5AbsTask(AbsTask):
         super().main(args=args, cmd=cmd)
 
     @classmethod
+    def get_parser(cls) -> argparse.ArgumentParser:
+        """espnet2's parser with every dict-valued option read by :class:`SafeNestedDictAction`."""
+        return use_safe_dict_options(super().get_parser())
+
+    @classmethod
     def add_task_arguments(cls, parser: argparse.ArgumentParser) -> None:
         group = parser.add_argument_group(description="S5 data")
-        group.add_argument("--train_data_conf", action=NestedDictAction, default=dict(),
+        group.add_argument("--train_data_conf", action=SafeNestedDictAction, default=dict(),
                            help="On-the-fly synthesis settings (official keys: spatial_sound_scene, "
                                 "nevent_range, snr_range, dupse_rate, ..., dataset_length; ours: rir_cache_mb, "
                                 "source_cache_mb per data-loading process, render_on_device: true to convolve "
