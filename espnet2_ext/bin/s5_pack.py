@@ -41,6 +41,7 @@ from espnet2_ext.output_paths import check_output_dir, check_output_file
 from espnet2_ext.espnet_compat import quiet_import
 from espnet2_ext.fileio import atomic_path
 from espnet2_ext.identity import file_digest
+from espnet2_ext.names import check_folder_name
 from espnet2_ext.s5.calibration import Calibration
 from espnet2_ext.s5.model_files import config_path
 from espnet2_ext.s5.official import m2d_weight_path
@@ -168,7 +169,8 @@ def get_parser() -> argparse.ArgumentParser:
 def main(cmd=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
     args = get_parser().parse_args(cmd)
-    if args.command == "pack":
+    if args.command == "pack":          # the archive's name becomes its unpacked folder's (run.sh)
+        check_folder_name(args.outpath.name, "--outpath")
         check_output_file(args.outpath, "--outpath")
     elif args.command == "unpack":
         check_output_dir(args.outdir, "--outdir")
