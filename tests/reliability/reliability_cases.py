@@ -214,6 +214,38 @@ SECURITY_CASES: List[Case] = [
     # ----------------------------------------------------------------- archives stay in their folder
     # ----------------------------------------------------------------- option values never reach a shell
     # ----------------------------------------------------------------- names in outputs are escaped, YAML is safe
+    Case("leaderboard_folder_markup", SEC, "s5_leaderboard",
+         "a decode folder named `decode (1)|<script>x*_[l](u)\\`; a model path and code/package versions "
+         "with `|`, a backtick, `<img ...>`, `[x](y)` and a newline",
+         "every table row keeps its 12 columns, the names appear escaped (`\\|`, `&lt;script&gt;`, `\\[`), "
+         "no raw `<script>` or `<img`, the only link is the percent-encoded report link"),
+    Case("score_system_markup", SEC, "s5_score --system",
+         "a system name with `|`, `<script>`, `*`, `[x](y)`, `$` and a trailing newline",
+         "RESULTS.md: the tables keep their columns, the name escaped (the newline shown as `␊`); "
+         "report/index.html holds it HTML-escaped only; the plots are drawn"),
+    Case("soundscape_name_newline", SEC, "s5_score", "a soundscape file named `scene_0\\n.wav` (a newline in the name)",
+         "`soundscape file 'scene_0\\n.wav': the name holds the control character(s) '\\n'` (was scored under "
+         "that name); no score folder"),
+    Case("label_name_newline", SEC, "s5_score / official name pattern",
+         "estimates.json lists the label `Speech\\n`; a source named `scene_0_0_Speech.wav\\n`",
+         "`listed with label 'Speech\\n'`; no score folder; the name pattern (fullmatch, was `^...$`) "
+         "refuses the name with a trailing newline"),
+    Case("submission_author_name", SEC, "s5_submission --author / --affiliation",
+         "`Doe\\n`, `Do/e`, `..`, `Lab\\r` (they name the package folder and zip)",
+         "`--author 'Doe\\n': use letters, digits and '-' only` (a trailing newline was accepted); "
+         "no package folder, no zip"),
+    Case("pack_archive_name", SEC, "s5_pack pack --outpath", "an archive name with a newline, or with `..`",
+         "`--outpath 'sys\\n.zip': the name holds the control character(s)` before any work; no archive"),
+    Case("conf_option_python_tag", SEC, "s5_sep_train / s5_tag_train",
+         "`--optim_conf '!!python/object/apply:os.system [\"touch MARKER\"]'`, "
+         "`--tagger_conf 'weight_file=!!python/...'` (espnet2 reads them with yaml.Loader)",
+         "`is not plain YAML ... tags such as !!python/... are refused`; no marker, no exp folder"),
+    Case("conf_option_python_eval", SEC, "s5_sep_train --optim_conf",
+         "`__import__('os').system('touch MARKER') or {}` (espnet2 eval()s such values)",
+         "`is not a mapping`; no marker, no exp folder"),
+    Case("config_yaml_python_tag", SEC, "s5_tag_train / s5_sep_train --config",
+         "a config YAML with `optim_conf: !!python/object/apply:os.system [\"touch MARKER\"]`",
+         "`config <yaml> is not valid YAML ... python/object/apply`; no marker, no exp folder"),
 ]
 
 
