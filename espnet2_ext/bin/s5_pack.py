@@ -18,9 +18,17 @@ a fixed layout, whatever the experiment names::
     RESULTS.md  results.json       the dev-test scores of the system, when given
     report/                        its listening report, when the score folder has one
 
-``unpack`` prints ``tagger_model=...`` and ``separator_model=...`` lines (and ``calibration=...``
-when packed) for run.sh, after
-checking that the referenced M2D weight file is present with the recorded digest.
+Packing refuses anything in the score folder that is a link leading out of it (or to a folder,
+or to nothing) and any special file: a link to ``~/.ssh/id_rsa`` is not published with the system.
+
+``unpack`` is our own code (:mod:`espnet2_ext.archive`), not espnet2's: every member is checked
+before anything is written (no absolute, ``..``, link, special, duplicated or control-character
+member, at most ``--max_unpacked_gb`` GB unpacked, default 4), every path ``meta.yaml`` names
+must be a file of the archive, YAML is read with ``yaml.safe_load``, the M2D weight reference
+must be a mapping of strings naming a present file with the recorded digest; only then is the
+folder written, as a unit (a previous unpacked copy is replaced). It prints
+``tagger_model=...`` and ``separator_model=...`` lines (and ``calibration=...`` when packed)
+for run.sh.
 ``upload`` needs ``huggingface_hub`` and the network; offline it fails with one ERROR
 line and leaves nothing behind.
 """
@@ -32,24 +40,31 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import yaml
 
+from espnet2_ext.archive import (ARCHIVE_SUFFIXES, DEFAULT_MAX_BYTES, CheckedArchive, check_outdir, espnet2_members,
+                                  espnet2_yaml_rewrites, inside, open_checked)
 from espnet2_ext.errors import S5InputError, cli_main
 from espnet2_ext.output_paths import check_output_dir, check_output_file
 from espnet2_ext.espnet_compat import quiet_import
 from espnet2_ext.fileio import atomic_path
 from espnet2_ext.identity import file_digest
-from espnet2_ext.names import check_folder_name
+from espnet2_ext.names import check_folder_name, check_name
 from espnet2_ext.s5.calibration import Calibration
 from espnet2_ext.s5.model_files import config_path
 from espnet2_ext.s5.official import m2d_weight_path
+from espnet2_ext.validate import keys, positive_float, typed
 
 pack_funcs = quiet_import("espnet2.main_funcs.pack_funcs")
 M2D_REFERENCE = "m2d_weight_reference.yaml"
 CALIBRATION_FILE = "calibration.json"
-ARCHIVE_TYPES = (".zip", ".tgz", ".tar")
+REQUIRED_KEYS = ("tagger_model", "separator_model", "m2d_weight_reference")
+SCORE_FILES = ("RESULTS.md", "results.json")
+REPORT_DIR = "report"
+REPACK = "re-pack the system with stage 9 (s5_pack pack)"
+ARCHIVE_TYPES = tuple(ARCHIVE_SUFFIXES)          # what unpack reads: what pack writes
 
 
 def _stage_model(model_file: Path, name: str, root: Path) -> Dict[str, str]:
@@ -65,11 +80,49 @@ def _stage_model(model_file: Path, name: str, root: Path) -> Dict[str, str]:
     return {f"{name}_model": f"{name}/model.pth", f"{name}_config": f"{name}/config.yaml"}
 
 
+def _packable(score_dir: Path, rel: Path) -> bool:
+    """Whether ``score_dir/rel`` is packed as a file (else a folder); stop on a link leading out of
+    the score folder, to a folder or to nothing, and on a special file (FIFO, device, socket)."""
+    path = score_dir / rel
+    if path.is_symlink():
+        target = path.resolve()
+        if not inside(score_dir, target):
+            raise S5InputError(f"--score_dir {score_dir}: {rel} is a link to {target}, outside the score folder; "
+                               f"packing it would publish that file with the system. Replace the link with a "
+                               f"copy of what belongs to the scores, or remove it")
+        if not target.is_file():
+            raise S5InputError(f"--score_dir {score_dir}: {rel} is a link to {target}, which is not a file "
+                               f"(a folder, or nothing); replace it with the files themselves or remove it")
+        return True
+    if not (path.is_file() or path.is_dir()):
+        raise S5InputError(f"--score_dir {score_dir}: {rel} is not a file or a folder (a FIFO, socket or "
+                           f"device); remove it from the score folder")
+    return path.is_file()
+
+
+def score_files(score_dir: Optional[Path]) -> List[Path]:
+    """The files packed from the stage-8 score folder (relative to it): RESULTS.md, results.json
+    and the listening report, every one checked by :func:`_packable` before anything is written."""
+    if score_dir is None:
+        return []
+    chosen = [Path(name) for name in SCORE_FILES if os.path.lexists(score_dir / name)
+              and _packable(score_dir, Path(name))]
+    report = Path(REPORT_DIR)
+    if os.path.lexists(score_dir / report) and not _packable(score_dir, report):     # the report folder
+        for folder, subfolders, names in os.walk(score_dir / report):     # links are not followed
+            rel = Path(folder).relative_to(score_dir)
+            for sub in subfolders:
+                _packable(score_dir, rel / sub)                           # a link to a folder stops here
+            chosen += [rel / name for name in sorted(names) if _packable(score_dir, rel / name)]
+    return chosen
+
+
 def pack_system(tagger_model: Path, separator_model: Path, outpath: Path,
                 score_dir: Optional[Path] = None, calibration: Optional[Path] = None) -> Path:
     """Write the archive (atomically) and return its path."""
     if outpath.suffix not in ARCHIVE_TYPES:
         raise S5InputError(f"--outpath {outpath}: use one of {', '.join(ARCHIVE_TYPES)} (espnet2's archive types)")
+    packed_scores = score_files(score_dir)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         names = {**_stage_model(tagger_model, "tagger", root), **_stage_model(separator_model, "separator", root)}
@@ -85,14 +138,11 @@ def pack_system(tagger_model: Path, separator_model: Path, outpath: Path,
             Calibration.from_file(calibration)           # a readable s5_calibrate file, or one ERROR line
             shutil.copyfile(calibration, root / CALIBRATION_FILE)
             files["calibration"] = CALIBRATION_FILE
-        for name in ("RESULTS.md", "results.json"):
-            if score_dir is not None and (score_dir / name).is_file():
-                shutil.copyfile(score_dir / name, root / name)
-                files[name.replace(".", "_")] = name
-        extra = []
-        if score_dir is not None and (score_dir / "report").is_dir():
-            shutil.copytree(score_dir / "report", root / "report")
-            extra.append("report")
+        for rel in packed_scores:          # a link inside the score folder: the file it leads to
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(score_dir / rel, root / rel)
+        files.update({name.replace(".", "_"): name for name in SCORE_FILES if Path(name) in packed_scores})
+        extra = [REPORT_DIR] if (root / REPORT_DIR).is_dir() else []
         outpath = outpath.resolve()
         cwd = os.getcwd()
         try:
@@ -106,26 +156,38 @@ def pack_system(tagger_model: Path, separator_model: Path, outpath: Path,
     return outpath
 
 
-def unpack_system(archive: Path, outdir: Path) -> Dict[str, str]:
-    """Unpack (or reuse an unpacked copy) and check the M2D weight reference."""
-    if not archive.is_file():
-        raise S5InputError(f"--archive {archive}: file not found")
-    try:
-        files = pack_funcs.unpack(archive, outdir)
-    except Exception as e:   # not a zip/tar, no meta.yaml, damaged members
-        raise S5InputError(f"{archive} is not a packed S5 system ({type(e).__name__}: {e}); "
-                           f"make one with stage 9 (s5_pack pack)") from e
-    for key in ("tagger_model", "separator_model", "m2d_weight_reference"):
-        if key not in files or not Path(files[key]).is_file():
-            raise S5InputError(f"{archive} lacks {key}: not a packed S5 system; make one with stage 9")
-    ref = yaml.safe_load(Path(files["m2d_weight_reference"]).read_text())
-    if not Path(ref["path"]).is_file():
-        raise S5InputError(f"the packed tagger needs the M2D weight file {ref['path']}: download it "
+def _check_m2d_reference(arc: CheckedArchive, name: str) -> None:
+    """The packed M2D weight reference is a mapping of strings naming a present file with its digest."""
+    where = f"{arc.path}: {name}"
+    ref = keys(arc.read_yaml(name, "M2D weight reference"), ("path", "digest"), where, "the reference", REPACK)
+    path, digest = (typed(ref[key], str, where, key, REPACK) for key in ("path", "digest"))
+    check_name(path, f"{where}: path", REPACK)
+    if not Path(path).is_file():
+        raise S5InputError(f"the packed tagger needs the M2D weight file {path}: download it "
                            f"(./run.sh --stage 1 --stop-stage 1) or link it there")
-    if file_digest(ref["path"]) != ref["digest"]:
-        raise S5InputError(f"{ref['path']} is not the M2D weight file this system was trained on "
-                           f"(sha256 differs from {archive})")
-    return files
+    if file_digest(path) != digest:
+        raise S5InputError(f"{path} is not the M2D weight file this system was trained on "
+                           f"(sha256 differs from {arc.path})")
+
+
+def unpack_system(archive: Path, outdir: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Dict[str, str]:
+    """Check the archive (members, meta.yaml, configs, M2D weight reference), then unpack it into
+    ``outdir`` as a unit; return meta.yaml's keys -> unpacked paths (``outdir/<member>``)."""
+    outdir = check_outdir(outdir)
+    with open_checked(archive, max_bytes) as arc:
+        yaml_files, files = espnet2_members(arc)
+        names = {**yaml_files, **files}
+        missing = [key for key in REQUIRED_KEYS if key not in names]
+        if missing:
+            raise S5InputError(f"{archive} lacks {', '.join(missing)} in its meta.yaml: not a packed S5 system; "
+                               f"make one with stage 9")
+        _check_m2d_reference(arc, names["m2d_weight_reference"])
+        arc.extract(outdir, espnet2_yaml_rewrites(arc, yaml_files, outdir))
+    paths = {key: str(outdir / name) for key, name in names.items()}
+    stray = [path for path in paths.values() if not (inside(outdir, path) and Path(path).is_file())]
+    if stray:                              # the member checks make this impossible; never trust it blindly
+        raise S5InputError(f"{archive}: {stray[0]} is not a file inside {outdir} after unpacking; {REPACK}")
+    return paths
 
 
 def upload(archive: Path, hf_repo: str) -> None:
@@ -158,7 +220,9 @@ def get_parser() -> argparse.ArgumentParser:
     pk.add_argument("--calibration", type=Path, default=None, help="s5_calibrate file the system decodes with")
     up = sub.add_parser("unpack", help="unpack for decoding")
     up.add_argument("--archive", type=Path, required=True)
-    up.add_argument("--outdir", type=Path, required=True)
+    up.add_argument("--outdir", type=Path, required=True, help="replaced whole: a new, empty or unpacked folder")
+    up.add_argument("--max_unpacked_gb", type=positive_float, default=DEFAULT_MAX_BYTES / 1e9,
+                    help="refuse an archive that unpacks to more than this many GB (10^9 bytes)")
     hf = sub.add_parser("upload", help="upload to the Hugging Face Hub")
     hf.add_argument("--archive", type=Path, required=True)
     hf.add_argument("--hf_repo", required=True, help="e.g. user/dcase26t4_s5_system")
@@ -178,7 +242,7 @@ def main(cmd=None) -> None:
         out = pack_system(args.tagger_model, args.separator_model, args.outpath, args.score_dir, args.calibration)
         logging.info("packed %s", out)
     elif args.command == "unpack":
-        files = unpack_system(args.archive, args.outdir)
+        files = unpack_system(args.archive, args.outdir, int(args.max_unpacked_gb * 1e9))
         print(f"tagger_model={files['tagger_model']}\nseparator_model={files['separator_model']}")
         if "calibration" in files:
             print(f"calibration={files['calibration']}")

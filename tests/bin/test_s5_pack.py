@@ -106,3 +106,49 @@ def test_upload_offline_is_one_error_and_changes_nothing(system, tmp_path, monke
     assert exc.value.code == 2 and err.startswith("ERROR: cannot upload") and "Traceback" not in err
     assert sorted(p for p in tmp_path.rglob("*")) == before
     assert os.environ["HF_ENDPOINT"] == "http://127.0.0.1:9"
+
+
+@pytest.mark.parametrize("fmt", ["zip", "tgz", "tar"])
+def test_our_unpack_writes_what_espnet2s_unpack_wrote(system, tmp_path, fmt):
+    """Same files, same bytes (the configs rewritten to the unpacked paths), same returned paths."""
+    tagger, separator, score, _ = system
+    archive = s5_pack.pack_system(tagger, separator, Path(f"sys.{fmt}"), score)
+    theirs = s5_pack.pack_funcs.unpack(archive, Path("theirs/sys"))
+    ours = s5_pack.unpack_system(archive, Path("ours/sys"))
+    assert ours == {key: path.replace("theirs/", "ours/", 1) for key, path in theirs.items()}
+    names = sorted(p.relative_to("theirs").as_posix() for p in Path("theirs").rglob("*") if p.is_file())
+    assert names == sorted(p.relative_to("ours").as_posix() for p in Path("ours").rglob("*") if p.is_file())
+    for name in names:
+        assert (Path("ours") / name).read_bytes().replace(b"ours/", b"theirs/") == (Path("theirs") / name).read_bytes()
+
+
+def test_unpack_replaces_only_an_unpacked_folder(system, tmp_path):
+    tagger, separator, score, _ = system
+    archive = s5_pack.pack_system(tagger, separator, Path("sys.zip"), score)
+    Path("mine").mkdir()
+    (Path("mine") / "notes.txt").write_text("keep me\n")
+    with pytest.raises(S5InputError, match="not an unpacked system"):
+        s5_pack.unpack_system(archive, Path("mine"))
+    assert [p.name for p in Path("mine").iterdir()] == ["notes.txt"]
+    s5_pack.unpack_system(archive, Path("sys"))
+    (Path("sys") / "stale.txt").write_text("from an older copy\n")
+    s5_pack.unpack_system(archive, Path("sys"))                     # a previous copy is replaced whole
+    assert not (Path("sys") / "stale.txt").exists() and not list(Path(".").glob(".sys.*"))
+
+
+def test_run_sh_reads_the_printed_lines(system, tmp_path):
+    """run.sh stage 7 (--packed_model) parses the unpack output with its own sed lines."""
+    import re
+    import subprocess
+    tagger, separator, score, _ = system
+    archive = s5_pack.pack_system(tagger, separator, Path("sys.zip"), score)
+    run_sh = (MINI_CONF.parents[1] / "run.sh").read_text()
+    parsing = re.findall(r"^\s*((?:tagger_ckpt|separator_ckpt|packed_calib)=\$\(echo \"\$\{unpacked(?::-)?\}\" "
+                         r"\| sed -n '[^']*'\))\s*$", run_sh, flags=re.M)
+    assert len(parsing) == 3, parsing
+    script = "\n".join([f"unpacked=$({sys.executable} -m espnet2_ext.bin.s5_pack unpack --archive {archive} "
+                        f"--outdir exp/packed/sys)", *parsing,
+                        'printf "%s|%s|%s\\n" "${tagger_ckpt}" "${separator_ckpt}" "${packed_calib}"'])
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "exp/packed/sys/tagger/model.pth|exp/packed/sys/separator/model.pth|\n"
