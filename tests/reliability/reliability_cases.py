@@ -212,6 +212,57 @@ CASES: List[Case] = [
 SECURITY_CASES: List[Case] = [
     # ----------------------------------------------------------------- model files never run code
     # ----------------------------------------------------------------- archives stay in their folder
+    Case("archive_member_dotdot", SEC, "s5_pack unpack",
+         "a .zip / .tgz / .tar member `../escape.txt` or `report/../../../../escape.txt`",
+         "`<archive>: member '../escape.txt' climbs out of the folder with '..'`; nothing created anywhere (the "
+         "out dir, its parents, outside); the archive made by stage 9 then unpacks to the same printed lines"),
+    Case("archive_member_absolute", SEC, "s5_pack unpack", "a .zip / .tar member `/<tmp>/outside/absolute.txt`",
+         "`member '/...' is an absolute path`; nothing created anywhere; the real archive still unpacks"),
+    Case("archive_member_symlink", SEC, "s5_pack unpack",
+         "a symlink member to /etc/passwd (zip: Unix type in the external attributes; tar), and a .tgz "
+         "link `report/media2` to a folder outside followed by a file `report/media2/planted.txt`",
+         "`member 'report/leak' is a symbolic link`; nothing created anywhere; the real archive still unpacks"),
+    Case("archive_member_hardlink", SEC, "s5_pack unpack",
+         "a .tar / .tgz hard-link member to /etc/passwd or `../../../outside/outside.pth`",
+         "`member 'report/leak' is a hard link`; nothing created anywhere; the real archive still unpacks"),
+    Case("archive_member_special", SEC, "s5_pack unpack",
+         "a FIFO (.tar), a character device (.tgz, and .zip by its Unix type)",
+         "`member 'report/dev' is a FIFO` / `a character device` / `a special file`; nothing created anywhere"),
+    Case("archive_member_duplicate", SEC, "s5_pack unpack",
+         "a second `tagger/model.pth` (.zip, .tar), a folder entry `report/index.html/` beside the file, "
+         "a member `report/index.html/x` under the file",
+         "`member 'tagger/model.pth' occurs twice` / `is a file and also a folder of other members`; "
+         "nothing created anywhere (espnet2 kept the last copy)"),
+    Case("archive_member_control_char", SEC, "s5_pack unpack (run.sh stage 7 --packed_model)",
+         "a member, a meta.yaml path or the --outdir holding `\ntagger_model=/etc/passwd`",
+         "`... control character` naming the member, meta.yaml or --outdir: no printed path can add a "
+         "`tagger_model=` line for run.sh; nothing created anywhere"),
+    Case("archive_bomb", SEC, "s5_pack unpack --max_unpacked_gb",
+         "a .zip / .tgz member of 3 MB of zeros (a few kB packed) under a 0.001 GB cap (default: 4 GB)",
+         "`member 'report/bomb.bin' takes the unpacked size over the limit of 0.001 GB ... raise "
+         "--max_unpacked_gb`, checked on the headers before any byte is written; with 0.01 it unpacks"),
+    Case("archive_cap_option_bad", SEC, "s5_pack unpack --max_unpacked_gb", "`0`, `-1`, `nan`, `inf`, `4GB`",
+         "`'0' is not a finite number > 0`; nothing created anywhere"),
+    Case("archive_meta_outside_path", SEC, "s5_pack unpack",
+         "meta.yaml `files.tagger_model` = `../../outside.pth` (present there), `/etc/passwd`, a folder, "
+         "a file the archive lacks",
+         "`member 'meta.yaml' names a file outside the unpack folder: files.tagger_model = ...` (espnet2 "
+         "printed tagger_model=/etc/passwd); nothing created anywhere"),
+    Case("archive_meta_wrong_type", SEC, "s5_pack unpack",
+         "m2d_weight_reference.yaml with `path: [a.pth, b.pth]`, `digest: 5` or a list; meta.yaml a list, "
+         "or a mapping where a path string belongs",
+         "`m2d_weight_reference.yaml: path = ['a.pth', 'b.pth'] is not a string; re-pack ...` (was a "
+         "TypeError traceback); nothing created anywhere"),
+    Case("archive_yaml_python_tag", SEC, "s5_pack unpack",
+         "tagger/config.yaml, meta.yaml or m2d_weight_reference.yaml holding "
+         "`!!python/object/apply:os.system ['touch MARKER']` (.tgz)",
+         "`member 'tagger/config.yaml' (...) is not plain YAML ... python/object/apply`; no marker, "
+         "nothing created anywhere"),
+    Case("pack_score_link_outside", SEC, "s5_pack pack --score_dir",
+         "the score folder holds a link to a file outside (`report/media/leak.png`, `RESULTS.md`) or to a "
+         "folder outside (`report/media2`)",
+         "`--score_dir <dir>: <link> is a link to <target>, outside the score folder; ... remove it`; no "
+         "archive; without the link it packs, a link inside (`b.png` -> `a.png`) packed as the file"),
     # ----------------------------------------------------------------- option values never reach a shell
     # ----------------------------------------------------------------- names in outputs are escaped, YAML is safe
     Case("leaderboard_folder_markup", SEC, "s5_leaderboard",
