@@ -18,10 +18,14 @@
 #                     nothing is evaluated).
 #   true/false        if the variable currently holds true or false, the new value
 #                     must be true or false too.
-#   --config FILE     sources FILE (shell assignments) before the other options are
-#                     applied, so the command line wins over the file. FILE must hold only
-#                     comments and `option=value` lines for existing options; anything else
-#                     (e.g. a YAML training config) is refused before it is run. Exception: if the
+#   --config FILE     reads FILE, an options file, before the other options are applied, so the
+#                     command line wins over the file. It is read, never run: each line is blank,
+#                     a `# comment`, or `option=value` for an existing option, where value is
+#                     taken literally: a bare word (no spaces or quotes), or anything between
+#                     '...' or "..." (no escapes; $, ` and \ are plain characters), optionally
+#                     followed by spaces and a `# comment`. The checks of the command line apply
+#                     (true/false, --cmd not empty). Anything else (e.g. a YAML training config)
+#                     is one error naming the file and the line. Exception: if the
 #                     calling script defines its own variable `config`, --config is an
 #                     ordinary option that sets it (e.g. local/train.sh --config x.yaml).
 #   --help, -h        prints ${help_message} to stdout and exits 0.
@@ -41,22 +45,49 @@ __po_is_option() {
     [[ "$1" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] && [ -n "${!1+set}" ] && [[ ! "$(declare -p "$1" 2>/dev/null)" =~ ^declare\ -[a-zA-Z]*x ]]
 }
 
-# refuse an options file that is not `option=value` lines for existing options
-__po_check_options_file() {
-    local n=0 line name
-    while IFS= read -r line || [ -n "${line}" ]; do
-        n=$((n + 1))
-        [[ "${line}" =~ ^[[:space:]]*(#.*)?$ ]] && continue
-        if ! [[ "${line}" =~ ^[[:space:]]*([A-Za-z_][A-Za-z0-9_]*)= ]]; then
-            __po_die "--config $1 is not an options file (line ${n}: '${line}'): it must hold option=value lines. A YAML training config goes to --tag_head_config, --tag_blocks_config or --sep_config"
+# set option $1 to $2 as given by $3 (the option's flag, or the options file and line)
+__po_set() {
+    case "${!1}" in
+        true | false)
+            case "$2" in
+                true | false) ;;
+                *) __po_die "$3 takes true or false, got '$2'" ;;
+            esac
+            ;;
+    esac
+    if [ "$1" = cmd ] && [ -z "$2" ]; then
+        __po_die "$3 must not be empty"
+    fi
+    printf -v "$1" '%s' "$2"
+}
+
+# read an options file (see the header): set each option, run nothing
+# (locals start with __po_ so that they never hide an option of the same name)
+__po_read_options_file() {
+    local __po_n=0 __po_line __po_key __po_value __po_rest
+    local __po_assignment='^[[:space:]]*([A-Za-z_][A-Za-z0-9_]*)='
+    local __po_literal="^\"([^\"]*)\"|^'([^']*)'|^([^[:space:]\"']*)"   # "...", '...' or a bare word
+    while IFS= read -r __po_line || [ -n "${__po_line}" ]; do
+        __po_n=$((__po_n + 1))
+        [[ "${__po_line}" =~ ^[[:space:]]*(#.*)?$ ]] && continue
+        if ! [[ "${__po_line}" =~ ${__po_assignment} ]]; then
+            __po_die "--config $1 is not an options file (line ${__po_n}: '${__po_line}'): it must hold option=value lines. A YAML training config goes to --tag_head_config, --tag_blocks_config or --sep_config"
         fi
-        name=${BASH_REMATCH[1]}
-        __po_is_option "${name}" || __po_die "--config $1, line ${n}: '${name}' is not an option of $0"
+        __po_key=${BASH_REMATCH[1]}
+        __po_is_option "${__po_key}" || __po_die "--config $1, line ${__po_n}: '${__po_key}' is not an option of $0"
+        __po_value=${__po_line#*=}
+        [[ "${__po_value}" =~ ${__po_literal} ]]   # always matches (a bare word may be empty)
+        __po_rest=${__po_value:${#BASH_REMATCH[0]}}
+        __po_value=${BASH_REMATCH[1]-}${BASH_REMATCH[2]-}${BASH_REMATCH[3]-}
+        if ! [[ "${__po_rest}" =~ ^[[:space:]]*(#.*)?$ ]]; then
+            __po_die "--config $1, line ${__po_n}: cannot read '${__po_line}': write ${__po_key}=value, a value with spaces or quotes in '...' or \"...\" (nothing in the file is run)"
+        fi
+        __po_set "${__po_key}" "${__po_value}" "--config $1, line ${__po_n}: ${__po_key}"
     done < "$1"
 }
 
 # 1) --config FILE (only when the caller has no variable of its own named config):
-#    walk the leading option/value pairs and source the file first.
+#    walk the leading option/value pairs and read the file first.
 if [ -z "${config+set}" ]; then
     __po_args=("$@")
     __po_i=0
@@ -66,9 +97,7 @@ if [ -z "${config+set}" ]; then
                 [ $((__po_i + 1)) -lt "${#__po_args[@]}" ] || __po_die "option --config needs a value"
                 __po_file=${__po_args[__po_i + 1]}
                 [ -r "${__po_file}" ] || __po_die "config file '${__po_file}' not found"
-                __po_check_options_file "${__po_file}"
-                # shellcheck disable=SC1090
-                . "${__po_file}"
+                __po_read_options_file "${__po_file}"
                 __po_i=$((__po_i + 2))
                 ;;
             --help | -h | --) break ;;
@@ -76,9 +105,9 @@ if [ -z "${config+set}" ]; then
             *) break ;;
         esac
     done
-    __po_config_sourced=true
+    __po_config_read=true
 else
-    __po_config_sourced=false
+    __po_config_read=false
 fi
 
 # 2) the options themselves.
@@ -100,7 +129,7 @@ while [ $# -gt 0 ]; do
             __po_die "invalid option $1: write '${1%%=*} VALUE' (a space, not '=')"
             ;;
         --config)
-            if "${__po_config_sourced}"; then  # already sourced above
+            if "${__po_config_read}"; then  # already read above
                 shift 2
                 continue
             fi
@@ -112,18 +141,7 @@ while [ $# -gt 0 ]; do
                 __po_die "invalid option $1"
             fi
             [ $# -ge 2 ] || __po_die "option $1 needs a value"
-            case "${!__po_name}" in
-                true | false)
-                    case "$2" in
-                        true | false) ;;
-                        *) __po_die "option $1 takes true or false, got '$2'" ;;
-                    esac
-                    ;;
-            esac
-            if [ "${__po_name}" = cmd ] && [ -z "$2" ]; then
-                __po_die "option --cmd must not be empty"
-            fi
-            printf -v "${__po_name}" '%s' "$2"
+            __po_set "${__po_name}" "$2" "option $1"
             shift 2
             ;;
         *)
@@ -132,6 +150,6 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-unset -v __po_args __po_i __po_file __po_name __po_config_sourced
-unset -f __po_die __po_is_option __po_check_options_file
+unset -v __po_args __po_i __po_file __po_name __po_config_read
+unset -f __po_die __po_is_option __po_set __po_read_options_file
 true

@@ -42,13 +42,13 @@ sub squote { my $w = shift; $w =~ s/'/'\\''/g; return "'$w'"; }
 # A word as bash must read it (see "COMMAND" above).
 sub shell_word {
     my $w = shift;
-    return $w if $w =~ m{^[\w@%+=:,./-]+$} || $w =~ m{^(?:\|\|?|&&|;|&|\(|\)|\d?(?:>>?|<)(?:&\d)?|&>>?)$};
+    return $w if $w =~ m{^[\w@%+=:,./-]+\z} || $w =~ m{^(?:\|\|?|&&|;|&|\(|\)|\d?(?:>>?|<)(?:&\d)?|&>>?)\z};
     return squote($w);
 }
 
 sub positive_int {
     my ($name, $value) = @_;
-    $value =~ /^[1-9]\d*$/ or fail("--$name needs a positive integer, got '$value'");
+    $value =~ /^[1-9]\d*\z/ or fail("--$name needs a positive integer, got '$value'");
     return $value;
 }
 
@@ -76,7 +76,7 @@ for my $round (1, 2) {    # options may come before and after JOB=a:b
         elsif (!$ignored_option{$name}) { fail("unknown option --$name\n$usage"); }
     }
     last if $round == 2 || !@ARGV;
-    if ($ARGV[0] =~ /^([A-Za-z_]\w*)=(\d+)(?::(\d+))?$/) {
+    if ($ARGV[0] =~ /^([A-Za-z_]\w*)=(\d+)(?::(\d+))?\z/) {
         ($jobvar, $first, $last) = ($1, $2, defined $3 ? $3 : $2);
         $first <= $last or fail("empty task range $ARGV[0]");
         shift @ARGV;

@@ -12,7 +12,7 @@
 #   --max-jobs-run K  at most K array tasks at once (--array=a-b%K)
 #   any other option (usually --gpu N, --mem 4G, --num_threads N, --time T, --name X,
 #   --num_nodes M) is translated into sbatch flags by the config; an option (or value)
-#   the config does not describe is an error. --num_threads N also goes to the log.
+#   the config does not describe is an error. --num_threads N (a positive integer) also goes to the log.
 # Config lines (ESPnet format; "#" starts a comment):
 #   command sbatch --export=PATH      the submit command (required)
 #   option mem=* --mem-per-cpu $0     flags for any value; $0 is replaced by the value
@@ -53,7 +53,7 @@ sub squote { my $w = shift; $w =~ s/'/'\\''/g; return "'$w'"; }
 # anything else single-quoted (run.pl's command quoting).
 sub shell_word {
     my $w = shift;
-    return $w if $w =~ m{^[\w@%+=:,./-]+$} || $w =~ m{^(?:\|\|?|&&|;|&|\(|\)|\d?(?:>>?|<)(?:&\d)?|&>>?)$};
+    return $w if $w =~ m{^[\w@%+=:,./-]+\z} || $w =~ m{^(?:\|\|?|&&|;|&|\(|\)|\d?(?:>>?|<)(?:&\d)?|&>>?)\z};
     return squote($w);
 }
 
@@ -81,13 +81,13 @@ for my $round (1, 2) {    # options may come before and after JOB=a:b
         my $value = shift @ARGV;
         if ($name eq 'config') { $config = $value; }
         elsif ($name eq 'max_jobs_run') {
-            $value =~ /^[1-9]\d*$/ or fail("--max-jobs-run needs a positive integer, got '$value'");
+            $value =~ /^[1-9]\d*\z/ or fail("--max-jobs-run needs a positive integer, got '$value'");
             $max_jobs_run = $value;
         }
         else { push @job_options, [$name, $value]; }
     }
     last if $round == 2 || !@ARGV;
-    if ($ARGV[0] =~ /^([A-Za-z_]\w*)=(\d+)(?::(\d+))?$/) {
+    if ($ARGV[0] =~ /^([A-Za-z_]\w*)=(\d+)(?::(\d+))?\z/) {
         ($jobvar, $first, $last) = ($1, $2, defined $3 ? $3 : $2);
         $first <= $last or fail("empty task range $ARGV[0]");
         shift @ARGV;
@@ -138,6 +138,7 @@ for my $name (@options) {
     else { fail("option --$name $value is not described in $config (add 'option $name=* FLAGS \$0' or 'option $name=$value FLAGS')"); }
 }
 my $threads = $given{num_threads} // $default->{num_threads} // 1;
+$threads =~ /^[1-9]\d*\z/ or fail("--num_threads needs a positive integer, got '$threads'");    # it goes into the job script
 
 # ---- the job script ----
 my $cwd = getcwd();

@@ -86,12 +86,39 @@ def test_double_dash_ends_options(run_sh):
     assert got["stage"] == "2" and got["positional"] == ["--stage"]
 
 
-def test_config_file_is_sourced_first_and_command_line_wins(run_sh, tmp_path):
+def test_config_file_is_read_first_and_command_line_wins(run_sh, tmp_path):
     (tmp_path / "my.conf").write_text("stage=4\nstop_stage=7\n")
     got = values(run_sh("--stage", "5", "--config", "my.conf"))
     assert (got["stage"], got["stop_stage"]) == ("5", "7")
     result = run_sh("--config", "missing.conf")
     assert result.returncode != 0 and "missing.conf" in result.stderr
+
+
+def test_config_file_values_are_literal(run_sh, tmp_path):
+    """Bare words, '...' and "..." values, comments, CRLF; nothing in the file is expanded or run."""
+    (tmp_path / "my.conf").write_text("# options\n\n  stage=4   # four\r\n"
+                                      "tag_args=\"--lr 'a b' $(touch pwned) `touch pwned2`\" # c\n"
+                                      "stop_stage='$HOME #x'\nmini=true\n")
+    got = values(run_sh("--config", "my.conf"))
+    assert got == {"stage": "4", "stop_stage": "$HOME #x", "mini": "true",
+                   "tag_args": "--lr 'a b' $(touch pwned) `touch pwned2`", "positional": [""]}
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "pwned2").exists()
+
+
+@pytest.mark.parametrize("line, message", [
+    ("tag_args=$(touch pwned)", "line 2: cannot read 'tag_args=$(touch pwned)'"),
+    ("stage=1 2", "line 2: cannot read 'stage=1 2'"),
+    ("stage=\"4\"x", "cannot read"),
+    ("mini=yes", "line 2: mini takes true or false, got 'yes'"),
+    ("no_such=1", "line 2: 'no_such' is not an option"),
+    ("stage: 4", "is not an options file (line 2: 'stage: 4')"),
+])
+def test_config_file_bad_lines_are_one_error(run_sh, tmp_path, line, message):
+    (tmp_path / "bad.conf").write_text(f"stage=3\n{line}\n")
+    result = run_sh("--config", "bad.conf")
+    assert result.returncode != 0 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "--config bad.conf" in result.stderr and message in result.stderr
+    assert not (tmp_path / "pwned").exists()
 
 
 def test_caller_variable_named_config_is_an_ordinary_option(tmp_path):
