@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
+import shlex
 from numbers import Integral, Real
-from typing import Any, Callable, Optional, Tuple, Type, Union
+from typing import Any, Callable, List, Optional, Tuple, Type, Union
 
 from espnet2_ext.errors import S5InputError
 
@@ -85,3 +87,50 @@ nonnegative_int = _arg_type("an integer >= 0", integer=True, lo=0)
 positive_float = _arg_type("a finite number > 0", lo=0, lo_open=True)
 channel_index = _arg_type("a channel index in 0..3", integer=True, lo=0, hi=3)
 nonnegative_float = _arg_type("a finite number >= 0", lo=0)
+
+
+# ------------------------------------------------------------------------------ recipe names and arguments
+#: Characters of a tag: the name of an experiment or decode folder (run.sh's --tag_tag, --sep_tag,
+#: --inference_tag, --inference_model, test set names, model file stems and the tags derived from
+#: config names and extra arguments).
+TAG_CHARS = "A-Za-z0-9._+=,-"
+#: A tag is one plain folder name: a letter or digit first (so never "." or ".."), no "/", no space.
+TAG_PATTERN = re.compile(f"[A-Za-z0-9][{TAG_CHARS}]*")
+TAG_RULE = "a letter or digit, then letters, digits and . _ + = , - (no '/', no '..', no spaces)"
+#: Words that run.pl and slurm.pl pass to bash as shell syntax (Kaldi's escaped \| and \>): control
+#: operators made of ; & | ( ), and redirections (< > >> 2> 2>&1 &> ...). A word such as "1;" is not one.
+SHELL_OPERATOR = re.compile(r"[;&|()]+|[0-9]*(?:[<>]+|&>+)&?[0-9]*")
+
+
+def tag(value: Any, where: str, key: str, fix: str = "") -> str:
+    """``value`` if it is a tag (:data:`TAG_PATTERN`, the whole string, no ``..``), else an error."""
+    if not isinstance(value, str) or not TAG_PATTERN.fullmatch(value) or ".." in value:
+        raise _fail(where, key, value, f"is not a safe name: {TAG_RULE}", fix)
+    return value
+
+
+def args_suffix(args: str) -> str:
+    """The compact form of extra arguments in a tag, as ESPnet derives ``enh_tag`` (``--`` -> ``_``;
+    spaces, ``|``, ``=`` and ``/`` dropped), keeping tag characters only:
+    ``"--max_epoch 300"`` -> ``"_max_epoch300"``, ``"--optim_conf lr=3.0e-4"`` -> ``"_optim_conflr3.0e-4"``."""
+    compact = re.sub(f"=|[^{TAG_CHARS}]", "", args.replace("--", "_"))
+    return re.sub(r"\.{2,}", ".", compact)
+
+
+def split_args(text: str, where: str, key: str) -> List[str]:
+    """The words of an extra-arguments option, split as a POSIX shell splits them (spaces separate,
+    quotes group, backslash escapes) with nothing expanded or run: ``"$(x)"`` stays ``$(x)``.
+
+    Refused: an unclosed quote, a line break inside a word, and a word that is a bare shell
+    operator (:data:`SHELL_OPERATOR`), which run.pl/slurm.pl would hand to bash as syntax."""
+    try:
+        words = shlex.split(text)
+    except ValueError as e:
+        raise _fail(where, key, text, f"cannot be split into words ({e})", "close the quote") from None
+    for word in words:
+        if "\n" in word:
+            raise _fail(where, key, text, f"has a line break inside the word {word!r}", "write it on one line")
+        if SHELL_OPERATOR.fullmatch(word):
+            raise _fail(where, key, text, f"holds {word!r}, a shell operator to run.pl/slurm.pl, not an argument",
+                        "remove it: extra arguments are options and values for the trainer")
+    return words

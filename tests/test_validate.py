@@ -1,6 +1,7 @@
 """espnet2_ext.validate: values read from files and flags."""
 import argparse
 import math
+import re
 
 import pytest
 
@@ -62,3 +63,33 @@ def test_cli_flag_out_of_range_is_a_usage_error(capsys):
                                              "--batch_size", "0"])
     assert e.value.code == 2
     assert "argument --batch_size: '0' is not a positive integer" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["resunetk", "4c_max_epoch10", "valid.loss.ave_2best.pth", "lr3e-4,b=8+x", "0"])
+def test_tag_accepts_plain_names(value):
+    assert validate.tag(value, "run.sh", "--sep_tag") == value
+
+
+@pytest.mark.parametrize("value", ["", "..", ".hidden", "../x", "a/b", "a b", "ok\n", "a..b", "-x", "a;b", "$(x)",
+                                   "_x", None])
+def test_tag_refuses_anything_else(value):
+    with pytest.raises(S5InputError, match=r"^run\.sh: --sep_tag = .* is not a safe name"):
+        validate.tag(value, "run.sh", "--sep_tag")
+
+
+@pytest.mark.parametrize("args, suffix", [
+    ("", ""), ("--max_epoch 300", "_max_epoch300"), ("--optim_conf lr=3.0e-4", "_optim_conflr3.0e-4"),
+    ("--max_epoch 1; touch MARKER", "_max_epoch1touchMARKER"), ("--init_param ../a b/x.pth", "_init_param.abx.pth"),
+    ("$(touch M)\n`x`", "touchMx")])
+def test_args_suffix_is_espnets_rule_in_tag_characters(args, suffix):
+    assert validate.args_suffix(args) == suffix
+
+
+def test_split_args_is_a_shell_split_that_runs_nothing():
+    assert validate.split_args("--a 1 --b 'x y' \"$(z)\" `w` 1; ''", "run.sh", "--sep_args") == [
+        "--a", "1", "--b", "x y", "$(z)", "`w`", "1;", ""]
+    for text, problem in [("--a 'x", "cannot be split into words"), ("--a 'x\ny'", "line break"),
+                          ("--a 1 ; b", "holds ';', a shell operator"), ("x | y", "'|'"), ("x 2>&1", "'2>&1'"),
+                          ("x >> f", "'>>'")]:
+        with pytest.raises(S5InputError, match=f"^run\\.sh: --sep_args = .* {re.escape(problem)}"):
+            validate.split_args(text, "run.sh", "--sep_args")

@@ -65,3 +65,18 @@ def test_config_option_refuses_a_yaml_and_unknown_names(recipe_dir, tmp_path):
     res = run_sh(recipe_dir, "--config", str(opts))
     assert res.returncode != 0 and "'rm_everything' is not an option" in res.stderr
     assert "Stage 1" not in res.stdout
+
+
+@pytest.mark.parametrize("args, names", [
+    (["--sep_args", "--max_epoch 300"], ["/sep_resunetk_max_epoch300/", "/tag_blocks_4c/"]),
+    (["--tagger_variant", "1c", "--tag_args", "--max_epoch 10", "--sep_args", "--optim_conf lr=3.0e-4"],
+     ["/tag_blocks_1c_max_epoch10/", "/sep_resunetk_optim_conflr3.0e-4/"]),
+    (["--sep_args", "--init_param '../my model.pth' --x \"a|b\""], ["/sep_resunetk_init_param.mymodel.pth_xab/"]),
+])
+def test_default_tags_are_config_name_and_args(recipe_dir, tmp_path, args, names):
+    """ESPnet's tag rule (config name + args, "--" -> "_", no spaces, "|", "=", "/"), characters a
+    folder name may not hold dropped; stage 7 names the models it would decode."""
+    res = run_sh(recipe_dir, "--stage", "7", "--stop-stage", "7", "--expdir", str(tmp_path / "exp"), *args)
+    assert res.returncode == 1 and "not found (train stages 4-6 first" in res.stdout, res.stdout + res.stderr
+    assert all(name in res.stdout for name in names), res.stdout
+    assert not (tmp_path / "exp").exists()

@@ -152,18 +152,41 @@ tagger_variants=${tagger_variants:-$(python -m espnet2_ext.s5.official tagger_va
 tagger_variant=${tagger_variant:-$(python -m espnet2_ext.s5.official default_tagger_variant)}
 inference_nj=${inference_nj:-${nj}}
 
+# Option values that become arguments or folder names: checked by espnet2_ext/bin/s5_options.py
+# (rules in espnet2_ext/validate.py), never run or re-split by a shell.
+options() { python -m espnet2_ext.bin.s5_options "$@"; }
+# --tag_args/--sep_args -> arrays tag_argv/sep_argv: the words as a shell splits them (quotes group),
+# nothing expanded or run; each word reaches the trainer as one argument.
+split_args() {   # split_args tag_args -> the array tag_argv
+    local words
+    words=$(options words "--$1" "${!1}" && echo .) || exit 2   # the "." keeps a last empty word
+    mapfile -t "${1%args}argv" < <(printf '%s' "${words%.}")
+}
+split_args tag_args
+split_args sep_args
+
 # ---- experiment names (ESPnet style: the config name plus a compact form of the extra args) ----
-args_suffix() { [ -z "$1" ] || echo "$1" | sed -e "s/--/_/g" -e "s/[ |=/]//g"; }
 tag_head_conf() { echo "${tag_head_config:-${confdir}/tag_head_$1.yaml}"; }
 tag_blocks_conf() { echo "${tag_blocks_config:-${confdir}/tag_blocks_$1.yaml}"; }
+tag_args_suffix=$(options suffix "${tag_args}")   # "--max_epoch 10" -> _max_epoch10
 # tagger tag of variant $1: --tag_tag, else the variant (or the given head config's name) + args
 tagger_tag() {
     local name=$1
     [ -n "${tag_head_config}" ] && name=$(basename "${tag_head_config}" .yaml | sed -e 's/^tag_head_//')
-    echo "${tag_tag:-${name}$(args_suffix "${tag_args}")}"
+    echo "${tag_tag:-${name}${tag_args_suffix}}"
 }
 sep_config=${sep_config:-${confdir}/sep_resunetk.yaml}
-sep_tag=${sep_tag:-$(basename "${sep_config}" .yaml | sed -e 's/^sep_//')$(args_suffix "${sep_args}")}
+sep_tag=${sep_tag:-$(basename "${sep_config}" .yaml | sed -e 's/^sep_//')$(options suffix "${sep_args}")}
+stem() { basename "$1" | sed -e 's/\.\(pth\|ckpt\|zip\|tgz\|tar\)$//'; }
+# Every name that becomes a folder or file name under ${expdir} (tags, model file names, test sets)
+# is one plain name, no "/" and no "..": checked before any work.
+names=(--sep_tag "${sep_tag}" --inference_tag "${inference_tag}" --inference_model "${inference_model}")
+for v in ${tagger_variants} ${tagger_variant}; do names+=(--tag_tag "$(tagger_tag "${v}")"); done
+for f in packed_model tagger_ckpt separator_ckpt; do
+    [ -z "${!f}" ] || names+=("--${f} (file name)" "$(stem "${!f}")")
+done
+for dset in ${test_sets}; do names+=(--test_sets "${dset}"); done
+options tags "${names[@]}" || exit 2
 n_variants=$(echo ${tagger_variants} | wc -w)
 if [ "${n_variants}" -gt 1 ] && [ -n "${tag_head_config}${tag_blocks_config}${tag_tag}" ]; then
     log "Error: --tag_head_config/--tag_blocks_config/--tag_tag name one tagger: give one --tagger_variants (got '${tagger_variants}')"
@@ -214,7 +237,7 @@ if ! "${skip_train}" && [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     for v in ${tagger_variants}; do
         local/train.sh --task tag --cmd "${cuda_cmd}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" --cpu_procs "${cpu_procs}" \
             --config "$(tag_head_conf "${v}")" --exp "${expdir}/tag_head_$(tagger_tag "${v}")" \
-            --valid_data_dir "${datadir}/valid" --overwrite "${overwrite}" --args "${tag_args}"
+            --valid_data_dir "${datadir}/valid" --overwrite "${overwrite}" -- "${tag_argv[@]}"
     done
 fi
 
@@ -230,7 +253,7 @@ if ! "${skip_train}" && [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
             --official_resume "${official_resume}" --overwrite "${overwrite}"
         local/train.sh --task tag --cmd "${cuda_cmd}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" --cpu_procs "${cpu_procs}" \
             --config "$(tag_blocks_conf "${v}")" --exp "${dst}" --overwrite "${overwrite}" \
-            --valid_data_dir "${datadir}/valid" --init_param "${dst}/init.pth" --args "${tag_args}"
+            --valid_data_dir "${datadir}/valid" --init_param "${dst}/init.pth" -- "${tag_argv[@]}"
     done
 fi
 
@@ -238,12 +261,11 @@ if ! "${skip_train}" && [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
     log "Stage 6: train the label-queried separator (ResUNetK, class-aware PIT)"
     local/train.sh --task sep --cmd "${cuda_cmd}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" --cpu_procs "${cpu_procs}" \
         --config "${sep_config}" --exp "${expdir}/sep_${sep_tag}" --overwrite "${overwrite}" \
-        --valid_data_dir "${datadir}/valid" --args "${sep_args}"
+        --valid_data_dir "${datadir}/valid" -- "${sep_argv[@]}"
 fi
 
 # Models used by stages 7-8: given checkpoints, else this recipe's trained ones.
 # The decode folder is named after what decodes: tagger, separator, model file, inference tag.
-stem() { basename "$1" | sed -e 's/\.\(pth\|ckpt\|zip\|tgz\|tar\)$//'; }
 if [ -n "${packed_model}" ]; then
     decode_dir=${expdir}/decode_packed_$(stem "${packed_model}")
     if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then

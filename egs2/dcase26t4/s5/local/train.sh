@@ -6,8 +6,10 @@
 # batch_size in the config is per process (per GPU), as in the official configs.
 #
 #   local/train.sh --task tag|sep --config conf/x.yaml --exp exp/x --valid_data_dir data/valid \
-#       [--cmd "${cuda_cmd}"] [--ngpu N] [--num_nodes N] [--cpu_procs N] [--init_param F] [--args "..."]
+#       [--cmd "${cuda_cmd}"] [--ngpu N] [--num_nodes N] [--cpu_procs N] [--init_param F]
 #       [--overwrite true]   (the trainer stops if --exp holds a training of other settings; true: redo it)
+#       [-- TRAINER_ARGS...] (extra trainer arguments, e.g. -- --max_epoch 10: each reaches the trainer
+#                             as one argument, through the launcher and ${cmd}; none is run by a shell)
 set -euo pipefail
 
 task=
@@ -20,9 +22,9 @@ num_nodes=1
 cpu_procs=1
 overwrite=false
 init_param=
-args=
-help_message="Usage: $0 --task tag|sep --config YAML --exp DIR --valid_data_dir DIR [options]"
+help_message="Usage: $0 --task tag|sep --config YAML --exp DIR --valid_data_dir DIR [options] [-- TRAINER_ARGS...]"
 . utils/parse_options.sh
+extra_args=("$@")
 
 case "${task}" in tag|sep) ;; *) echo "$0: --task must be tag or sep (got '${task}')" >&2; exit 2;; esac
 for f in "${config}" "${valid_data_dir}/wav.scp"; do
@@ -41,12 +43,13 @@ init_opt=()
 train=(python -m "espnet2_ext.bin.s5_${task}_train" --config "${config}" --output_dir "${exp}"
        --valid_data_dir "${valid_data_dir}" --ngpu "${ngpu}" --resume true --overwrite "${overwrite}"
        "${init_opt[@]}")
-# A failed training prints its ERROR line (or the end of its log), not the launcher's traceback.
+# A failed training prints the trainer's ERROR line (or the end of its log), not the launcher's traceback.
 failed() {
-    echo "ERROR: training in ${exp} failed; the log is ${exp}/train.log:" >&2
     if grep -q '^ERROR: ' "${exp}/train.log" 2>/dev/null; then
+        echo "$0: training in ${exp} failed; the log is ${exp}/train.log:" >&2
         grep '^ERROR: ' "${exp}/train.log" | sort -u >&2
     else
+        echo "ERROR: training in ${exp} failed; the end of its log ${exp}/train.log:" >&2
         tail -n 20 "${exp}/train.log" >&2
     fi
     exit 1
@@ -57,12 +60,13 @@ if [ "${cpu_procs}" -gt 1 ]; then
     ${cmd} --num_threads "${cpu_procs}" --name "${exp}" "${exp}/train.log" \
         python -m torch.distributed.run --standalone --nproc_per_node "${cpu_procs}" \
             -m "espnet2_ext.bin.s5_${task}_train" "${train[@]:3}" \
-            --multiprocessing_distributed false --dist_backend gloo ${args} 2>"${exp}/launch.log" || failed
+            --multiprocessing_distributed false --dist_backend gloo "${extra_args[@]}" 2>"${exp}/launch.log" || failed
 else
-    # shellcheck disable=SC2086
-    python -m espnet2.bin.launch --cmd "${cmd} --name ${exp}" --log "${exp}/train.log" \
+    # the launcher splits --cmd like a shell (shlex): the job name goes in as one single-quoted word
+    name_word="'${exp//\'/\'\\\'\'}'"   # each ' inside written '\''
+    python -m espnet2.bin.launch --cmd "${cmd} --name ${name_word}" --log "${exp}/train.log" \
         --ngpu "${ngpu}" --num_nodes "${num_nodes}" --init_file_prefix "${exp}/.dist_init_" \
-        --multiprocessing_distributed true -- "${train[@]}" ${args} >"${exp}/launch.log" 2>&1 || failed
+        --multiprocessing_distributed true -- "${train[@]}" "${extra_args[@]}" >"${exp}/launch.log" 2>&1 || failed
 fi
 
 python -m espnet2_ext.bin.s5_train_summary --exp "${exp}" | tee "${exp}/learning_figures.txt"
