@@ -264,6 +264,44 @@ SECURITY_CASES: List[Case] = [
          "`--score_dir <dir>: <link> is a link to <target>, outside the score folder; ... remove it`; no "
          "archive; without the link it packs, a link inside (`b.png` -> `a.png`) packed as the file"),
     # ----------------------------------------------------------------- option values never reach a shell
+    Case("sep_args_semicolon", SEC, "run.sh --sep_args -> local/train.sh -> launcher -> run.pl -> s5_sep_train",
+         "`--sep_args \"--max_epoch 1; touch MARKER\"` (local/train.sh expanded it unquoted; run.pl runs "
+         "the command with `bash -c`)",
+         "the trainer gets `1;`, `touch`, `MARKER` as arguments and refuses `--max_epoch '1;'` (one ERROR line); "
+         "exit 1, no marker, nothing written outside exp/"),
+    Case("sep_args_bare_operator", SEC, "run.sh --sep_args",
+         "`--sep_args \"--max_epoch 1 ; touch MARKER ;\"` (a bare `;`, which run.pl/slurm.pl hand to bash as "
+         "syntax: it ran `touch MARKER`)",
+         "`--sep_args ... holds ';', a shell operator` before any work; no marker, nothing written"),
+    Case("tag_args_command_substitution", SEC, "run.sh --tag_args -> local/train.sh -> launcher -> run.pl -> s5_tag_train",
+         "``--tag_args '$(touch MARKER) `touch MARKER2`'``",
+         "the trainer gets the four words literally and refuses them (`unrecognized arguments: $(touch MARKER) ...`); "
+         "exit 1, no marker, nothing written outside exp/"),
+    Case("config_file_command_substitution", SEC, "utils/parse_options.sh (run.sh --config)",
+         "an options file with `sep_args=$(touch MARKER)`, then one with `sep_args=\"$(touch MARKER)\"` (it was sourced)",
+         "`--config bare.conf, line 2: cannot read 'sep_args=$(touch MARKER)'`; the quoted value is taken literally "
+         "(run.sh then stops at its next check); no marker, nothing written"),
+    Case("sep_tag_traversal", SEC, "run.sh --sep_tag", "`--sep_tag ../../escape` (training in exp/sep_../../escape)",
+         "`--sep_tag = '../../escape' is not a safe name` before any work; nothing written"),
+    Case("inference_tag_traversal", SEC, "run.sh --inference_tag",
+         "`--inference_tag ../x`, `--inference_model ../../x.pth`, `--test_sets ../a` (decoding outside exp/)",
+         "`is not a safe name` naming the option, before any work; nothing written"),
+    Case("tag_space_newline", SEC, "run.sh --tag_tag / --sep_tag / derived tags",
+         "`--tag_tag 'a b'`, `--sep_tag 'ok\\n'` (a trailing newline), `--sep_config 'conf/my sep.yaml'`, "
+         "a given checkpoint `my model.ckpt`",
+         "`is not a safe name` naming the option, before any work; nothing written"),
+    Case("launcher_job_name_space_semicolon", SEC, "run.sh -> local/train.sh -> espnet2.bin.launch -> run.pl",
+         "`--expdir 'exp/a b;touch MARKER'`: the job name and log path hold a space and `;`",
+         "each stays one argument: the trainer's log lands in `exp/a b;touch MARKER/sep_.../train.log`; "
+         "no marker, nothing written outside exp/"),
+    Case("run_pl_name_log_path", SEC, "utils/run.pl",
+         "`--name 'a b;touch MARKER'`, log `exp/l og;touch MARKER/x.log`, command words `$(touch MARKER)`, a "
+         "backtick, and a word ending in a newline (it went to bash unquoted and ended the command line)",
+         "exit 0, the log at that literal path holds the words as text; no marker, nothing written outside exp/"),
+    Case("slurm_pl_name_log_path", SEC, "utils/slurm.pl (SLURM_PL_DRY_RUN, the job script run by bash)",
+         "the same name, log path and command; `--num_threads '1; touch MARKER'` (written into the job script)",
+         "sbatch gets `--job-name 'a b;touch MARKER'` as one argument, the job script logs the words as text; "
+         "`--num_threads needs a positive integer`; no marker, nothing written outside exp/"),
     # ----------------------------------------------------------------- names in outputs are escaped, YAML is safe
     Case("leaderboard_folder_markup", SEC, "s5_leaderboard",
          "a decode folder named `decode (1)|<script>x*_[l](u)\\`; a model path and code/package versions "

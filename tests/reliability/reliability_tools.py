@@ -7,6 +7,7 @@ import functools
 import json
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +40,24 @@ def corpus_conftest() -> ModuleType:
 def env() -> Dict[str, str]:
     """Environment for subprocesses: one BLAS thread, unbuffered output."""
     return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def recipe_copy(root: Path) -> Path:
+    """A copy of the recipe at ``root/egs2/dcase26t4/s5`` (scripts, conf/, local/; utils linked to the
+    repository's), where run.sh may write and fail without touching the real recipe folder."""
+    recipe = Path(root) / "egs2" / "dcase26t4" / "s5"
+    recipe.mkdir(parents=True)
+    for name in ("run.sh", "path.sh", "cmd.sh", "db.sh", "conf", "local"):
+        src = RECIPE / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, recipe / name)
+    (recipe / "utils").symlink_to(REPO / "utils")
+    return recipe
+
+
+def run_sh(recipe: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``./run.sh args`` in ``recipe`` with this Python's environment on PATH."""
+    return subprocess.run(["./run.sh", *args], cwd=recipe, capture_output=True, text=True, timeout=timeout,
+                          env={**env(), "DCASE26T4_NO_VENV": "1", "PATH": f"{Path(PY).parent}:{os.environ['PATH']}"})
 
 
 def listing(folder: Path) -> Optional[List[str]]:

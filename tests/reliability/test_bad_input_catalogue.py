@@ -22,7 +22,7 @@ from espnet2_ext.errors import S5InputError
 from espnet2_ext.fileio import write_json, write_pcm16, write_torch, write_wav
 from espnet2_ext.synth.sofa import write_sofa
 from reliability_cases import covers
-from reliability_tools import (PY, RECIPE, REPO, decode_args, env, expect_error, listing, same_file, same_files,
+from reliability_tools import (decode_args, expect_error, listing, recipe_copy, run_sh, same_file, same_files,
                                single_thread, train_args)
 
 SR = 32000
@@ -532,16 +532,9 @@ def test_missing_valid_data_dir(tag_config, corpus, tmp_path, capsys):
 # ================================================================== recipe (run.sh)
 @covers("run_sh_stage_10")
 def test_run_sh_stage_10(tmp_path):
-    recipe = tmp_path / "egs2" / "dcase26t4" / "s5"
-    recipe.mkdir(parents=True)
-    for name in ("run.sh", "path.sh", "cmd.sh", "db.sh", "conf", "local"):
-        src = RECIPE / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, recipe / name)
-    (recipe / "utils").symlink_to(REPO / "utils")
+    recipe = recipe_copy(tmp_path)
     before = listing(recipe)
-    res = subprocess.run(["./run.sh", "--stage", "10"], cwd=recipe, capture_output=True, text=True,
-                         env={**env(), "DCASE26T4_NO_VENV": "1", "PATH": f"{Path(PY).parent}:{os.environ['PATH']}"},
-                         timeout=60)
+    res = run_sh(recipe, "--stage", "10", timeout=60)
     assert res.returncode != 0
     assert "Error: stages are 1..9, got --stage 10" in res.stdout + res.stderr
     assert listing(recipe) == before
