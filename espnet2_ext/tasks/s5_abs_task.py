@@ -57,7 +57,7 @@ RUN_TIME_OPTIONS = frozenset("""
     max_epoch patience early_stopping_criterion best_model_criterion keep_nbest_models
     nbest_averaging_interval num_att_plot detect_anomaly cudnn_enabled cudnn_benchmark
     cudnn_deterministic max_cache_size max_cache_fd valid_max_cache_size required save_strategy
-    collect_stats write_collected_feats
+    collect_stats write_collected_feats channels_last torch_compile
 """.split())
 #: train_data_conf keys that only size caches
 CACHE_KEYS = ("rir_cache_mb", "source_cache_mb")

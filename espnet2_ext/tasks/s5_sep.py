@@ -7,9 +7,10 @@ from espnet2_ext.s5.espnet_model_sep import ESPnetS5SeparatorModel
 from espnet2_ext.s5.loss import loss_choices
 from espnet2_ext.s5.separator import separator_choices
 from espnet2_ext.tasks.s5_abs_task import S5AbsTask
+from espnet2_ext.tasks.speed_options import SpeedOptionsMixin
 
 
-class S5SeparationTask(S5AbsTask):
+class S5SeparationTask(SpeedOptionsMixin, S5AbsTask):
     """Label-queried separation: (mixture [B, 4, T], query [B, 54]) -> 3 waveforms."""
 
     class_choices_list = [separator_choices, loss_choices]

@@ -7,9 +7,10 @@ from espnet2_ext.s5.espnet_model_tag import ESPnetS5TaggerModel
 from espnet2_ext.s5.loss import loss_choices
 from espnet2_ext.s5.tagger import tagger_choices
 from espnet2_ext.tasks.s5_abs_task import S5AbsTask
+from espnet2_ext.tasks.speed_options import SpeedOptionsMixin
 
 
-class S5TaggingTask(S5AbsTask):
+class S5TaggingTask(SpeedOptionsMixin, S5AbsTask):
     """Audio tagging: mixture [B, 4, T] -> 3 label slots (18 classes + silence)."""
 
     class_choices_list = [tagger_choices, loss_choices]
