@@ -22,6 +22,7 @@ from espnet2_ext.errors import S5InputError, cli_main
 from espnet2_ext.espnet_compat import quiet_import
 from espnet2_ext.fileio import write_json
 from espnet2_ext.s5.checkpoints import read_checkpoint
+from espnet2_ext.tasks.espnet_torch import load_pretrained_model
 from espnet2_ext.tasks.exact_validation import validation_means
 
 
@@ -44,9 +45,8 @@ def initial_valid_stats(exp: Path) -> Dict[str, float]:
     task = task_of(config)
     quiet_import("espnet2.torch_utils.set_all_random_seed").set_all_random_seed(args.seed)
     model = task.build_model(args)
-    load = quiet_import("espnet2.torch_utils.load_pretrained_model").load_pretrained_model
     for p in args.init_param or []:
-        load(init_param=p, model=model, ignore_init_mismatch=False, map_location="cpu")
+        load_pretrained_model(init_param=p, model=model, ignore_init_mismatch=False, map_location="cpu")
     batch = args.valid_batch_size or args.batch_size
     factory = task.build_task_iter_factory(
         args, SimpleNamespace(batch_size=batch, distributed=False), "valid")

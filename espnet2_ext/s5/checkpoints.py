@@ -5,26 +5,61 @@ Formats handled here (format-specific loaders build on these):
     ``{"state_dict": {"model.<key>": tensor, ...}, ...}``
   * our espnet2 model files (``*.pth``): a flat state dict of the espnet model
   * plain state dicts
+
+Every model-like file we read (these, the M2D weight file, espnet2's ``checkpoint.pth``
+on resume, ``--init_param`` files) goes through :func:`load_torch_file`: loading never
+runs code from the file (see :mod:`espnet2_ext.s5.unpickle_allowlist`).
 """
 from __future__ import annotations
 
+import os
+import pickle
 from pathlib import Path
-from typing import Dict, Mapping, Optional, Union
+from typing import IO, Any, Dict, Mapping, Optional, Union
 
 import torch
 
 from espnet2_ext.errors import S5InputError
+from espnet2_ext.s5.unpickle_allowlist import MODEL_FILE_GLOBALS, refused_global, unpickler_reason
 
 StateDict = Dict[str, torch.Tensor]
 
 
+class RefusedModelFile(S5InputError):
+    """A model-like file that asks for a Python global outside the allow-list (it could run code)."""
+
+
+def load_torch_file(f: Union[str, os.PathLike, IO[bytes]], map_location: Any = "cpu") -> Any:
+    """``torch.load(f, weights_only=True)`` with :data:`MODEL_FILE_GLOBALS` allowed, and nothing else.
+
+    A file that needs any other global is refused with :class:`RefusedModelFile` naming the
+    file and the global, before anything from it runs. Other errors (missing, truncated, not
+    a PyTorch file) are torch's own, for the caller to word.
+    """
+    try:
+        with torch.serialization.safe_globals(MODEL_FILE_GLOBALS):
+            return torch.load(f, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        what = refused_global(e)
+        if what is None:
+            raise pickle.UnpicklingError(unpickler_reason(e)) from None
+        name = f if isinstance(f, (str, os.PathLike)) else getattr(f, "name", "the model file")
+        raise RefusedModelFile(
+            f"refused to load {name}: it asks for the Python object {what!r}, which no model file "
+            f"needs (loading it could run code). Use model files only from sources you trust; if "
+            f"this one should be a checkpoint, get it again from its source") from None
+
+
 def read_checkpoint(path: Union[str, Path]) -> dict:
-    """torch.load ``path`` on CPU with a clear error when missing, unreadable or not a dict."""
+    """Load ``path`` on CPU (:func:`load_torch_file`) with a clear error when missing,
+    unreadable, unsafe or not a dict."""
     p = Path(path)
     if not p.is_file():
         raise S5InputError(f"checkpoint not found: {p}")
     try:
-        ckpt = torch.load(str(p), map_location="cpu", weights_only=False)
+        ckpt = load_torch_file(str(p))
+    except RefusedModelFile:
+        raise
     except Exception as e:
         raise S5InputError(f"cannot read checkpoint {p}: {e}. Is it a complete PyTorch file?") from e
     if not isinstance(ckpt, Mapping):

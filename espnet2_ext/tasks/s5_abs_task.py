@@ -12,8 +12,9 @@ and how items are encoded (``label_vector_mode``); everything else lives here:
   ``spk{1,2,3}.scp``) holding the fixed validation mixtures.
 * ``iterator_type=task``: batches come from :class:`S5IterFactory`.
 
-Reliability: :meth:`S5AbsTask.main` makes espnet2's checkpoint writes atomic
-(:func:`espnet2_ext.tasks.atomic_save.install`, nothing is patched at import), training runs with :class:`S5Trainer`
+Reliability: :meth:`S5AbsTask.main` and ``main_worker`` make espnet2's checkpoint writes atomic and
+its loads (``--init_param``, resume, n-best averaging) code-free
+(:func:`espnet2_ext.tasks.espnet_torch.install`, nothing is patched at import), training runs with :class:`S5Trainer`
 (clear error on an unreadable ``checkpoint.pth``, repaired epoch files after a
 resume), and the data arguments are checked before espnet2 writes anything.
 Dict-valued options (``--*_conf``) are read with safe YAML only
@@ -37,7 +38,7 @@ from espnet2_ext.fileio import read_yaml_mapping
 from espnet2_ext.identity import claim_folder, file_digest
 from espnet2_ext.output_paths import check_output_dir
 from espnet2_ext.s5.official import m2d_weight_path
-from espnet2_ext.tasks import atomic_save
+from espnet2_ext.tasks import espnet_torch
 from espnet2_ext.tasks.iter_factory import S5IterFactory, s5_collate
 from espnet2_ext.tasks.safe_options import NestedDictAction, SafeNestedDictAction, use_safe_dict_options
 from espnet2_ext.tasks.s5_trainer import S5Trainer
@@ -168,11 +169,18 @@ class S5AbsTask(AbsTask):
 
     @classmethod
     def main(cls, args: Optional[argparse.Namespace] = None, cmd=None) -> None:
-        """espnet2's ``AbsTask.main`` with atomic checkpoint writes installed first."""
-        atomic_save.install()
+        """espnet2's ``AbsTask.main`` with atomic checkpoint writes and code-free loads installed first."""
+        espnet_torch.install()
         if args is None:
             check_config_yaml(cls.get_parser(), sys.argv[1:] if cmd is None else list(cmd))
         super().main(args=args, cmd=cmd)
+
+    @classmethod
+    def main_worker(cls, args: argparse.Namespace) -> None:
+        """espnet2's worker (the process that trains; one per GPU when espnet2 spawns them),
+        with :func:`espnet_torch.install` first: a spawned worker does not inherit it."""
+        espnet_torch.install()
+        super().main_worker(args)
 
     @classmethod
     def get_parser(cls) -> argparse.ArgumentParser:

@@ -6,6 +6,8 @@ epoch; every epoch reseeds the RNGs with ``seed + epoch`` and our training data 
 pure function of ``(seed, epoch, index)``, so a resumed run ends with the same
 weights as an uninterrupted one.
 
+* ``checkpoint.pth`` is read without running code from it (:mod:`espnet2_ext.tasks.espnet_torch`):
+  one that asks for anything outside the allow-list is refused with an error naming it.
 * An unreadable ``checkpoint.pth`` (damaged copy, full disk, another model's file)
   stops with an error naming it. We do not silently restart from epoch 1, which would
   throw away a long training: delete the file to restart, or restore it. (Our own
@@ -29,6 +31,8 @@ import yaml
 
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.espnet_compat import quiet_import
+from espnet2_ext.s5.checkpoints import RefusedModelFile
+from espnet2_ext.tasks import espnet_torch
 from espnet2_ext.tasks.atomic_save import save_atomically
 from espnet2_ext.tasks.exact_validation import validation_means
 
@@ -124,10 +128,15 @@ class S5Trainer(Trainer):
     @classmethod
     def resume(cls, checkpoint, model, reporter, optimizers, schedulers, scaler,
                ngpu: int = 0, strict: bool = True) -> None:
+        """espnet2's resume, reading ``checkpoint`` with our code-free loader (a file that asks
+        for anything outside the allow-list is refused as it is, not called damaged)."""
+        espnet_torch.install()
         try:
             super().resume(checkpoint=checkpoint, model=model, reporter=reporter,
                            optimizers=optimizers, schedulers=schedulers, scaler=scaler,
                            ngpu=ngpu, strict=strict)
+        except RefusedModelFile:
+            raise
         except Exception as e:
             raise S5InputError(
                 f"cannot resume training from {checkpoint}: {type(e).__name__}: {str(e).rstrip('.')}. The file is "
