@@ -211,6 +211,38 @@ CASES: List[Case] = [
 #: file (the payload never ran) and no file written anywhere outside the tool's own folder.
 SECURITY_CASES: List[Case] = [
     # ----------------------------------------------------------------- model files never run code
+    Case("pickle_separator_model", SEC, "s5_inference --separator_ckpt",
+         "an espnet2 separator model file (config.yaml beside it) whose first weight pickles as "
+         "`os.system('touch MARKER')`",
+         "`refused to load <file>: it asks for the Python object 'posix.system' ... could run code`; "
+         "exit 2, no marker, no estimates (was run by torch.load(weights_only=False))"),
+    Case("pickle_tagger_model", SEC, "s5_inference --tagger_ckpt",
+         "an espnet2 tagger model file whose first weight pickles as `subprocess.call(['touch', MARKER])`",
+         "`refused to load <file>: ... 'subprocess.call'`; exit 2, no marker, no estimates"),
+    Case("pickle_official_ckpt", SEC, "s5_inference --separator_ckpt resunetk.ckpt",
+         "an official-style Lightning checkpoint whose ModelCheckpoint callback state holds the "
+         "`os.system` payload as its best score",
+         "`refused to load <file>: ... 'posix.system'`; exit 2, no marker, no estimates"),
+    Case("pickle_m2d_weights", SEC, "s5_inference --m2d_weight_file",
+         "an M2D weight file (release folder name, `{'model': ...}` layout) with a `subprocess.call` "
+         "payload among its tensors",
+         "`refused to load <file>: ... 'subprocess.call'`; exit 2, no marker, no estimates"),
+    Case("pickle_checkpoint_summary", SEC, "s5_train_summary --exp",
+         "<exp>/checkpoint.pth whose reporter statistics hold the `os.system` payload",
+         "`refused to load <exp>/checkpoint.pth: ... 'posix.system'`; exit 2, no marker, nothing cached"),
+    Case("pickle_checkpoint_stage5_init", SEC, "s5_stage5_init --official_resume true",
+         "the stage-4 <exp>/checkpoint.pth carrying a `subprocess.call` payload",
+         "`refused to load <src_exp>/checkpoint.pth: ... 'subprocess.call'`; exit 2, no marker, no "
+         "stage-5 checkpoint.pth"),
+    Case("pickle_init_param", SEC, "s5_tag_train --init_param",
+         "an --init_param file whose tensor pickles as `os.system('touch MARKER')` (espnet2 loads it "
+         "with weights_only=False)",
+         "`refused to load <file>: ... 'posix.system'`; exit 2, no marker, no epoch trained"),
+    Case("pickle_resume_checkpoint", SEC, "s5_tag_train --resume true",
+         "<exp>/checkpoint.pth whose optimizer state is a `subprocess.call` payload (espnet2's resume "
+         "loads it with weights_only=False)",
+         "`refused to load <exp>/checkpoint.pth: ... 'subprocess.call'` (not called damaged); exit 2, no "
+         "marker, the file left as it was"),
     # ----------------------------------------------------------------- archives stay in their folder
     Case("archive_member_dotdot", SEC, "s5_pack unpack",
          "a .zip / .tgz / .tar member `../escape.txt` or `report/../../../../escape.txt`",
