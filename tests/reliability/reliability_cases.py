@@ -12,7 +12,7 @@ written (no output folder, or the same files as before the call).
 """
 from __future__ import annotations
 
-from typing import Callable, List, NamedTuple
+from typing import Callable, Dict, List, NamedTuple, Tuple
 
 
 class Case(NamedTuple):
@@ -385,13 +385,30 @@ def covers(*case_ids: str) -> Callable:
 
 
 def counts_line() -> str:
+    """REPORT.md's counts: how many cases of each kind the catalogue tries (what a run lost is
+    counted by the run itself: :func:`run_summary`)."""
     n_bad = sum(c.kind == BAD for c in CASES)
     n_int = sum(c.kind == INT for c in CASES)
-    return f"{n_bad} bad inputs, {n_int} interruptions tried, 0 lost"
+    return f"{n_bad} bad inputs, {n_int} interruptions tried"
 
 
 def security_counts_line() -> str:
-    return f"{len(SECURITY_CASES)} attacks tried, 0 ran code or wrote outside their folder"
+    return f"{len(SECURITY_CASES)} attacks tried"
+
+
+def run_summary(passed: Dict[str, bool]) -> str:
+    """The catalogue's result in one pytest run: ``passed`` maps each case id that ran to
+    whether its test passed. A bad input whose test failed was not refused cleanly, an
+    interruption whose test failed lost something, an attack whose test failed got through."""
+    def count(cases: List[Case], kind: str) -> Tuple[int, int, int]:
+        ids = [c.id for c in cases if c.kind == kind]
+        ran = [i for i in ids if i in passed]
+        return len(ids), len(ran), sum(not passed[i] for i in ran)
+
+    bad, intr, sec = count(CASES, BAD), count(CASES, INT), count(SECURITY_CASES, SEC)
+    return (f"reliability catalogue, this run: {bad[1]} of {bad[0]} bad inputs tried, {bad[2]} not refused "
+            f"cleanly; {intr[1]} of {intr[0]} interruptions tried, {intr[2]} lost; {sec[1]} of {sec[0]} attacks "
+            f"tried, {sec[2]} got through")
 
 
 def render_report() -> str:
@@ -407,7 +424,9 @@ def render_report() -> str:
         "Generated from `tests/reliability/reliability_cases.py`; every row is checked by the test",
         "marked `@covers(\"<id>\")` in `tests/reliability/` (`pytest tests/reliability`). Bad input: exit 2 with",
         "`ERROR: <message>` naming the item and the fix, and no partial output. Interruption:",
-        "nothing lost, i.e. the rerun ends exactly where an uninterrupted run ends.",
+        "nothing lost, i.e. the rerun ends exactly where an uninterrupted run ends. Each run of the tests",
+        "prints how many cases of each kind it tried and how many failed (a lost interruption is a",
+        "failed test): `reliability catalogue, this run: ...` at the end of pytest's output.",
         "",
         "| id | kind | tool | what goes wrong | checked outcome |",
         "|---|---|---|---|---|",

@@ -6,7 +6,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from reliability_cases import CASES, SECURITY_CASES, counts_line, render_report
+from reliability_cases import CASES, SECURITY_CASES, counts_line, render_report, run_summary
 
 TEST_MODULES = ("test_bad_input_catalogue", "test_interruptions", "test_determinism", "test_fuzz",
                 "test_security_loading", "test_security_archives", "test_security_options",
@@ -41,5 +41,17 @@ def test_report_lists_exactly_the_tested_cases():
     assert rows == [c.id for c in CASES + SECURITY_CASES]
     assert sorted(rows) == sorted(covered_case_ids())
     assert text.splitlines()[2] == counts_line()
-    match = re.fullmatch(r"(\d+) bad inputs, (\d+) interruptions tried, 0 lost", counts_line())
+    match = re.fullmatch(r"(\d+) bad inputs, (\d+) interruptions tried", counts_line())
     assert match and int(match.group(1)) >= 20 and int(match.group(2)) >= 3
+
+
+def test_run_summary_counts_failed_cases():
+    bad = next(c.id for c in CASES if c.kind == "bad input")
+    lost = [c.id for c in CASES if c.kind == "interruption"][:2]
+    line = run_summary({bad: False, lost[0]: False, lost[1]: True})
+    assert "1 of " in line and "1 not refused cleanly" in line
+    assert "2 of " in line and "1 lost" in line
+    assert "0 of " in line and "0 got through" in line
+    everything = {c.id: True for c in CASES + SECURITY_CASES}
+    n_int = sum(c.kind == "interruption" for c in CASES)
+    assert f"{n_int} of {n_int} interruptions tried, 0 lost" in run_summary(everything)
