@@ -11,9 +11,10 @@ What comes from where (base URLs overridable for tests and mirrors, see :class:`
 Checksums (``<algorithm>:<hex digest>``, md5 or sha256, see :mod:`espnet2_ext.corpus.checksums`): the md5 of
 every Zenodo file is read from ``<zenodo>/api/records/<id>``; when the API cannot be reached a
 table shipped with the recipe (``local/checksums.txt``) is used. GitHub publishes no md5 for
-release assets but shows a sha256 digest per asset on the release page: the table holds those.
-Files with no known checksum are accepted on size (when known) and the zip CRCs checked
-while unpacking. Downloads go to ``<file>.part`` and resume with HTTP Range requests;
+release assets but a sha256 digest per asset: the table's value is used, else the one its API
+gives (``<api>/repos/<repo>/releases/tags/<tag>``). Files with no known checksum are accepted on
+size (when known) and the zip CRCs checked while unpacking, with a warning that prints their
+sha256 to compare and record. Downloads go to ``<file>.part`` and resume with HTTP Range requests;
 a file appears under its final name only once complete and verified. A bad checksum
 removes the ``.part`` file.
 """
@@ -47,12 +48,22 @@ BASELINE_CKPTS = ("m2dat_1c.ckpt", "m2dat_4c.ckpt", "resunetk.ckpt")
 
 @dataclass(frozen=True)
 class Sources:
-    """Base URLs; defaults from ``DCASE26T4_ZENODO_URL`` / ``DCASE26T4_GITHUB_URL``."""
+    """Base URLs; defaults from ``DCASE26T4_ZENODO_URL`` / ``DCASE26T4_GITHUB_URL`` /
+    ``DCASE26T4_GITHUB_API_URL``."""
 
     zenodo: str = field(default_factory=lambda: os.environ.get(
         "DCASE26T4_ZENODO_URL", "https://zenodo.org"))
     github: str = field(default_factory=lambda: os.environ.get(
         "DCASE26T4_GITHUB_URL", "https://github.com"))
+    github_api: Optional[str] = field(default_factory=lambda: os.environ.get("DCASE26T4_GITHUB_API_URL"))
+
+    def __post_init__(self) -> None:
+        """GitHub's API: api.github.com for github.com, ``<mirror>/api/v3`` for a mirror (GitHub
+        Enterprise's place), unless given."""
+        if self.github_api is None:
+            api = ("https://api.github.com" if self.github.rstrip("/") == "https://github.com"
+                   else f"{self.github.rstrip('/')}/api/v3")
+            object.__setattr__(self, "github_api", api)
 
 
 @dataclass(frozen=True)
@@ -91,17 +102,33 @@ class RemoteFile:
             object.__setattr__(self, "checksum", parse_checksum(self.checksum, f"checksum of {self.url}"))
 
 
+def release_file(sources: Sources, repo: str, tag: str, name: str,
+                 table: Optional[Dict[str, str]] = None, timeout: float = 30.0) -> RemoteFile:
+    """A GitHub release asset, verified by the sha256 of the checksum table (key
+    ``<repo name>-<tag>/<name>``), else by the digest GitHub's API publishes for the asset
+    (``<api>/repos/<repo>/releases/tags/<tag>``, field ``digest``), else unverified."""
+    checksum = (table or {}).get(f"{repo.split('/')[-1]}-{tag}/{name}")
+    size = None
+    if checksum is None:
+        api = f"{sources.github_api}/repos/{repo}/releases/tags/{tag}"
+        try:
+            with urllib.request.urlopen(api, timeout=timeout) as r:
+                assets = json.load(r).get("assets", [])
+            asset = next((a for a in assets if isinstance(a, dict) and a.get("name") == name), {})
+            digest = asset.get("digest")
+            checksum = digest if isinstance(digest, str) and digest.startswith("sha256:") else None
+            size = asset.get("size") if isinstance(asset.get("size"), int) else None
+        except (OSError, ValueError, HTTPException, AttributeError) as e:
+            log.warning("cannot read %s (%s); %s is checked by the zip CRCs only", api, e, name)
+    return RemoteFile(f"{sources.github}/{repo}/releases/download/{tag}/{name}", name, checksum, size)
+
+
 def m2d_file(sources: Sources, table: Optional[Dict[str, str]] = None) -> RemoteFile:
-    name = f"{M2D_FOLDER}.zip"
-    return RemoteFile(f"{sources.github}/nttcslab/m2d/releases/download/v0.3.0/{name}", name,
-                      (table or {}).get(f"m2d-v0.3.0/{name}"))
+    return release_file(sources, "nttcslab/m2d", "v0.3.0", f"{M2D_FOLDER}.zip", table)
 
 
 def baseline_file(sources: Sources, table: Optional[Dict[str, str]] = None) -> RemoteFile:
-    name = "baseline_checkpoint.zip"
-    return RemoteFile(f"{sources.github}/nttcslab/dcase2026_task4_baseline/releases/download/"
-                      f"v1.0.0/{name}", name,
-                      (table or {}).get(f"dcase2026_task4_baseline-v1.0.0/{name}"))
+    return release_file(sources, "nttcslab/dcase2026_task4_baseline", "v1.0.0", "baseline_checkpoint.zip", table)
 
 
 # --------------------------------------------------------------------------- checksums
@@ -222,6 +249,10 @@ def fetch(remote: RemoteFile, dest: Path, retries: int = 3, backoff: float = 2.0
         part.unlink()
         raise S5InputError(f"downloaded {remote.url} has {problem}; the corrupt download was "
                            f"removed. Re-run to try again. " + _place_by_hand(remote, dest))
+    if remote.checksum is None:
+        log.warning("%s: no checksum is known, so it is not verified; its sha256 is %s: compare it "
+                    "with the one its publisher shows and record it in local/checksums.txt",
+                    dest, file_digest(part, "sha256"))
     os.replace(part, dest)
     return dest
 

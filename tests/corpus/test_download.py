@@ -136,7 +136,7 @@ def test_recipe_checksum_table_reads():
     table_file = Path(__file__).resolve().parents[2] / "egs2" / "dcase26t4" / "s5" / "local" / "checksums.txt"
     table = dl.read_checksum_table(table_file)
     names = [line.split()[1] for line in table_file.read_text().splitlines() if line and not line.startswith("#")]
-    sources, digest = dl.Sources(), "sha256:" + "a" * 64
+    sources, digest = dl.Sources(github="http://127.0.0.1:9"), "sha256:" + "a" * 64   # no API there
     for make in (dl.m2d_file, dl.baseline_file):
         key = next(k for k in names if make(sources, {k: digest}).checksum == digest)
         assert make(sources, table).checksum == table.get(key)
@@ -201,6 +201,36 @@ def test_release_zips(file_server, tmp_path):
     assert [(ckpt / n).read_bytes() for n in dl.BASELINE_CKPTS] == \
         [n.encode() for n in dl.BASELINE_CKPTS]
     assert not list(ckpt.glob(".unpacking*"))
+
+
+def test_release_asset_digest_from_the_api_else_unverified(file_server, tmp_path, caplog):
+    """A release asset the table does not know is checked against the sha256 digest GitHub's API
+    publishes; a wrong download is refused like an md5 mismatch; with no digest anywhere the
+    download is kept with a warning that prints its sha256."""
+    import hashlib
+
+    sources = dl.Sources(zenodo=file_server.url, github=file_server.url)
+    assert sources.github_api == f"{file_server.url}/api/v3"
+    remote = dl.m2d_file(sources)                                 # no API answer: unverified
+    assert remote.checksum is None and "cannot read" in caplog.text
+    body = b"weights-zip"
+    file_server.add(remote.url[len(file_server.url):], body)
+    dl.fetch(remote, tmp_path / "a.zip", **FAST)
+    assert hashlib.sha256(body).hexdigest() in caplog.text and "not verified" in caplog.text
+    api = "/api/v3/repos/nttcslab/m2d/releases/tags/v0.3.0"
+    for digest, ok in ((hashlib.sha256(body).hexdigest(), True), ("0" * 64, False)):
+        file_server.add(api, json.dumps({"assets": [{"name": remote.name, "size": len(body),
+                                                     "digest": "sha256:" + digest}]}).encode())
+        checked = dl.m2d_file(sources)
+        assert (checked.checksum, checked.size) == ("sha256:" + digest, len(body))
+        dest = tmp_path / f"{ok}.zip"
+        if ok:
+            assert dl.fetch(checked, dest, **FAST).read_bytes() == body
+        else:
+            with pytest.raises(S5InputError, match=f"has sha256 {hashlib.sha256(body).hexdigest()}, "
+                                                   f"expected {digest}"):
+                dl.fetch(checked, dest, **FAST)
+            assert not dest.exists() and not dest.with_name(dest.name + ".part").exists()
 
 
 def tree_members(root, prefix):
