@@ -38,7 +38,11 @@ def bn_act(bn: nn.BatchNorm2d, x: torch.Tensor, beta: torch.Tensor) -> torch.Ten
     ``x`` instead of three, same values up to float rounding (~1e-7 relative).
     """
     if bn.training or bn.running_mean is None:
-        return F.leaky_relu(bn(x) + beta, negative_slope=LEAKY_SLOPE)
+        # in place on BN's fresh output (its backward needs x, not the output): the same
+        # three passes, without allocating two more full-size tensors
+        y = bn(x)
+        y += beta
+        return F.leaky_relu_(y, negative_slope=LEAKY_SLOPE)
     scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)            # [C]
     shift = bn.bias - bn.running_mean * scale
     y = torch.addcmul(shift[:, None, None] + beta, x, scale[:, None, None])
