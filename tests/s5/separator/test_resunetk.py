@@ -170,3 +170,26 @@ def test_parity_2s_cuda(seeded_resunet_state):
     with torch.no_grad():
         y = model.eval().separate(x.cuda(), lv.cuda()).cpu()
     assert (y - load_expected("resunet30_out_2s.npy")).abs().max() <= 1e-4
+
+
+def test_runs_in_float64_and_agrees_with_float32():
+    """``model.double()`` trains and decodes in float64 (no island rounds it down to float32)
+    and gives the float32 values up to float32 rounding."""
+    x = torch.randn(2, 4, 3200, generator=torch.Generator().manual_seed(7))
+    lv = _query([["Speech", "Dishes", "silence"], ["FootSteps", "silence", "FootSteps"]])
+    torch.manual_seed(0)
+    single = ResUNet30(base_channels=8).train()
+    double = ResUNet30(base_channels=8).train()
+    double.load_state_dict(single.state_dict())
+    double.double()
+    y32 = single.separate(x, lv)
+    y64 = double.separate(x.double(), lv.double())
+    assert y64.dtype == torch.float64
+    y32.pow(2).mean().backward()
+    y64.pow(2).mean().backward()
+    assert double.base.pre_conv.weight.grad.dtype == torch.float64
+    assert float((y64 - y32.double()).abs().max()) <= 1e-4 * float(y64.abs().max())
+    g32, g64 = single.base.pre_conv.weight.grad, double.base.pre_conv.weight.grad
+    assert float((g64 - g32.double()).abs().max()) <= 1e-3 * float(g64.abs().max())
+    with torch.no_grad():
+        assert double.eval().separate(x.double(), lv.double()).dtype == torch.float64

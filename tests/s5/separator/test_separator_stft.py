@@ -49,3 +49,43 @@ def test_stft_matches_torch_stft_and_round_trips(stft_pair):
     y = istft(real, imag, 8000)
     assert y.shape == x.shape
     assert (y - x).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fft_path_equals_the_conv_path(dtype):
+    """With canonical kernels both modules compute by FFT; the result equals the frozen-kernel
+    convolutions (the official computation) to float32 rounding, in float32 and float64."""
+    from espnet2_ext.s5.separator.stft import kernels_are_canonical
+
+    stft, istft = STFT(1024, 160).to(dtype), ISTFT(1024, 160).to(dtype)
+    assert kernels_are_canonical(stft, ("stft_real", "stft_imag"), 1024)
+    assert kernels_are_canonical(istft, ("istft_real", "istft_imag"), 1024)
+    x = torch.randn(2, 4, 16000, generator=torch.Generator().manual_seed(1), dtype=dtype)
+    real, imag = stft(x)
+    y = istft(real, imag, 16000)
+    assert real.dtype == y.dtype == dtype
+    for module in (stft, istft):             # trainable kernels: the convolution path
+        module.conv_real.weight.requires_grad_(True)
+    with torch.no_grad():
+        conv_real, conv_imag = stft(x)
+        conv_y = istft(real, imag, 16000)
+    peak = float(conv_real.abs().max())
+    assert float((real - conv_real).abs().max()) <= 1e-5 * peak
+    assert float((imag - conv_imag).abs().max()) <= 1e-5 * peak
+    assert float((y - conv_y).abs().max()) <= 1e-5 * float(conv_y.abs().max())
+
+
+def test_changed_kernels_are_used_as_they_are():
+    """A kernel that differs from the canonical one (here: changed in place after a first
+    call) switches the module back to the convolution with that kernel."""
+    stft = STFT(1024, 160)
+    x = torch.randn(1, 8000, generator=torch.Generator().manual_seed(2))
+    before, _ = stft(x)
+    with torch.no_grad():
+        stft.conv_real.weight[3] *= 2
+    after, _ = stft(x)
+    assert torch.allclose(after[..., 3], 2 * before[..., 3], rtol=1e-4, atol=1e-3)
+    assert torch.allclose(after[..., 4], before[..., 4], rtol=1e-4, atol=1e-3)
+    with torch.no_grad():
+        stft.conv_real.weight[3] /= 2        # canonical again: back on the FFT path
+    assert torch.allclose(stft(x)[0], before, atol=1e-6)
