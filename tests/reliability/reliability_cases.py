@@ -273,6 +273,10 @@ SECURITY_CASES: List[Case] = [
          "a .zip / .tgz member of 3 MB of zeros (a few kB packed) under a 0.001 GB cap (default: 4 GB)",
          "`member 'report/bomb.bin' takes the unpacked size over the limit of 0.001 GB ... raise "
          "--max_unpacked_gb`, checked on the headers before any byte is written; with 0.01 it unpacks"),
+    Case("archive_bomb_run_sh", SEC, "run.sh --packed_model --max_unpacked_gb",
+         "stage 7 given the bomb archive and `--max_unpacked_gb 0.001`",
+         "one `ERROR:` line naming the member and the limit, run.sh exits non-zero, nothing under "
+         "exp/packed and no decode folder"),
     Case("archive_cap_option_bad", SEC, "s5_pack unpack --max_unpacked_gb", "`0`, `-1`, `nan`, `inf`, `4GB`",
          "`'0' is not a finite number > 0`; nothing created anywhere"),
     Case("archive_meta_outside_path", SEC, "s5_pack unpack",

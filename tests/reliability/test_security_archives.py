@@ -25,7 +25,7 @@ import yaml
 from espnet2_ext.bin import s5_pack
 from espnet2_ext.s5.calibration import Calibration
 from reliability_cases import covers
-from reliability_tools import expect_error, listing
+from reliability_tools import expect_error, listing, recipe_copy, run_sh
 
 Entry = Tuple[str, str, bytes]     # (kind, member name, data or link target): kind in ZIP_TYPES / TAR_TYPES
 ZIP_TYPES = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "symlink": stat.S_IFLNK, "chardev": stat.S_IFCHR}
@@ -242,6 +242,20 @@ def test_archive_bomb_over_the_cap_is_refused(area, capsys, fmt):
             "raise --max_unpacked_gb", options=["--max_unpacked_gb", "0.001"])
     printed_lines(["unpack", "--archive", str(archive), "--outdir", "raised", "--max_unpacked_gb", "0.01"], capsys)
     assert Path("raised/report/bomb.bin").stat().st_size == 3_000_000     # the option raises the cap
+
+
+@covers("archive_bomb_run_sh")
+def test_run_sh_passes_the_cap_to_the_unpacker(area, tmp_path):
+    bomb = ("file", "report/bomb.bin", bytes(3_000_000))
+    archive = craft(area, "zip", [*base_entries(area), bomb])
+    recipe = recipe_copy(tmp_path / "recipe")
+    res = run_sh(recipe, "--stage", "7", "--stop-stage", "7", "--packed_model", str(archive),
+                 "--max_unpacked_gb", "0.001")
+    out = res.stdout + res.stderr
+    assert res.returncode != 0 and "Traceback" not in out, out
+    errors = [line for line in out.splitlines() if line.startswith("ERROR: ")]
+    assert len(errors) == 1 and "'report/bomb.bin'" in errors[0] and "0.001 GB" in errors[0], out
+    assert listing(recipe / "exp") in (None, []), listing(recipe / "exp")   # no packed/, no decode folder
 
 
 @covers("archive_cap_option_bad")

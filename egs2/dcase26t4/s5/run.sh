@@ -46,6 +46,7 @@ calibration_objective=accuracy  # --calibrate: what the fit maximises on data/va
                        # in the decode folder, which gets _calib_capi)
 overwrite=false        # true: folders holding results of other settings are emptied and redone
 packed_model=          # stages 7-8: decode with a system packed by stage 9 (.zip) instead of exp/
+max_unpacked_gb=4      # stage 7: refuse a --packed_model archive that unpacks to more than this
 hf_repo=               # stage 9: also upload the packed system to this Hugging Face Hub repository
 tagger_ckpt=           # stages 7-8: decode with this tagger (official .ckpt or our .pth) instead of exp/
 separator_ckpt=        # stages 7-8: decode with this separator instead of exp/
@@ -96,6 +97,7 @@ Options:
   --calibration_objective accuracy|capi_sdri   what --calibrate maximises (default ${calibration_objective})
   --overwrite true              redo folders that hold results of other settings (default: stop)
   --packed_model F              stages 7-8: decode a system packed by stage 9
+  --max_unpacked_gb N           stage 7: largest unpacked size of --packed_model in GB (default ${max_unpacked_gb})
   --report true|false --report_n N  stage 8: listening report, N best/median/worst soundscapes
   --submission true --author A --affiliation F --submission_number N  stage 8 package
 Backends: edit cmd.sh or export cmd_backend=local|slurm.
@@ -270,7 +272,7 @@ if [ -n "${packed_model}" ]; then
     decode_dir=${expdir}/decode_packed_$(stem "${packed_model}")
     if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
         unpacked=$(python -m espnet2_ext.bin.s5_pack unpack --archive "${packed_model}" \
-                   --outdir "${expdir}/packed/$(stem "${packed_model}")")
+                   --outdir "${expdir}/packed/$(stem "${packed_model}")" --max_unpacked_gb "${max_unpacked_gb}")
         tagger_ckpt=$(echo "${unpacked}" | sed -n 's/^tagger_model=//p')
         separator_ckpt=$(echo "${unpacked}" | sed -n 's/^separator_model=//p')
     fi
