@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# The checks that need a CUDA GPU, in one run (about 6 minutes on one H200):
+# The checks that need a CUDA GPU, in one run (about 9 minutes on one H200):
 #   bash benchmarks/gpu_checks.sh [LOG_DIR]
+#   OFFICIAL_DIR=/path/to/official_tree OFFICIAL_PYTHON=/path/to/its/python bash benchmarks/gpu_checks.sh
+#     (also times the official training in step 4: about 1.5 minutes more)
 # 1. the CUDA tests of the suite (renderer, separator parity, tagger, loss, training with
 #    --ngpu 1 in float32 and with --use_amp, render_on_device on CUDA);
 # 2. benchmarks/synth_throughput.py --device cuda for a separator and a tagger config;
-# 3. benchmarks/inference_rtf.py --devices cuda.
+# 3. benchmarks/inference_rtf.py --devices cuda;
+# 4. benchmarks/train_throughput.py --device cuda: training items/s of the tagger head and the
+#    separator at the official settings (fp32 with the loader rendering, render_on_device, bf16 +
+#    channels_last + torch.compile; the official Lightning training too with OFFICIAL_DIR), about
+#    3-4 minutes; its rows also go to LOG_DIR/train_throughput.json.
 # Each step's output goes to LOG_DIR/<step>.log (default: /tmp/gpu_checks); the script
 # ends non-zero if a step failed. Figures from these logs go into benchmarks/README.md.
 set -u
@@ -36,4 +42,10 @@ for conf in sep_resunetk tag_head_4c; do
         --n 96 --n_cold 8 --n_reference 3 --rounds 3
 done
 step inference_rtf "${python}" benchmarks/inference_rtf.py --devices cuda --batch_sizes 1 8 --repeats 3
+official=()
+if [ -n "${OFFICIAL_DIR:-}" ]; then
+    official=(--official "${OFFICIAL_DIR}" --official_python "${OFFICIAL_PYTHON:-${python}}")
+fi
+step train_throughput "${python}" benchmarks/train_throughput.py --device cuda --rows fp32,device,fast,official \
+    --steps 10 --json "${log_dir}/train_throughput.json" ${official[@]+"${official[@]}"}
 exit ${failed}
