@@ -28,7 +28,7 @@ def test_rows_table_and_json_of_both_configs(tmp_path):
     text = proc.stdout
     for config in ("tag_head_4c.yaml (tagger)", "sep_resunetk.yaml (separator)"):
         assert config in text
-    assert len(re.findall(r"ours fp32, rendering in the loader\s+\d+\.\d\d items/s .* CPU\s+\d+ %", text)) == 2, text
+    assert len(re.findall(r"ours fp32, rendering in the loader\s+\d+\.\d+ items/s .* CPU\s+\d+ %", text)) == 2, text
     assert len(re.findall(r"ours bf16 autocast, render_on_device\s+CUDA only", text)) == 2
     assert "| config | row | items/s |" in text
     rows = json.loads(out.read_text())["rows"]
