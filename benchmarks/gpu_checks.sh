@@ -6,11 +6,12 @@
 # 1. the CUDA tests of the suite (renderer, separator parity, tagger, loss, training with
 #    --ngpu 1 in float32 and with --use_amp, render_on_device on CUDA);
 # 2. benchmarks/synth_throughput.py --device cuda for a separator and a tagger config;
-# 3. benchmarks/inference_rtf.py --devices cuda;
+# 3. benchmarks/inference_rtf.py --devices cuda --breakdown;
 # 4. benchmarks/train_throughput.py --device cuda: training items/s of the tagger head and the
 #    separator at the official settings (fp32 with the loader rendering, render_on_device, bf16 +
 #    channels_last + torch.compile; the official Lightning training too with OFFICIAL_DIR), about
-#    3-4 minutes; its rows also go to LOG_DIR/train_throughput.json.
+#    3-4 minutes; its rows also go to LOG_DIR/train_throughput.json, each row's training log to
+#    LOG_DIR/train_throughput_logs/.
 # Each step's output goes to LOG_DIR/<step>.log (default: /tmp/gpu_checks); the script
 # ends non-zero if a step failed. Figures from these logs go into benchmarks/README.md.
 set -u
@@ -41,11 +42,12 @@ for conf in sep_resunetk tag_head_4c; do
         --config "egs2/dcase26t4/s5/conf/tuning/${conf}.yaml" --device cuda --batch_size 32 \
         --n 96 --n_cold 8 --n_reference 3 --rounds 3
 done
-step inference_rtf "${python}" benchmarks/inference_rtf.py --devices cuda --batch_sizes 1 8 --repeats 3
+step inference_rtf "${python}" benchmarks/inference_rtf.py --devices cuda --batch_sizes 1 8 --repeats 3 --breakdown
 official=()
 if [ -n "${OFFICIAL_DIR:-}" ]; then
     official=(--official "${OFFICIAL_DIR}" --official_python "${OFFICIAL_PYTHON:-${python}}")
 fi
 step train_throughput "${python}" benchmarks/train_throughput.py --device cuda --rows fp32,device,fast,official \
-    --steps 10 --json "${log_dir}/train_throughput.json" ${official[@]+"${official[@]}"}
+    --steps 10 --json "${log_dir}/train_throughput.json" --logs "${log_dir}/train_throughput_logs" \
+    ${official[@]+"${official[@]}"}
 exit ${failed}

@@ -3,7 +3,7 @@
     python benchmarks/train_throughput.py [--configs YAML ...] [--data_root DIR] [--device cpu|cuda]
         [--rows fp32,device,amp,fast,official[,channels_last,compile]] [--steps N] [--warmup N]
         [--batch_size B] [--clip_seconds S] [--num_workers N] [--threads N] [--mini true]
-        [--official DIR --official_python PY] [--json FILE]
+        [--official DIR --official_python PY] [--json FILE] [--logs DIR]
 
 For each config (default: conf/tuning/tag_head_4c.yaml, the tagger head on the frozen M2D, and
 conf/tuning/sep_resunetk.yaml, the ResUNetK separator) and each row, a fresh process trains
@@ -247,16 +247,23 @@ class Sampler:
         return {"cpu_percent": cpu, "gpu_percent": statistics.mean(gpus) if gpus else None}
 
 
-def run_child(cmd: List[str], request: dict, env: dict, gpu: bool, failure: str) -> tuple:
-    """Run a measuring child with ``request`` on stdin; (its JSON result, the sampler)."""
+def run_child(cmd: List[str], request: dict, env: dict, gpu: bool, failure: str,
+              keep_log: Optional[Path] = None) -> tuple:
+    """Run a measuring child with ``request`` on stdin; (its JSON result, the sampler). Its
+    stderr (the training log) is written to ``keep_log`` if given."""
     with tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True,
-                                env=dict(os.environ, **env), cwd=REPO)
+        try:
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True,
+                                    env=dict(os.environ, **env), cwd=REPO)
+        except OSError as e:
+            raise S5InputError(f"{failure} (cannot run {cmd[0]}: {e.strerror or e})") from e
         sampler = Sampler(proc.pid, gpu)
         out, _ = proc.communicate(json.dumps(request))
         sampler.stop()
         err.seek(0)
         log = err.read()
+    if keep_log is not None:
+        keep_log.write_text(log)
     lines = out.strip().splitlines()
     if proc.returncode != 0 or not lines:
         errors = [line for line in log.splitlines() if line.startswith("ERROR:")]
@@ -340,6 +347,7 @@ class Bench:
         self.args, self.root, self.tmp = args, root, tmp
         self.cuda = args.device == "cuda"
         self._m2d: Dict[bool, Path] = {}
+        self.failures: List[str] = []
 
     def m2d(self, mini: bool) -> Path:
         """A fabricated M2D weight file (official sizes, or the mini 64/2/2 ViT), made once."""
@@ -388,7 +396,7 @@ class Bench:
         request = {"cmd": cmd, "total": total, "device": self.args.device, "tagger": tagger,
                    "threads": self.args.threads}
         stamps, sampler = run_child([sys.executable, __file__, "--_child"], request, self.env(), self.cuda,
-                                    f"{path.name} row {name}: our training failed")
+                                    f"{path.name} row {name}: our training failed", self.keep_log(path, name))
         return summarise(stamps, stamps["waits"][s["warmup"] + 1:s["warmup"] + s["steps"] + 1], s["warmup"],
                          s["steps"], s["batch_size"], sampler)
 
@@ -398,18 +406,25 @@ class Bench:
                    "config": OFFICIAL_CONFIGS[path.stem], "device": self.args.device, "seed": self.args.seed,
                    "weight_file": str(self.m2d(False).resolve()) if "tagger" in conf else None,
                    **{k: s[k] for k in ("batch_size", "num_workers", "warmup", "steps", "clip_seconds")}}
-        stamps, sampler = run_child([self.args.official_python, str(OFFICIAL_CHILD)], request, self.env(),
-                                    self.cuda, f"{path.name} row official: the official training failed")
+        stamps, sampler = run_child([self.args.official_python, str(OFFICIAL_CHILD)], request, self.env(False),
+                                    self.cuda, f"{path.name} row official: the official training failed",
+                                    self.keep_log(path, "official"))
         starts, ends = stamps["starts"], stamps["ends"]
         waits = [starts[k] - ends[k - 1] for k in range(s["warmup"] + 1, s["warmup"] + s["steps"] + 1)]
         return summarise(stamps, waits, s["warmup"], s["steps"], s["batch_size"], sampler)
+
+    def keep_log(self, path: Path, name: str) -> Optional[Path]:
+        return None if self.args.logs is None else self.args.logs / f"{path.stem}_{name}.log"
 
     def valid(self, seconds: float) -> Path:
         out = self.tmp / f"valid_{seconds:g}s"
         return out if out.is_dir() else write_valid_dir(out, seconds)
 
-    def env(self) -> dict:
-        env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    def env(self, ours: bool = True) -> dict:
+        """The children's environment: ours with this repository first on PYTHONPATH, the official
+        one without it (it imports nothing from here)."""
+        env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO) if ours else None,
+                                                            os.environ.get("PYTHONPATH")]))}
         if self.args.threads:
             env.update(OMP_NUM_THREADS=str(self.args.threads), MKL_NUM_THREADS=str(self.args.threads))
         return env
@@ -434,10 +449,16 @@ class Bench:
                 if options.get("use_amp") and not self.cuda:      # "fast" on a CPU: bf16 is CUDA only
                     options = dict(options, use_amp=False)
                     row["label"] = "ours channels_last+compile (bf16: CUDA only)"
+                if name == "official" and self.args.mini:
+                    row["label"] = "official (official sizes)"
                 t0 = time.perf_counter()
-                row.update(self.official(path, conf, s) if name == "official" else
-                           self.ours(path, conf, s, options, name))
-                row.update(status="ok", run_s=time.perf_counter() - t0)
+                try:
+                    row.update(self.official(path, conf, s) if name == "official" else
+                               self.ours(path, conf, s, options, name))
+                    row.update(status="ok", run_s=time.perf_counter() - t0)
+                except S5InputError as e:       # the other rows still run; main() ends with an error
+                    row["status"] = f"FAILED: {e}"
+                    self.failures.append(f"{path.name} {name}")
             results.append(row)
             print_row(row)
         official = next((r for r in results if r["row"] == "official" and r["status"] == "ok"), None)
@@ -512,6 +533,8 @@ def main() -> None:
     ap.add_argument("--official", type=Path, default=None, help="official baseline tree with SpAudSyn")
     ap.add_argument("--official_python", default=sys.executable, help="python of that tree's environment")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    ap.add_argument("--logs", type=Path, default=None,
+                    help="folder (made if needed) for each row's training log: <config>_<row>.log")
     args = ap.parse_args()
     rows = parse_rows(args.rows or DEFAULT_ROWS[args.device])
     import torch
@@ -524,6 +547,11 @@ def main() -> None:
         check_official_tree(args.official)
     if args.data_root is not None and not (args.data_root / "dev_set").is_dir():
         raise S5InputError(f"--data_root {args.data_root}: no dev_set/ folder in it; give the folder holding dev_set/")
+    if args.logs is not None:
+        try:
+            args.logs.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise S5InputError(f"--logs {args.logs}: cannot make the folder ({e.strerror or e})") from e
     if args.json is not None and not args.json.parent.is_dir():
         raise S5InputError(f"--json {args.json}: folder {args.json.parent} does not exist")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average "
@@ -549,6 +577,9 @@ def main() -> None:
         args.json.write_text(json.dumps({"device": args.device, "machine": platform.processor() or platform.machine(),
                                          "cpus": os.cpu_count(), "torch": torch.__version__, "rows": results},
                                         indent=1))
+    if bench.failures:
+        raise S5InputError(f"{len(bench.failures)} row(s) failed: {', '.join(bench.failures)} (their reasons are "
+                           "in the table above)")
 
 
 if __name__ == "__main__":

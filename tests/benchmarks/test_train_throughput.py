@@ -49,3 +49,22 @@ def test_bad_flags_are_one_error_line(tmp_path):
         assert proc.returncode == 2, args
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(expected), (args, proc.stderr)
+
+
+def test_a_failing_row_is_reported_and_the_run_ends_with_one_error_line(tmp_path):
+    tree = tmp_path / "official"
+    for rel in ("src/train.py", "src/datamodules/datamodule.py", "src/datamodules/dataset.py",
+                "src/modules/spatial_audio_synthesizer/room.py",
+                "src/modules/spatial_audio_synthesizer/spatial_audio_synthesizer.py",
+                "config/label/m2dat_4c.yaml", "config/label/m2dat_1c.yaml",
+                "config/separation/resunetk_capisdr.yaml"):
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tree / rel).write_text("")
+    out = tmp_path / "rows.json"
+    proc = run("--configs", str(TUNING / "sep_resunetk.yaml"), "--rows", "official", "--official", str(tree),
+               "--official_python", str(tmp_path / "no_python"), "--json", str(out))
+    assert proc.returncode == 2
+    assert "official (Lightning + SpAudSyn)" in proc.stdout and "FAILED: sep_resunetk.yaml row official" in proc.stdout
+    assert proc.stderr.strip().splitlines() == ["ERROR: 1 row(s) failed: sep_resunetk.yaml official (their reasons "
+                                                "are in the table above)"]
+    assert json.loads(out.read_text())["rows"][0]["status"].startswith("FAILED: ")
