@@ -3,7 +3,7 @@
     OMP_NUM_THREADS=1 python benchmarks/synth_throughput.py [--config YAML] [--data_root DIR]
         [--n 30] [--n_cold 8] [--n_reference 5] [--rounds 3] [--seed 0]
         [--spaudsyn DIR --spaudsyn_python PY [--n_spaudsyn 10]] [--revisions REV,REV,...]
-        [--device cpu|cuda [--batch_size 8]]
+        [--device cpu|cuda [--batch_size 8]] [--profile N]
 
 Times the path that training uses: items of ``GenerateDataset`` (scene sampling, rendering,
 item assembly) with the ``train_data_conf`` of a recipe config (default
@@ -29,7 +29,16 @@ cache); the rate is mixtures per wall second, CUDA synchronised.
 ``--revisions`` (git revisions of this repository, oldest first) extracts each revision's
 whole ``espnet2_ext`` and renders the same ``--n`` scenes with it in a child process
 (``benchmarks/renderer_rate.py``; render only, warm RIR cache), revisions alternating round by
-round, and prints each one's rate and its ratio to the first: what each step bought.
+round, and prints each one's rate and its ratio to the first: what each step bought; beside
+them, each child's whole-process CPU time (imports, the cold warm-up pass and the timed passes)
+and peak RSS (``getrusage`` CPU time and ``VmHWM`` of the child), and their ratios to the first
+revision's.
+
+``--profile N`` profiles N warm items (cProfile on CPU time, items 0..n-1 cycled) after the
+rounds and prints the share of their time by operation, in the categories of
+benchmarks/README.md: forward and inverse transforms, frequency-domain products, levels, clip
+placement, copy-out with the background, RIR-spectrum cache look-ups, and the rest of the item
+(scene sampling, clip and background fetching, item assembly).
 
 With ``--spaudsyn DIR`` the official generate path (``DatasetS3`` of the baseline tree DIR,
 with SpAudSyn installed in it as ``src/modules/spatial_audio_synthesizer``) renders mixtures
@@ -42,9 +51,11 @@ SOFA room, 20 positions x 4 ch x 174,763 taps (32 kHz); 6 target classes x 3 sub
 from __future__ import annotations
 
 import argparse
+import cProfile
 import io
 import json
 import os
+import pstats
 import statistics
 import subprocess
 import sys
@@ -177,24 +188,34 @@ def package_at(revision: str, folder: Path) -> Path:
 def compare_revisions(revisions, conf: dict, is_tagger: bool, root: Path, n: int, rounds: int, seed: int,
                       tmp: Path) -> None:
     """Each revision's whole espnet2_ext renders the same n scenes in its own process
-    (benchmarks/renderer_rate.py), revisions alternating round by round; print rates and ratios."""
+    (benchmarks/renderer_rate.py), revisions alternating round by round; print rates, the
+    children's whole-process CPU time and peak RSS, and their ratios to the first revision."""
     folders = [package_at(rev, tmp / f"revision{k}") for k, rev in enumerate(revisions)]
     request = json.dumps({"corpus_root": str(root.resolve()), "config": conf, "tagger": is_tagger, "n": n,
                           "seed": seed, "passes": 2})
-    rates = [[] for _ in revisions]
+    results = [[] for _ in revisions]
     for _ in range(rounds):
-        for rev, folder, out in zip(revisions, folders, rates):
+        for rev, folder, out in zip(revisions, folders, results):
             result = child_result(sys.executable, RENDERER_CHILD, request, {"PYTHONPATH": str(folder)},
                                   f"--revisions: the renderer of {rev} failed")
             if not result["package"].startswith(str(folder)):
                 raise S5InputError(f"--revisions: {rev} imported {result['package']}, not its own copy; "
                                    "run from an environment where espnet2_ext is not installed elsewhere first")
-            out.append(result["cpu"])
+            out.append(result)
     print(f"renderer by revision (render only, {n} scenes, each revision's own package in its own process, "
-          f"medians of {rounds} rounds, mixtures per CPU second)")
-    for rev, out in zip(revisions, rates):
-        ratio = statistics.median(a / b for a, b in zip(out, rates[0]))
-        print(f"  {rev:12s} {statistics.median(out):7.2f}  x{ratio:.2f} vs {revisions[0]}")
+          f"medians of {rounds} rounds; rate in mixtures per CPU second; whole process: CPU s and peak RSS)")
+    print(f"  {'revision':12s} {'mix/cpu-s':>9s} {'ratio':>6s}  {'proc cpu-s':>10s} {'ratio':>6s}  "
+          f"{'peak RSS MiB':>12s} {'ratio':>6s}")
+
+    def median_of(key: str, k: int) -> Tuple[float, float]:
+        values = [r[key] for r in results[k]]
+        return statistics.median(values), statistics.median(a[key] / b[key] for a, b in zip(results[k], results[0]))
+
+    for k, rev in enumerate(revisions):
+        (rate, r_rate), (cpu, r_cpu), (rss, r_rss) = (median_of(key, k) for key in ("cpu", "process_cpu_s",
+                                                                                     "peak_rss_mb"))
+        print(f"  {rev:12s} {rate:9.2f} x{r_rate:5.2f}  {cpu:10.2f} x{r_cpu:5.2f}  {rss:12.0f} x{r_rss:5.2f}"
+              f"  vs {revisions[0]}")
 
 
 def device_rate(conf: dict, root: Path, device: str, n: int, batch_size: int, rounds: int,
@@ -224,6 +245,64 @@ def device_rate(conf: dict, root: Path, device: str, n: int, batch_size: int, ro
     return statistics.median(one_pass() for _ in range(rounds))
 
 
+PROFILE_ORDER = ("forward transforms", "inverse transforms", "frequency-domain products", "levels",
+                 "clip placement", "copy-out with the background", "RIR-spectrum cache look-ups",
+                 "rest of the item")
+
+
+def profile_shares(func: Callable[[int], object], indices) -> Tuple[dict, float]:
+    """({category: CPU seconds}, total CPU seconds) of func over indices, by cProfile on CPU
+    time; categories are disjoint sums of the renderer's functions (inclusive times)."""
+    prof = cProfile.Profile(time.process_time)
+    prof.runcall(lambda: [func(i) for i in indices])
+    stats = pstats.Stats(prof).stats            # (file, line, name) -> (cc, nc, tottime, cumtime, callers)
+
+    def where(key) -> Tuple[str, str]:
+        return key[0].replace(os.sep, "/"), key[2]
+
+    def inclusive(module: str, name: str) -> float:          # time of module.name called by _render
+        total = 0.0
+        for key, (_, _, _, _, callers) in stats.items():
+            path, func_name = where(key)
+            if func_name != name or not path.endswith(module):
+                continue
+            total += sum(v[3] for c, v in callers.items() if from_render(c))
+        return total
+
+    def from_render(caller) -> bool:                  # SceneRenderer._render or a comprehension in it
+        path, name = where(caller)
+        return path.endswith("synth/render.py") and name in ("_render", "<listcomp>")
+
+    def called_from_render(names) -> float:           # torch builtins called by SceneRenderer._render
+        total = 0.0
+        for key, (_, _, _, _, callers) in stats.items():
+            if key[0] == "~" and any(n in key[2] for n in names):
+                total += sum(v[3] for c, v in callers.items() if from_render(c))
+        return total
+
+    parts = {
+        "forward transforms": inclusive("synth/fft.py", "rfft"),
+        "inverse transforms": inclusive("synth/fft.py", "irfft"),
+        "frequency-domain products": called_from_render(("addcmul_", "torch.mul>", "'mul_'")),
+        "levels": (inclusive("synth/room.py", "spectral_power")
+                   + inclusive("synth/render.py", "parseval_energy")
+                   + inclusive("synth/render.py", "level_gain")),
+        "clip placement": inclusive("synth/render.py", "_placed"),
+        "copy-out with the background": (inclusive("synth/render.py", "_with_parts")
+                                         + inclusive("synth/render.py", "_in_slots")),
+        "RIR-spectrum cache look-ups": inclusive("synth/room.py", "spectra"),
+    }
+    total = sum(v[3] for key, v in stats.items() if key[2] == "<lambda>" and key[0].endswith("synth_throughput.py"))
+    parts["rest of the item"] = total - sum(parts.values())
+    return parts, total
+
+
+def print_profile(parts: dict, total: float, n: int) -> None:
+    print(f"profile of {n} warm items (cProfile, CPU time, {1000 * total / n:.1f} ms an item under the profiler)")
+    for name in PROFILE_ORDER:
+        print(f"  {name:32s} {100 * parts[name] / total:5.1f} %  {1000 * parts[name] / n:7.2f} ms an item")
+
+
 def report(name: str, rates) -> Tuple[float, float]:
     cpu, wall = statistics.median(r[0] for r in rates), statistics.median(r[1] for r in rates)
     print(f"{name:44s} {cpu:7.2f} {1000 / cpu:8.1f} {wall:7.2f}")
@@ -246,6 +325,8 @@ def main() -> None:
     ap.add_argument("--revisions", default=None, help="comma-separated git revisions to compare, oldest first")
     ap.add_argument("--device", choices=("cpu", "cuda"), default=None, help="also time rendering on this device")
     ap.add_argument("--batch_size", type=validate.positive_int, default=8, help="batch of the --device row")
+    ap.add_argument("--profile", type=validate.positive_int, default=None, metavar="N",
+                    help="also profile N warm items and print the shares of time by operation")
     args = ap.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         raise S5InputError("--device cuda: CUDA is not available here")
@@ -296,6 +377,9 @@ def main() -> None:
             print(f"{'ours on the device (' + where + f'), batch {args.batch_size}':44s} {'-':>7s} {'-':>8s} "
                   f"{rate:7.2f}")
             print(f"device / ours warm (wall): {rate / fast[1]:.1f}x")
+        if args.profile:
+            parts, total = profile_shares(warm.__getitem__, [i % args.n for i in range(args.profile)])
+            print_profile(parts, total, args.profile)
         if revisions:
             compare_revisions(revisions, conf, is_tagger, root, args.n, args.rounds, args.seed, Path(tmp))
 

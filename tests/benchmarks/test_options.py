@@ -12,7 +12,8 @@ BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 @pytest.mark.parametrize("script, flag", [("inference_rtf.py", "--repeats"), ("metric_speed.py", "--cases"),
-                                          ("synth_throughput.py", "--n"), ("loader_scale.py", "--batches")])
+                                          ("synth_throughput.py", "--n"), ("synth_throughput.py", "--profile"),
+                                          ("loader_scale.py", "--batches")])
 def test_a_zero_count_is_refused(script, flag):
     proc = subprocess.run([sys.executable, str(BENCHMARKS / script), flag, "0"], capture_output=True, text=True,
                           env=dict(os.environ, PYTHONPATH=str(BENCHMARKS.parent)), timeout=300)

@@ -1,5 +1,6 @@
-"""benchmarks/synth_throughput.py: what it prints and that ``--revisions`` runs each revision's
-own package (not how fast)."""
+"""benchmarks/synth_throughput.py: what it prints, that ``--revisions`` runs each revision's
+own package and reports its whole-process CPU time and peak RSS, and that ``--profile`` prints
+the shares of time by operation that benchmarks/README.md quotes (not how fast)."""
 from __future__ import annotations
 
 import os
@@ -18,15 +19,25 @@ def run(*args: str) -> subprocess.CompletedProcess:
                           timeout=900)
 
 
-def test_rows_and_a_revision_rendered_by_its_own_package():
+def test_rows_profile_and_a_revision_rendered_by_its_own_package():
     proc = run("--n", "2", "--n_cold", "1", "--n_reference", "1", "--rounds", "1", "--revisions", "HEAD",
-               "--device", "cpu", "--batch_size", "2")
+               "--device", "cpu", "--batch_size", "2", "--profile", "3")
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
     for row in ("ours, warm RIR cache", "ours, cold RIR cache", "float64 reference", "ours on the device (cpu"):
         assert re.search(re.escape(row) + r".*\d+\.\d\d", out), row
     assert "each revision's own package in its own process" in out
-    assert re.search(r"HEAD\s+\d+\.\d\d\s+x1\.00 vs HEAD", out)
+    assert re.search(r"HEAD\s+\d+\.\d\d x 1\.00\s+\d+\.\d\d x 1\.00\s+\d+ x 1\.00  vs HEAD", out)
+    assert "profile of 3 warm items (cProfile, CPU time" in out
+    shares = {}
+    for row in ("forward transforms", "inverse transforms", "frequency-domain products", "levels",
+                "clip placement", "copy-out with the background", "RIR-spectrum cache look-ups", "rest of the item"):
+        m = re.search(re.escape(row) + r"\s+(-?\d+\.\d) %\s+-?\d+\.\d\d ms an item", out)
+        assert m, row
+        shares[row] = float(m.group(1))
+    assert abs(sum(shares.values()) - 100) < 0.5, shares
+    for row in ("forward transforms", "inverse transforms", "frequency-domain products"):
+        assert shares[row] > 0, row
 
 
 def test_an_unknown_revision_is_one_error_line():
