@@ -1,7 +1,7 @@
 """Real-time factor of the full 4-channel S5 chain (M2dAtSpatial ViT-B + ResUNet30).
 
     python benchmarks/inference_rtf.py [--devices cpu cuda] [--batch_sizes 1 2] [--repeats 3]
-        [--threads N] [--seconds 10]
+        [--threads N] [--seconds 10] [--breakdown]
 
 Models have the official sizes: M2dAtSpatial built from a fabricated full-size M2D weight
 file in the official AS-FT layout (ViT-B, 768/12/12, 96.5 M parameters with the 4c head)
@@ -22,6 +22,12 @@ Two code paths run on the *same* parameters:
 RTF = wall time of one batch / (batch size x mixture seconds); lower is faster. Timings
 are the median of ``--repeats`` runs after one warm-up; the two paths alternate so that
 load from other processes hits both alike.
+
+``--breakdown`` also times the parts of ours per batch, as ``s5_inference`` runs them: reading
+the mixtures (4-channel 16-bit WAV files written to a temp dir, ``fileio.read_wav``), the
+tagger (``tagger`` + ``slot_predictions``), the separator (``S5Pipeline.separate`` with the
+tagged labels) and writing the separated sources (``fileio.write_wav``, float32 WAV, one file a
+slot); medians of ``--repeats`` rounds after the warm-up, each part's share of their sum.
 """
 from __future__ import annotations
 
@@ -31,6 +37,7 @@ import platform
 import statistics
 import tempfile
 import time
+from pathlib import Path
 from typing import Callable, Dict, List
 
 import torch
@@ -38,9 +45,10 @@ import torch.nn.functional as F
 
 from espnet2_ext import validate
 from espnet2_ext.errors import cli_main
+from espnet2_ext.fileio import read_wav, write_pcm16, write_wav
 from espnet2_ext.s5.labels import SILENCE_INDEX
 from espnet2_ext.s5.official import SAMPLE_RATE as SR
-from espnet2_ext.s5.pipeline import S5Pipeline
+from espnet2_ext.s5.pipeline import S5Pipeline, slot_predictions
 from espnet2_ext.s5.separator import ResUNet30
 from espnet2_ext.s5.separator.resunetk import DECODER, ENCODER, N_MASK_COMPONENTS, source_mask_of
 from espnet2_ext.s5.tagger import M2dAtSpatial, fabricate_m2d_weight_file
@@ -141,7 +149,7 @@ def check_same_function(pipe: S5Pipeline, mixture: torch.Tensor) -> float:
 
 
 def bench_device(pipe: S5Pipeline, device: torch.device, batch_sizes: List[int], repeats: int,
-                 seconds: float) -> List[dict]:
+                 seconds: float, by_part: bool = False) -> List[dict]:
     pipe = pipe.to(device)
     rows = []
     for bs in batch_sizes:
@@ -159,7 +167,53 @@ def bench_device(pipe: S5Pipeline, device: torch.device, batch_sizes: List[int],
                          "min_s": min(times[name]), "rtf": med[name] / (bs * seconds),
                          "ratio": med[name] / med["official-style"], "max_rel_diff": err})
         print_rows(rows[-2:])
+        if by_part:
+            print_breakdown(device.type, bs, breakdown(pipe, device, mix, repeats))
     return rows
+
+
+BREAKDOWN_PARTS = ("read", "tagger", "separator", "write")
+
+
+def breakdown(pipe: S5Pipeline, device: torch.device, mix: torch.Tensor, repeats: int) -> Dict[str, float]:
+    """Median seconds of each part of ours on the batch ``mix`` (see --breakdown), after a warm-up."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        inputs = [folder / f"mixture{i}.wav" for i in range(mix.shape[0])]
+        for path, x in zip(inputs, mix.cpu().numpy()):
+            write_pcm16(path, x / max(float(abs(x).max()), 1e-9) * 0.5)
+        state: dict = {}
+
+        def read():
+            state["mix"] = torch.stack([torch.from_numpy(read_wav(p, SR, 4)[0]) for p in inputs]).to(device)
+
+        def tag():
+            with torch.inference_mode():
+                state["labels"] = slot_predictions(pipe.tagger(state["mix"]), pipe.calibration)[0]
+
+        def separate():
+            state["waveform"] = pipe.separate(state["mix"], state["labels"])
+
+        def write():
+            for i, slots in enumerate(state["waveform"].float().cpu().numpy()):
+                for k, wav in enumerate(slots):
+                    write_wav(folder / f"out{i}_{k}.wav", wav[0], SR, subtype="FLOAT")
+
+        parts = {"read": read, "tagger": tag, "separator": separate, "write": write}
+        for fn in parts.values():                      # warm-up
+            fn()
+        times: Dict[str, List[float]] = {k: [] for k in parts}
+        for _ in range(repeats):
+            for name, fn in parts.items():
+                times[name].append(timed(fn, device))
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def print_breakdown(device: str, batch: int, parts: Dict[str, float]) -> None:
+    total = sum(parts.values())
+    print(f"{device:>4}  batch {batch}  ours by part: " + ", ".join(
+        f"{name} {parts[name]:.3f} s ({100 * parts[name] / total:.0f} %)" for name in BREAKDOWN_PARTS)
+        + f"; sum {total:.2f} s", flush=True)
 
 
 def print_rows(rows: List[dict]) -> None:
@@ -178,6 +232,8 @@ def main() -> None:
     p.add_argument("--repeats", type=validate.positive_int, default=3)
     p.add_argument("--threads", type=validate.positive_int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--seconds", type=validate.positive_float, default=10.0, help="mixture length")
+    p.add_argument("--breakdown", action="store_true",
+                   help="also time ours by part: read, tagger, separator, write")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -194,7 +250,7 @@ def main() -> None:
         if name == "cuda" and not torch.cuda.is_available():
             print("cuda: not available here, skipped")
             continue
-        bench_device(pipe, torch.device(name), args.batch_sizes, args.repeats, args.seconds)
+        bench_device(pipe, torch.device(name), args.batch_sizes, args.repeats, args.seconds, args.breakdown)
 
 
 if __name__ == "__main__":
