@@ -38,6 +38,8 @@ def test_help_prints_usage(recipe_dir):
     (["--stage", "5", "--stop-stage", "3"], "--stage 5 is after --stop-stage 3"),
     (["--nj", "0"], "--nj must be an integer >= 1"),
     (["--inference_nj", "-2"], "--inference_nj must be an integer >= 1"),
+    (["--train_threads", "0"], "--train_threads must be an integer >= 1"),
+    (["--train_threads", "2;touch x"], "--train_threads must be an integer >= 1"),
     (["--PATH", "/tmp"], "invalid option --PATH"),                        # environment, not an option
     (["--ngpu", "64"], "need 64 GPU(s), this machine has"),
     (["--calibration_objective", "sdr"], "--calibration_objective must be accuracy or capi_sdri"),

@@ -21,6 +21,8 @@ nj=4                   # parallel jobs for data preparation, synthesis and decod
 ngpu=0                 # GPUs per training job (0 = CPU); >1 uses DDP
 num_nodes=1            # nodes per training job (Slurm, through srun)
 cpu_procs=1            # with --ngpu 0: training processes on this node's CPUs (DDP on gloo, via torchrun)
+train_threads=         # CPU threads of a training job (default 1; with --mini true: all cores, shared
+                       # by the tagger variants that train side by side in stages 4-5)
 gpu_inference=false    # decode with ${cuda_cmd} --gpu 1 instead of ${decode_cmd}
 local_data_dir=        # stage 1: link an already extracted corpus (folder holding dev_set/ and eval_set/)
 download_baseline_ckpt=false  # stage 1: also fetch the official baseline checkpoints
@@ -96,6 +98,8 @@ Options:
                                 (beyond the baseline; decode folder decode_..._calib)
   --calibration_objective accuracy|capi_sdri   what --calibrate maximises (default ${calibration_objective})
   --overwrite true              redo folders that hold results of other settings (default: stop)
+  --train_threads N             stages 4-6: CPU threads of a training job (default 1; all cores with --mini
+                                true, shared by the tagger variants, which train side by side on CPUs)
   --packed_model F              stages 7-8: decode a system packed by stage 9
   --max_unpacked_gb N           stage 7: largest unpacked size of --packed_model in GB (default ${max_unpacked_gb})
   --report true|false --report_n N  stage 8: listening report, N best/median/worst soundscapes
@@ -153,6 +157,10 @@ eval_set=${datadir}/eval_set
 tagger_variants=${tagger_variants:-$(python -m espnet2_ext.s5.official tagger_variants)}
 tagger_variant=${tagger_variant:-$(python -m espnet2_ext.s5.official default_tagger_variant)}
 inference_nj=${inference_nj:-${nj}}
+if [ -z "${train_threads}" ]; then "${mini}" && train_threads=$(nproc) || train_threads=1; fi
+if ! [[ "${train_threads}" =~ ^[1-9][0-9]*$ ]]; then
+    log "Error: --train_threads must be an integer >= 1, got '${train_threads}'"; exit 2
+fi
 
 # Option values that become arguments or folder names: checked by espnet2_ext/bin/s5_options.py
 # (rules in espnet2_ext/validate.py), never run or re-split by a shell.
@@ -233,36 +241,52 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
         --eval_set "${eval_set}" --data_dir "${datadir}" --logdir "${expdir}/synthesize"
 fi
 
+# Stages 4-5 train one model per tagger variant. On CPUs or Slurm the variants train side by side
+# (background jobs, the training threads shared); on local GPUs one after another.
+for_each_variant() {   # for_each_variant FUNCTION: FUNCTION <variant> <threads> for every variant
+    local v pids=() failed=0 n_variants threads
+    n_variants=$(echo ${tagger_variants} | wc -w)
+    if [ "${ngpu}" -gt 0 ] && [ "${cmd_backend:-local}" = local ]; then
+        for v in ${tagger_variants}; do "$1" "${v}" "${train_threads}"; done
+        return
+    fi
+    threads=$(( train_threads / n_variants > 0 ? train_threads / n_variants : 1 ))
+    for v in ${tagger_variants}; do "$1" "${v}" "${threads}" & pids+=($!); done
+    for v in "${pids[@]}"; do wait "${v}" || failed=1; done
+    [ "${failed}" -eq 0 ] || { log "Error: a tagger training failed (its error is above)"; exit 1; }
+}
+train_tag_head() {   # train_tag_head <variant> <threads>
+    local/train.sh --task tag --cmd "${cuda_cmd}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" --cpu_procs "${cpu_procs}" \
+        --num_threads "$2" --config "$(tag_head_conf "$1")" --exp "${expdir}/tag_head_$(tagger_tag "$1")" \
+        --valid_data_dir "${datadir}/valid" --overwrite "${overwrite}" -- "${tag_argv[@]}"
+}
+train_tag_blocks() {   # train_tag_blocks <variant> <threads>
+    local src=${expdir}/tag_head_$(tagger_tag "$1") dst=${expdir}/tag_blocks_$(tagger_tag "$1")
+    # Default: best stage-4 weights + a fresh AdamW at the stage-5 lr.
+    # --official_resume true: also carry the stage-4 optimizer state and epoch
+    # counter, as the official `train.py -r epoch=N.ckpt` does (lr stays 1e-3).
+    python -m espnet2_ext.bin.s5_stage5_init --src_exp "${src}" --dst_exp "${dst}" \
+        --official_resume "${official_resume}" --overwrite "${overwrite}"
+    local/train.sh --task tag --cmd "${cuda_cmd}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" --cpu_procs "${cpu_procs}" \
+        --num_threads "$2" --config "$(tag_blocks_conf "$1")" --exp "${dst}" --overwrite "${overwrite}" \
+        --valid_data_dir "${datadir}/valid" --init_param "${dst}/init.pth" -- "${tag_argv[@]}"
+}
+
 if ! "${skip_train}" && [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     log "Stage 4: train the tagger head on the frozen M2D backbone (${tagger_variants})"
     local/verify_layout.sh --dev_set "${dev_set}" --eval_set "${eval_set}"   # fail early on a broken corpus
-    for v in ${tagger_variants}; do
-        local/train.sh --task tag --cmd "${cuda_cmd}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" --cpu_procs "${cpu_procs}" \
-            --config "$(tag_head_conf "${v}")" --exp "${expdir}/tag_head_$(tagger_tag "${v}")" \
-            --valid_data_dir "${datadir}/valid" --overwrite "${overwrite}" -- "${tag_argv[@]}"
-    done
+    for_each_variant train_tag_head
 fi
 
 if ! "${skip_train}" && [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     log "Stage 5: fine-tune the tagger's last 2 blocks from the best stage-4 model"
-    for v in ${tagger_variants}; do
-        src=${expdir}/tag_head_$(tagger_tag "${v}")
-        dst=${expdir}/tag_blocks_$(tagger_tag "${v}")
-        # Default: best stage-4 weights + a fresh AdamW at the stage-5 lr.
-        # --official_resume true: also carry the stage-4 optimizer state and epoch
-        # counter, as the official `train.py -r epoch=N.ckpt` does (lr stays 1e-3).
-        python -m espnet2_ext.bin.s5_stage5_init --src_exp "${src}" --dst_exp "${dst}" \
-            --official_resume "${official_resume}" --overwrite "${overwrite}"
-        local/train.sh --task tag --cmd "${cuda_cmd}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" --cpu_procs "${cpu_procs}" \
-            --config "$(tag_blocks_conf "${v}")" --exp "${dst}" --overwrite "${overwrite}" \
-            --valid_data_dir "${datadir}/valid" --init_param "${dst}/init.pth" -- "${tag_argv[@]}"
-    done
+    for_each_variant train_tag_blocks
 fi
 
 if ! "${skip_train}" && [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
     log "Stage 6: train the label-queried separator (ResUNetK, class-aware PIT)"
     local/train.sh --task sep --cmd "${cuda_cmd}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" --cpu_procs "${cpu_procs}" \
-        --config "${sep_config}" --exp "${expdir}/sep_${sep_tag}" --overwrite "${overwrite}" \
+        --num_threads "${train_threads}" --config "${sep_config}" --exp "${expdir}/sep_${sep_tag}" --overwrite "${overwrite}" \
         --valid_data_dir "${datadir}/valid" -- "${sep_argv[@]}"
 fi
 
