@@ -45,7 +45,9 @@ share of the window spent waiting for the next batch (ours: time in the loader i
 next(); official: between ``on_train_batch_end`` and the next ``on_train_batch_start``).
 Utilisation over the window is sampled from this process every 0.1 s: the CPU time of the
 training process and its loader workers (percent of one core: 200 % = two cores busy) and, on
-CUDA, ``nvidia-smi``'s GPU utilisation (mean of the samples).
+CUDA, ``nvidia-smi``'s GPU utilisation (mean of the samples). "items/CPU-s" = items/s divided
+by that CPU share: on a shared CPU the rows get different shares of the cores, and a
+compute-bound row's rate moves with its share.
 
 Without --data_root the corpus is built in a temp dir in the official layout, as
 synth_throughput.py builds it (one SOFA room of 20 positions x 4 ch x 174,763 taps; 6 target
@@ -279,6 +281,8 @@ def summarise(stamps: dict, waits: List[float], warmup: int, steps: int, batch: 
     result = {"items_per_s": steps * batch / window, "median_step_s": statistics.median(step_times),
               "window_s": window, "data_wait": sum(waits) / window if waits else None}
     result.update(sampler.over(stamps["wall_starts"][warmup], stamps["wall_starts"][warmup + steps]))
+    cpu = result["cpu_percent"]       # on a shared CPU the rate moves with the CPU share a run got
+    result["items_per_cpu_s"] = result["items_per_s"] / (cpu / 100) if cpu and cpu > 0 else None
     return result
 
 
@@ -491,19 +495,21 @@ def print_row(r: dict) -> None:
         return
     print(f"  {r['label']:46s} {rate(r['items_per_s']):>8s} items/s  median step {r['median_step_s']:7.3f} s  "
           f"data wait {fmt(r['data_wait'] and 100 * r['data_wait'], '5.1f')} %  CPU {fmt(r['cpu_percent'], '5.0f')} %"
-          f"  GPU {fmt(r['gpu_percent'], '5.1f')} %  (run {r['run_s']:.0f} s)", flush=True)
+          f"  GPU {fmt(r['gpu_percent'], '5.1f')} %  items/CPU-s {rate(r['items_per_cpu_s']) if r['items_per_cpu_s'] else '-'}"
+          f"  (run {r['run_s']:.0f} s)", flush=True)
 
 
 def print_table(results: List[dict]) -> None:
-    print("\n| config | row | items/s | median step s | data wait % | CPU % | GPU % | vs official |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("\n| config | row | items/s | median step s | data wait % | CPU % | GPU % | items/CPU-s | vs official |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         if r["status"] != "ok":
-            print(f"| {r['config']} | {r['label']} | {r['status']} | | | | | |")
+            print(f"| {r['config']} | {r['label']} | {r['status']} | | | | | | |")
             continue
         print(f"| {r['config']} | {r['label']} | {rate(r['items_per_s'])} | {r['median_step_s']:.3f} | "
               f"{fmt(r['data_wait'] and 100 * r['data_wait'], '.1f')} | {fmt(r['cpu_percent'], '.0f')} | "
-              f"{fmt(r['gpu_percent'], '.1f')} | {fmt(r.get('vs_official'), '.2f')} |")
+              f"{fmt(r['gpu_percent'], '.1f')} | {rate(r['items_per_cpu_s']) if r['items_per_cpu_s'] else '-'} | "
+              f"{fmt(r.get('vs_official'), '.2f')} |")
 
 
 @cli_main
