@@ -116,7 +116,7 @@ class ResUNet30TimeFiLM(ResUNet30):
         n_stft = n_samples // HOP_LENGTH + 1
         ratio = self.base.time_downsample_ratio
         n = math.ceil(n_stft / ratio) * ratio // STFT_FRAMES_PER_ACTIVITY_FRAME
-        a = activity.to(torch.float32)[..., :n]
+        a = activity.to(torch.float64 if activity.dtype == torch.float64 else torch.float32)[..., :n]
         if self.training and self.activity_noise > 0:
             a = (a + self.activity_noise * torch.randn_like(a)).clamp(0, 1)
         return F.pad(a, (0, n - a.shape[-1]))
