@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -32,3 +33,25 @@ def parity_dir() -> Path:
     if not PARITY_DIR.is_dir():
         pytest.fail(f"parity fixture not found at {PARITY_DIR}; set DCASE26T4_PARITY_DIR")
     return PARITY_DIR
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """tmpfs(name, options) -> a fresh tmpfs mounted at tmp_path/name with mount ``options``
+    (e.g. "size=64k", "ro,size=64k"): a file system that really fills up or refuses writes, even
+    to root. Skips where mounting is not allowed (needs root / CAP_SYS_ADMIN); unmounted after."""
+    mounted = []
+
+    def mount(name: str, options: str) -> Path:
+        point = tmp_path / name
+        point.mkdir()
+        res = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)],
+                             capture_output=True, text=True)
+        if res.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here (needs root / CAP_SYS_ADMIN): {res.stderr.strip()}")
+        mounted.append(point)
+        return point
+
+    yield mount
+    for point in mounted:
+        subprocess.run(["umount", str(point)], check=True)

@@ -207,16 +207,9 @@ def test_disk_full_while_writing_estimates(where, models, test_set, reference_de
 
 
 @pytest.fixture
-def tiny_fs(tmp_path):
+def tiny_fs(tmpfs):
     """A 64 KiB tmpfs: a file system that really fills up."""
-    mnt = tmp_path / "full"
-    mnt.mkdir()
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
-                         capture_output=True, text=True)
-    if res.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here (needs root / CAP_SYS_ADMIN): {res.stderr.strip()}")
-    yield mnt
-    subprocess.run(["umount", str(mnt)], check=True)
+    return tmpfs("full", "size=64k")
 
 
 @covers("disk_full_real_tmpfs")
