@@ -32,13 +32,14 @@ slot); medians of ``--repeats`` rounds after the warm-up, each part's share of t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable, Dict, Iterator, List
 
 import torch
 import torch.nn.functional as F
@@ -110,10 +111,30 @@ def official_separator(sep: ResUNet30, mixture: torch.Tensor, label_vector: torc
     return wav * source_mask_of(label_vector, s)[:, :, None, None]
 
 
+@contextlib.contextmanager
+def convolution_transforms(*models: torch.nn.Module) -> Iterator[None]:
+    """Inside: every STFT/ISTFT/log-mel module of ``models`` computes by its DFT convolutions, as the
+    official code (torchlibrosa, nnAudio) does, instead of our FFT path (``use_fft``)."""
+    modules = [m for model in models for m in model.modules() if hasattr(m, "use_fft")]
+    for m in modules:
+        m.use_fft = False
+    try:
+        yield
+    finally:
+        for m in modules:
+            m.use_fft = True
+
+
 @torch.no_grad()
 def official_style_s5(tagger: M2dAtSpatial, sep: ResUNet30, mixture: torch.Tensor) -> Dict[str, torch.Tensor]:
     """S5.predict_label_separate: tagger.predict, one-hot without the silence column,
-    stable silence-last sort per item, flatten to [B, 54], separator."""
+    stable silence-last sort per item, flatten to [B, 54], separator; the transforms by
+    convolution (:func:`convolution_transforms`)."""
+    with convolution_transforms(tagger, sep):
+        return _official_style_s5(tagger, sep, mixture)
+
+
+def _official_style_s5(tagger: M2dAtSpatial, sep: ResUNet30, mixture: torch.Tensor) -> Dict[str, torch.Tensor]:
     logits = tagger(mixture)            # same op sequence as the official PortableM2D / M2dAtSpatial
     probs, idx = logits.softmax(-1).max(-1)
     onehot = F.one_hot(idx, logits.shape[-1]).float()[..., :-1]

@@ -97,6 +97,7 @@ class STFT(nn.Module):
         super().__init__()
         self.n_fft = n_fft
         self.hop_length = hop_length
+        self.use_fft = True      # False: always the convolutions (the official code path)
         n_bins = n_fft // 2 + 1
         kernel = (dft_matrix(n_fft)[:, :n_bins] * hann_window(n_fft)[:, None]).T   # [F, n_fft]
         self.conv_real = _frozen_conv1d(np.real(kernel)[:, None, :], hop_length)
@@ -106,7 +107,7 @@ class STFT(nn.Module):
         """waveform [..., L] -> (real, imag), each [..., frames, F]."""
         lead = waveform.shape[:-1]
         if waveform.dtype in (torch.float32, torch.float64) \
-                and kernels_are_canonical(self, ("stft_real", "stft_imag"), self.n_fft):
+                and self.use_fft and kernels_are_canonical(self, ("stft_real", "stft_imag"), self.n_fft):
             spec = torch.stft(waveform.reshape(-1, waveform.shape[-1]), self.n_fft, self.hop_length,
                               window=_window(self.n_fft, waveform.dtype, waveform.device), center=True,
                               pad_mode="reflect", return_complex=True)                # [N, F, frames]
@@ -129,6 +130,7 @@ class ISTFT(nn.Module):
         super().__init__()
         self.n_fft = n_fft
         self.hop_length = hop_length
+        self.use_fft = True      # False: always the convolutions (the official code path)
         window = hann_window(n_fft)
         kernel = (dft_matrix(n_fft, inverse=True) / n_fft * window[None, :]).T        # [n_fft, n_fft]
         self.conv_real = _frozen_conv1d(np.real(kernel)[:, :, None])
@@ -146,7 +148,7 @@ class ISTFT(nn.Module):
         """(real, imag) [..., frames, F] -> waveform [..., length]."""
         lead, (n_frames, n_bins) = real.shape[:-2], real.shape[-2:]
         if real.dtype in (torch.float32, torch.float64) and imag.dtype == real.dtype \
-                and kernels_are_canonical(self, ("istft_real", "istft_imag"), self.n_fft):
+                and self.use_fft and kernels_are_canonical(self, ("istft_real", "istft_imag"), self.n_fft):
             spec = torch.complex(real.reshape(-1, n_frames, n_bins), imag.reshape(-1, n_frames, n_bins))
             frames = torch.fft.irfft(spec, n=self.n_fft, dim=-1) * _window(self.n_fft, real.dtype, real.device)
             frames = frames.transpose(1, 2)                                   # [N, n_fft, frames]

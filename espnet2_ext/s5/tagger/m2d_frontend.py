@@ -131,6 +131,7 @@ class ConvStft(nn.Module):
         self.n_fft = n_fft
         self.win_length = win_length
         self.hop_length = hop_length
+        self.use_fft = True      # False: always the convolutions (the official code path)
         wsin, wcos, window = fourier_kernels(n_fft, win_length)
         self.register_buffer("wsin", wsin)
         self.register_buffer("wcos", wcos)
@@ -150,7 +151,7 @@ class ConvStft(nn.Module):
 
     def fft_applies(self, wav: torch.Tensor) -> bool:
         """Whether :meth:`power_frames` computes this module's transform for ``wav``."""
-        return wav.dtype in (torch.float32, torch.float64) and self.kernels_are_canonical()
+        return self.use_fft and wav.dtype in (torch.float32, torch.float64) and self.kernels_are_canonical()
 
     def power_frames(self, wav: torch.Tensor) -> torch.Tensor:
         """|STFT|^2 by FFT, frame-major: [B, T] -> [B, T // hop + 1, n_fft//2+1] (the caller
