@@ -23,18 +23,18 @@ largest difference of their eval outputs (relative to the output peak) is printe
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import platform
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
 from typing import Dict, List
+
+from revisions import package_at  # benchmarks/revisions.py
 
 REPO = Path(__file__).resolve().parents[1]
 SR = 32000
@@ -93,15 +93,6 @@ def child(args: argparse.Namespace) -> None:
 
 
 # ------------------------------------------------------------------------------ parent
-def package_at(revision: str, folder: Path) -> Path:
-    """The espnet2_ext of git ``revision``, extracted into ``folder`` (returned)."""
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", revision, "espnet2_ext"],
-                             capture_output=True, check=True).stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(folder, filter="data")
-    return folder
-
-
 def run_child(root: Path, what: str, width: int, args: argparse.Namespace, out: Path) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--_child", str(root), "--_what", what,
            "--_width", str(width), "--_out", str(out), "--threads", str(args.threads), "--steps", str(args.steps),

@@ -59,7 +59,6 @@ import pstats
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -78,6 +77,7 @@ from espnet2_ext.s5.labels import CLASSES  # noqa: E402
 from espnet2_ext.s5.official import SAMPLE_RATE as SR  # noqa: E402
 from espnet2_ext.synth.dataset import GenerateDataset  # noqa: E402
 from espnet2_ext.synth.render import render_scene_reference  # noqa: E402
+from revisions import package_at  # noqa: E402  (benchmarks/revisions.py)
 from espnet2_ext.synth.sofa import write_sofa  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -174,15 +174,6 @@ def check_revision(revision: str) -> None:
     if subprocess.run(["git", "-C", str(REPO), "cat-file", "-e", f"{revision}:espnet2_ext/synth/dataset.py"],
                       capture_output=True).returncode != 0:
         raise S5InputError(f"--revisions: no espnet2_ext/synth/dataset.py at git revision {revision!r}")
-
-
-def package_at(revision: str, folder: Path) -> Path:
-    """The espnet2_ext of git ``revision``, extracted into ``folder`` (returned)."""
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", revision, "espnet2_ext"],
-                             capture_output=True, check=True).stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(folder, filter="data")
-    return folder
 
 
 def compare_revisions(revisions, conf: dict, is_tagger: bool, root: Path, n: int, rounds: int, seed: int,
