@@ -5,6 +5,7 @@ submission from the same experiment (stage 8 with --submission true).
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import zipfile
@@ -46,6 +47,58 @@ def test_all_stages_ran_and_printed_the_score_table(mini_run):
     report = work / DECODE / "test/score/report/index.html"   # the listening report
     assert report.is_file() and "<audio " in report.read_text(encoding="utf-8")
     assert "](report/index.html)" in (work / DECODE / "test/score/RESULTS.md").read_text()
+
+
+#: How far a run may differ from README's mini table (README says why: float32 summation order
+#: depends on the CPU's vector width and thread count, and training amplifies last-bit changes).
+README_TOLERANCE = {"loss": 0.05, "accuracy": 5.0, "capi_sdri": 0.1}
+
+
+def numbers(text: str):
+    return [float(x.replace("\u2212", "-")) for x in re.findall(r"[\u2212-]?\d+\.\d+", text)]
+
+
+def run_figures(work):
+    """The mini table's figures from this run: (untrained, trained) per stage row, as README prints them."""
+    def figures(exp):
+        text = (work / "exp" / exp / "learning_figures.txt").read_text()
+        init = dict(re.findall(r"(\w+)=(-?\d+\.\d+)", re.search(r"initial \(untrained\) valid: (.*)", text)[1]))
+        best = float(re.search(r"best epoch \d+: valid loss (-?\d+\.\d+)", text)[1])
+        acc = re.search(r"best epoch valid accuracy: mixture (\d+\.\d) %, source (\d+\.\d) %", text)
+        return {k: float(v) for k, v in init.items()}, best, acc
+    tag_init, tag_best, tag_acc = figures("tag_head_4c")
+    sep_init, sep_best, _ = figures("sep_resunetk")
+    results = json.loads((work / f"{DECODE}/test/score/results.json").read_text())
+    return {
+        "tagger": ([tag_init["loss"], 100 * tag_init["acc_src"]],
+                   [tag_best, float(tag_acc[2]), float(tag_acc[1])]),
+        "separator": ([sep_init["loss"]], [sep_best]),
+        "dev test": ([], [results["CAPI-SDRi"]["mean"], results["label_metrics"]["accuracy_src"]]),
+    }
+
+
+def test_readme_mini_table_is_what_this_run_printed(mini_run, repo_root):
+    """README's 'What the mini run learns' table equals this run's figures (within README_TOLERANCE),
+    and every training stage learns: validation better than untrained."""
+    work, _ = mini_run
+    readme = (repo_root / "README.md").read_text()
+    rows = {"tagger": "| 4 tagger head 4c |", "separator": "| 6 separator |", "dev test": "| 7–8 dev test"}
+    kinds = {"tagger": (["loss", "accuracy"], ["loss", "accuracy", "accuracy"]),
+             "separator": (["loss"], ["loss"]), "dev test": ([], ["capi_sdri", "accuracy"])}
+    ran = run_figures(work)
+    for row, start in rows.items():
+        line = next(line for line in readme.splitlines() if line.startswith(start))
+        cells = line.split("|")[2:4]
+        for cell, got, kind in zip(cells, ran[row], kinds[row]):
+            printed = numbers(cell)
+            if row == "dev test" and not printed:
+                continue
+            assert len(printed) == len(got) == len(kind), (row, cell, got)
+            for p, g, k in zip(printed, got, kind):
+                assert abs(p - g) <= README_TOLERANCE[k], f"README {row}: {cell.strip()!r} but this run: {got}"
+    (tag_init, tag_best), (sep_init, sep_best) = ran["tagger"], ran["separator"]
+    assert tag_best[0] < tag_init[0] and tag_best[1] > tag_init[1]       # the tagger head learns
+    assert sep_best[0] < sep_init[0]                                     # the separator learns
 
 
 def test_models_logs_tensorboard_and_learning_figures(mini_run):
