@@ -17,7 +17,8 @@ stage=1                # first stage to run
 stop_stage=8           # last stage to run
 mini=false             # true: build and use the embedded mini corpus, mini configs (CPU, minutes)
 mini_seed=0            # seed of the mini corpus
-nj=4                   # parallel jobs for data preparation, synthesis and decoding
+nj=                    # parallel jobs for data preparation, synthesis and decoding (default 4;
+                       # with --mini true: the number of cores, at most 4)
 ngpu=0                 # GPUs per training job (0 = CPU); >1 uses DDP
 num_nodes=1            # nodes per training job (Slurm, through srun)
 cpu_procs=1            # with --ngpu 0: training processes on this node's CPUs (DDP on gloo, via torchrun)
@@ -79,7 +80,7 @@ Stages:
 Options:
   --stage N / --stop-stage N    stages to run (default ${stage}..${stop_stage})
   --mini true|false             use the built-in mini corpus and conf/mini/ (default ${mini})
-  --nj N                        parallel jobs (default ${nj})
+  --nj N                        parallel jobs (default 4; with --mini true the cores, at most 4)
   --ngpu N --num_nodes N        training resources (default ${ngpu} GPU, ${num_nodes} node);
                                 batch_size in the configs is per GPU (official meaning)
   --cpu_procs N                 with --ngpu 0: N training processes on CPUs (same DDP code path)
@@ -124,6 +125,7 @@ done
 if [ "${stage}" -gt "${stop_stage}" ]; then
     log "Error: --stage ${stage} is after --stop-stage ${stop_stage}: nothing would run"; exit 2
 fi
+if [ -z "${nj}" ]; then "${mini}" && nj=$(min 4 "$(nproc)") || nj=4; fi
 # numeric options: name minimum (checked before any work, so a typo leaves no stray files)
 for spec in nj:1 inference_nj:1 ngpu:0 num_nodes:1 cpu_procs:1 mini_seed:0 submission_number:1; do
     name=${spec%%:*}; min_value=${spec##*:}; value=${!name}
