@@ -255,7 +255,7 @@ for_each_variant() {   # for_each_variant FUNCTION: FUNCTION <variant> <threads>
     threads=$(( train_threads / n_variants > 0 ? train_threads / n_variants : 1 ))
     for v in ${tagger_variants}; do "$1" "${v}" "${threads}" & pids+=($!); done
     for v in "${pids[@]}"; do wait "${v}" || failed=1; done
-    [ "${failed}" -eq 0 ] || { log "Error: a tagger training failed (its error is above)"; exit 1; }
+    [ "${failed}" -eq 0 ] || { log "stopped: a tagger training failed (its error line is above)"; exit 1; }
 }
 train_tag_head() {   # train_tag_head <variant> <threads>
     local/train.sh --task tag --cmd "${cuda_cmd}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" --cpu_procs "${cpu_procs}" \

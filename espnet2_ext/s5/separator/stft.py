@@ -61,8 +61,11 @@ def canonical_kernels(n_fft: int) -> Dict[str, torch.Tensor]:
 
 @functools.lru_cache(maxsize=8)
 def _window(n_fft: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """Periodic Hann window [n_fft] in ``dtype`` (rounded once from float64)."""
-    return torch.from_numpy(hann_window(n_fft)).to(device=device, dtype=dtype)
+    """Periodic Hann window [n_fft] in ``dtype`` (rounded once from float64). Made outside
+    inference mode even when first asked inside it (a decode), so that the cached tensor can
+    later take part in training, which autograd refuses for inference tensors."""
+    with torch.inference_mode(False):
+        return torch.from_numpy(hann_window(n_fft)).to(device=device, dtype=dtype)
 
 
 def kernels_are_canonical(module: nn.Module, names: Tuple[str, str], n_fft: int) -> bool:

@@ -89,3 +89,19 @@ def test_changed_kernels_are_used_as_they_are():
     with torch.no_grad():
         stft.conv_real.weight[3] /= 2        # canonical again: back on the FFT path
     assert torch.allclose(stft(x)[0], before, atol=1e-6)
+
+
+def test_training_after_a_decode_in_inference_mode():
+    """The FFT path's cached window, first made inside torch.inference_mode (a decode), must not
+    be an inference tensor: training in the same process needs it for backward."""
+    from espnet2_ext.s5.separator.resunetk import ResUNet30
+
+    model = ResUNet30(base_channels=4)
+    mixture, query = torch.randn(1, 4, 4000), torch.zeros(1, 54)
+    query[0, 0] = 1
+    model.eval()
+    with torch.inference_mode():
+        model.separate(mixture, query)
+    model.train()
+    model.separate(mixture, query).sum().backward()
+    assert model.base.pre_conv.weight.grad is not None
