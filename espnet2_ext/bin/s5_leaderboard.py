@@ -7,6 +7,12 @@ by stage 8), with CAPI-SDRi, label accuracies, CA-SDRi (2025 metric), parameters
 models and the decode folder, the date, code version and package versions, and a link
 to the listening report when there is one. Published results are added as reference
 rows, clearly marked as not run here. Stage 8 rewrites the file after every scoring.
+
+A second table gives, per system scored here, the 95 % percentile bootstrap interval of
+CAPI-SDRi and of mixture accuracy (:mod:`espnet2_ext.s5.metrics.bootstrap`, from the
+per-soundscape values in ``details``) and the paired bootstrap interval of its difference
+from the best system scored here (highest CAPI-SDRi), on the soundscapes both scored.
+Reference rows have no per-soundscape values: "—".
 """
 from __future__ import annotations
 
@@ -16,14 +22,15 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from espnet2_ext.errors import S5InputError, cli_main
 from espnet2_ext.output_paths import check_output_file
 from espnet2_ext.fileio import atomic_path
 from espnet2_ext.names import markdown_text, url_path
 from espnet2_ext.s5.listening_report import report_index
-from espnet2_ext.s5.results import read_results_json
+from espnet2_ext.s5.metrics import bootstrap
+from espnet2_ext.s5.results import per_soundscape, read_results_json
 
 #: published dev-test results (not run here): (system, CAPI-SDRi dB, mixture acc %, source acc %, source)
 REFERENCE_ROWS = (
@@ -78,6 +85,8 @@ def system_row(results_file: Path, base: Path) -> Optional[Dict[str, object]]:
         "code": env.get("code_version", "?"),
         "versions": ", ".join(f"{k} {env[k]}" for k in ("torch", "espnet") if k in env) or "?",
         "report": os.path.relpath(report, base) if report.is_file() else None,
+        "per_soundscape": per_soundscape(results),
+        "capi_ci": (results.get("CAPI-SDRi") or {}).get("ci95"), "acc_mix_ci": acc.get("accuracy_mix_ci95"),
     }
 
 
@@ -90,6 +99,68 @@ def _num(value: object, digits: int = 3) -> str:
 def _table_row(cells: List[str]) -> str:
     """One Markdown table row of ``cells`` (already Markdown: names escaped, links built)."""
     return "| " + " | ".join(cells) + " |"
+
+
+def _interval(ci: Optional[List[float]], digits: int = 3) -> str:
+    return "—" if ci is None else f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+
+
+def _own_intervals(row: Dict[str, object]) -> Tuple[str, str]:
+    """The row's CAPI-SDRi and mixture-accuracy intervals: from its per-soundscape values (the
+    computation s5_score records), else as recorded in results.json (else '—')."""
+    values = row["per_soundscape"]
+    if values:
+        capi, mix = zip(*values.values())
+        return _interval(bootstrap.mean_ci(capi)), _interval(bootstrap.mean_ci(mix))
+    return _interval(row["capi_ci"]), _interval(row["acc_mix_ci"])
+
+
+def _differences(row: Dict[str, object], best: Optional[Dict[str, object]]) -> Tuple[str, str]:
+    """Paired bootstrap of (row − best) for CAPI-SDRi and mixture accuracy, on the shared soundscapes."""
+    if best is None:
+        return "—", "—"
+    if row is best:
+        return "0 (best)", "0 (best)"
+    mine, theirs = row["per_soundscape"], best["per_soundscape"]
+    shared = [name for name in theirs if name in mine] if mine and theirs else []
+    if not shared:
+        return "—", "—"
+    note = "" if len(shared) == len(mine) == len(theirs) else \
+        f" (on the {len(shared)} shared of {len(mine)} / {len(theirs)})"
+    cells = []
+    for k in (0, 1):
+        diff, ci = bootstrap.paired_difference([mine[n][k] for n in shared], [theirs[n][k] for n in shared])
+        cells.append("—" if diff is None else f"{diff:+.3f} {_interval(ci)}{note}")
+    return cells[0], cells[1]
+
+
+def intervals_markdown(ordered: List[Dict[str, object]]) -> List[str]:
+    """The confidence-interval table (same row order as the main table)."""
+    ours = [r for r in ordered if "source" not in r]
+    best = next((r for r in ours if isinstance(r["capi"], (int, float))), None)   # rows are sorted
+    lines = [
+        "",
+        f"## {100 * bootstrap.LEVEL:g} % bootstrap confidence intervals",
+        "",
+        f"Percentile bootstrap of the mean over the soundscapes ({bootstrap.RESAMPLES} resamples, seed "
+        f"{bootstrap.SEED}). Δ = this system − the best system scored here"
+        + (f" ({markdown_text(best['system'])})" if best else "")
+        + ": paired bootstrap on the soundscapes both scored (the same resampled soundscapes for both).",
+        f"A Δ interval that contains 0: the difference is not significant at the {100 * bootstrap.LEVEL:g} % "
+        "level. Rows marked † have no per-soundscape values (—).",
+        "",
+        "| system | soundscapes | CAPI-SDRi 95 % CI (dB) | Δ CAPI-SDRi vs best (dB) [95 % CI] "
+        "| Acc. mixture 95 % CI (%) | Δ Acc. mixture vs best (%) [95 % CI] |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in ordered:
+        if "source" in r:
+            lines.append(_table_row([markdown_text(r["system"]), *["—"] * 5]))
+            continue
+        n = "—" if r["per_soundscape"] is None else str(len(r["per_soundscape"]))
+        (capi, mix), (dcapi, dmix) = _own_intervals(r), _differences(r, best)
+        lines.append(_table_row([markdown_text(r["system"]), n, capi, dcapi, mix, dmix]))
+    return lines
 
 
 def leaderboard_markdown(rows: List[Dict[str, object]]) -> str:
@@ -122,7 +193,7 @@ def leaderboard_markdown(rows: List[Dict[str, object]]) -> str:
         lines.append(_table_row([md(r["system"]), _num(r["capi"]), _num(r["acc_mix"]), _num(r["acc_src"]),
                                  _num(r["ca2025"]), params, md(r["tagger"]), md(r["separator"]), md(r["date"]),
                                  md(r["code"]), md(r["versions"]), report]))
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + intervals_markdown(ordered)) + "\n"
 
 
 def collect(exp: Path, base: Path) -> List[Dict[str, object]]:

@@ -10,7 +10,9 @@ Prints the official three lines (``CAPI-SDRi: x.xxx``, ``Accuracy (mixture): x.x
 
 * ``results.json``  -- the official results shape (``CAPI-SDRi``, ``label_metrics``,
   ``details`` per soundscape) plus ``CA-SDRi_2025``, per-class CAPI-SDRi, the label
-  confusion and the inputs (``config``);
+  confusion and the inputs (``config``); the 95 % percentile bootstrap intervals over the
+  soundscapes (``CAPI-SDRi.ci95``, ``label_metrics.accuracy_mix_ci95``, settings under
+  ``bootstrap``; see :mod:`espnet2_ext.s5.metrics.bootstrap`);
 * ``RESULTS.md``    -- ESPnet-style tables;
 * ``per_class_capi_sdri.png`` and ``label_confusion.png``;
 * ``report/index.html`` -- the listening report (``--report true``, the default; see
@@ -48,6 +50,7 @@ from espnet2_ext.s5 import estimates as est_io
 from espnet2_ext.s5 import listening_report
 from espnet2_ext.s5.official import ESTIMATES_JSON
 from espnet2_ext.s5.labels import CLASSES, LABELS_WITH_SILENCE
+from espnet2_ext.s5.metrics import bootstrap
 from espnet2_ext.s5.metrics import (
     ca_sdri,
     capi_sdri_details,
@@ -112,9 +115,11 @@ def summarize(scores: Scores, config: dict, nparams: Optional[int] = None) -> di
     """The results.json object (official keys first; ``nparams`` as the decoder recorded it)."""
     per_class = {c: {"mean": float(np.mean(scores.per_class[c])) if scores.per_class.get(c) else None,
                      "count": len(scores.per_class.get(c, []))} for c in CLASSES}
+    mixture_correct = [100.0 if c["acc"] else 0.0 for c in scores.counts]   # accuracy_mix per soundscape
     return {
-        "CAPI-SDRi": {"mean": mean_ignoring_none(scores.capi)},
-        "label_metrics": label_accuracies(scores.counts),
+        "CAPI-SDRi": {"mean": mean_ignoring_none(scores.capi), "ci95": bootstrap.mean_ci(scores.capi)},
+        "label_metrics": {**label_accuracies(scores.counts),
+                          "accuracy_mix_ci95": bootstrap.mean_ci(mixture_correct)},
         "nparams": nparams,
         "CA-SDRi_2025": {"mean": mean_ignoring_none(scores.ca_2025)},
         "per_class_CAPI-SDRi": per_class,
@@ -123,6 +128,7 @@ def summarize(scores: Scores, config: dict, nparams: Optional[int] = None) -> di
                             "matrix": confusion_matrix(scores.confusion).tolist()},
         "n_mixtures": len(scores.details),
         "n_scored_mixtures": sum(v is not None for v in scores.capi),
+        "bootstrap": bootstrap.settings(),     # how the ci95 intervals were drawn
         "details": scores.details,
         "config": config,
     }
@@ -133,6 +139,11 @@ def summarize(scores: Scores, config: dict, nparams: Optional[int] = None) -> di
 # ------------------------------------------------------------------------------------------
 def _fmt(value: Optional[float]) -> str:
     return "nan" if value is None else f"{value:.3f}"
+
+
+def _fmt_ci(interval: Optional[List[float]]) -> str:
+    """``[lo, hi]`` with 3 decimals; '—' when there is no interval."""
+    return "—" if interval is None else f"[{interval[0]:.3f}, {interval[1]:.3f}]"
 
 
 def official_lines(summary: dict) -> List[str]:
@@ -167,10 +178,16 @@ def results_markdown(system: str, summary: dict, report: Optional[str] = None) -
         *([f"- listening report: [{markdown_text(report)}]({url_path(report)})"] if report else []),
         "",
         f"## {name}",
-        "|system|CAPI-SDRi (dB)|Accuracy mixture (%)|Accuracy source (%)|CA-SDRi 2025 (dB)|",
-        "|---|---|---|---|---|",
-        f"|{name}|{_fmt(summary['CAPI-SDRi']['mean'])}|{acc['accuracy_mix']:.3f}|"
+        "|system|CAPI-SDRi (dB)|CAPI-SDRi 95 % CI (dB)|Accuracy mixture (%)|Accuracy mixture 95 % CI (%)|"
+        "Accuracy source (%)|CA-SDRi 2025 (dB)|",
+        "|---|---|---|---|---|---|---|",
+        f"|{name}|{_fmt(summary['CAPI-SDRi']['mean'])}|{_fmt_ci(summary['CAPI-SDRi']['ci95'])}|"
+        f"{acc['accuracy_mix']:.3f}|{_fmt_ci(acc['accuracy_mix_ci95'])}|"
         f"{acc['accuracy_src']:.3f}|{_fmt(summary['CA-SDRi_2025']['mean'])}|",
+        "",
+        f"{100 * summary['bootstrap']['level']:g} % percentile bootstrap over {summary['n_mixtures']} soundscapes "
+        f"(CAPI-SDRi: the {summary['n_scored_mixtures']} with events), "
+        f"{summary['bootstrap']['resamples']} resamples, seed {summary['bootstrap']['seed']}.",
         "",
         "### Per-class CAPI-SDRi (dB; misses and false alarms count 0)",
         "|system|" + "|".join(CLASSES) + "|",

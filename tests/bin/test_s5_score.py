@@ -10,6 +10,8 @@ import pytest
 
 from espnet2_ext.bin import s5_score
 from espnet2_ext.fileio import write_wav
+from espnet2_ext.s5.metrics import bootstrap
+from espnet2_ext.s5.results import per_soundscape, read_results_json
 
 SR, T = 32000, 32000
 SCENES = {"scene_0": ["Speech", "Dishes"], "scene_1": ["Cough", "Cough"], "scene_2": [],
@@ -58,7 +60,12 @@ def test_oracle_targets_score_ideal(testset, tmp_path, capsys):
 
     res = json.loads((tmp_path / "r" / "results.json").read_text())
     assert abs(res["CAPI-SDRi"]["mean"] - expected) < 2e-3
-    assert res["label_metrics"] == {"accuracy_mix": 100.0, "accuracy_src": 100.0}
+    assert res["label_metrics"] == {"accuracy_mix": 100.0, "accuracy_src": 100.0,
+                                    "accuracy_mix_ci95": [100.0, 100.0]}
+    lo, hi = res["CAPI-SDRi"]["ci95"]
+    per_scene = [d["metrics"][0]["value"] for d in res["details"] if d["metrics"][0]["value"] is not None]
+    assert min(per_scene) <= lo < res["CAPI-SDRi"]["mean"] < hi <= max(per_scene)   # a mean of resamples
+    assert res["bootstrap"] == {"resamples": 1000, "seed": 0, "level": 0.95}
     assert res["CA-SDRi_2025"]["mean"] is not None
     details = {d["soundscape"]: d for d in res["details"]}
     assert sorted(details) == sorted(SCENES)
@@ -72,6 +79,10 @@ def test_oracle_targets_score_ideal(testset, tmp_path, capsys):
     assert matrix.sum() == 5 and np.trace(matrix) == 5
     md = (tmp_path / "r" / "RESULTS.md").read_text()
     assert "|oracle|" in md and "Per-class CAPI-SDRi" in md
+    assert "|CAPI-SDRi (dB)|CAPI-SDRi 95 % CI (dB)|Accuracy mixture (%)|Accuracy mixture 95 % CI (%)|" in md
+    assert f"|{res['CAPI-SDRi']['mean']:.3f}|[{lo:.3f}, {hi:.3f}]|100.000|[100.000, 100.000]|" in md
+    assert ("95 % percentile bootstrap over 4 soundscapes (CAPI-SDRi: the 3 with events), "
+            "1000 resamples, seed 0.") in md
     for png in ("per_class_capi_sdri.png", "label_confusion.png"):
         assert (tmp_path / "r" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -106,6 +117,16 @@ def test_missed_and_wrong_labels_lower_accuracy(testset, tmp_path, capsys):
     # acc: only scene_2 (empty vs empty) is right; sources: TP 1 (Speech), FP 1, FN 1+2+1
     assert lines[1] == "Accuracy (mixture): 25.000"
     assert lines[2] == f"Accuracy (source) : {100 / 6:.3f}"
+    # per soundscape 0, 0, 100, 0 (n = 4): the resampled accuracy is 25 K, K ~ Binomial(4, 1/4);
+    # P(K = 0) = 0.32 > 2.5 %, P(K <= 2) = 0.95 < 97.5 % <= P(K <= 3) = 0.996 -> [0, 75]
+    res = read_results_json(tmp_path / "r" / "results.json")            # the new keys pass the checks
+    assert res["label_metrics"]["accuracy_mix_ci95"] == [0.0, 75.0]
+    # the intervals are those of the per-soundscape values in details (what the leaderboard uses)
+    capi, mix = zip(*per_soundscape(res).values())
+    assert mix.count(100.0) == 1 and capi.count(None) == 1
+    assert res["CAPI-SDRi"]["ci95"] == bootstrap.mean_ci(capi)
+    assert res["CAPI-SDRi"]["ci95"][0] < res["CAPI-SDRi"]["mean"] < res["CAPI-SDRi"]["ci95"][1]
+    assert "|25.000|[0.000, 75.000]|" in (tmp_path / "r" / "RESULTS.md").read_text()
 
 
 @pytest.mark.parametrize("bad_name", ["scene_0_0_Speach.wav", "unrelated.wav", "scene_0_0_Speech_x.wav"])

@@ -4,6 +4,7 @@
 * :func:`label_counts` / :func:`label_accuracies` -- mixture- and source-level label accuracy
 * :func:`ca_sdri` -- the 2025 class-aware SDRi
 * :func:`snr` / :func:`pairwise_snr` -- the SNR ("SDR") all of them use
+* :mod:`~espnet2_ext.s5.metrics.bootstrap` -- 95 % bootstrap intervals of the means and paired differences
 """
 from espnet2_ext.s5.metrics.ca_sdri import ca_sdri
 from espnet2_ext.s5.metrics.capi_sdri import (
