@@ -34,11 +34,13 @@ no ramp at the file's ends). A track made of the windows ``K`` is::
 
     y(t) = sum_{k in K} g_k(t - s_k) y_k(t - s_k) / sum_{k in K} g_k(t - s_k)
 
-where the denominator is > 0 (0 outside K's windows, where y = 0). The weights
-``g_k / sum g`` sum to 1 at every sample, so a constant estimate stays constant; with
-``H >= W/2`` two neighbours' ramps cover the same F samples and ``sin^2 + cos^2 = 1``, i.e. a
-complementary raised-cosine cross-fade. Where only one of the track's windows covers t, its
-estimate is taken as it is.
+where the denominator is > 0 inside K's windows (the ramps are > 0 there thanks to the half
+sample) and y = 0 outside them. The weights ``g_k / sum g`` sum to 1 at every sample, so a
+constant estimate stays constant (:func:`crossfade_weights` places them over the whole file).
+Where just two windows overlap by ``<= W/2`` (``H >= W/2``, except maybe the end-aligned last
+window) their ramps cover the same F samples and ``sin^2 + cos^2 = 1``: a complementary
+raised-cosine cross-fade, the normalisation does nothing. Where only one of the track's windows
+covers t, its estimate is taken as it is (an event missed by a neighbour window is not faded).
 
 Onset/offset: from the track's waveform (not the tagger): 10 ms frames with RMS
 ``>= 10^(rel_db/20) * peak frame RMS`` and ``>= abs_floor`` are active; gaps shorter than
@@ -49,13 +51,18 @@ per-window probabilities. Entries labelled ``silence`` are ignored.
 
 Assumptions: at most 3 events at a time in any window, of the classes the model knows (the
 decoder's limits); an event is a track as long as consecutive windows find it.
+
+Decoding streams: one batch of windows is held at a time and a track keeps its running sums, so
+memory is the returned tracks (T float32 samples each) plus one batch. :func:`write_sed_table`
+writes the events table (DCASE SED format plus a probability column), :func:`sed_rows` makes
+its rows from the tracks.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -110,62 +117,54 @@ def window_starts(n_samples: int, window: int, hop: int) -> List[int]:
     return list(range(0, n_samples - window, hop)) + [n_samples - window]
 
 
-def window_tapers(starts: Sequence[int], window: int) -> np.ndarray:
-    """[n_windows, W] float64 tapers g_k (raised-cosine ramps over the shared edges)."""
-    n = len(starts)
-    g = np.ones((n, window))
-    for k in range(n):
-        for side, other in (("left", k - 1), ("right", k + 1)):
-            if not 0 <= other < n:
-                continue
-            overlap = window - abs(starts[k] - starts[other])
-            fade = min(overlap, window // 2)
-            if fade <= 0:
-                continue
-            rise = np.sin(0.5 * math.pi * (np.arange(fade) + 0.5) / fade) ** 2
-            if side == "left":
-                g[k, :fade] *= rise
-            else:
-                g[k, window - fade:] *= rise[::-1]
+def window_taper(starts: Sequence[int], k: int, window: int) -> np.ndarray:
+    """[W] float64 taper g_k of window k: 1, with raised-cosine ramps over the edges it shares."""
+    g = np.ones(window)
+    for side, other in (("left", k - 1), ("right", k + 1)):
+        if 0 <= other < len(starts):
+            fade = min(window - abs(starts[k] - starts[other]), window // 2)
+            if fade > 0:
+                rise = np.sin(0.5 * math.pi * (np.arange(fade) + 0.5) / fade) ** 2
+                if side == "left":
+                    g[:fade] *= rise
+                else:
+                    g[window - fade:] *= rise[::-1]
     return g
 
 
 def crossfade_weights(starts: Sequence[int], window: int, n_samples: int) -> np.ndarray:
     """[n_windows, T] weights ``g_k / sum_j g_j`` placed in the file (zero outside window k)."""
-    g = window_tapers(starts, window)
     w = np.zeros((len(starts), n_samples))
     for k, s in enumerate(starts):
-        w[k, s:s + window] = g[k]
+        w[k, s:s + window] = window_taper(starts, k, window)
     total = w.sum(0)
     return np.divide(w, total, out=np.zeros_like(w), where=total > 0)
 
 
-def frame_activity(x: np.ndarray, sample_rate: int, peak: Optional[float] = None,
-                   cfg: ActivityConfig = ActivityConfig()) -> np.ndarray:
-    """[n_frames] bool: 10 ms frames of ``x`` [N] above the relative and absolute thresholds.
-
-    ``peak``: the reference frame RMS (default: the loudest frame of ``x``); the last frame
-    may be shorter."""
+def _frame_rms(x: np.ndarray, sample_rate: int) -> np.ndarray:
+    """[ceil(N / frame)] RMS of the 10 ms frames of ``x`` [N] (the last frame may be shorter)."""
     frame = max(1, int(round(FRAME_S * sample_rate)))
     n = int(math.ceil(len(x) / frame))
-    if n == 0:
-        return np.zeros(0, dtype=bool)
     pad = np.zeros(n * frame, dtype=np.float64)
     pad[:len(x)] = x
-    sq = (pad.reshape(n, frame) ** 2).sum(1)
     counts = np.full(n, frame, dtype=np.float64)
-    counts[-1] = len(x) - (n - 1) * frame
-    rms = np.sqrt(sq / counts)
-    ref = float(rms.max()) if peak is None else peak
-    return (rms >= ref * 10.0 ** (cfg.rel_db / 20.0)) & (rms >= cfg.abs_floor)
+    if n:
+        counts[-1] = len(x) - (n - 1) * frame
+    return np.sqrt((pad.reshape(n, frame) ** 2).sum(1) / counts)
 
 
 def _peak_rms(x: np.ndarray, sample_rate: int) -> float:
-    frame = max(1, int(round(FRAME_S * sample_rate)))
-    n = len(x) // frame
-    if n == 0:
-        return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
-    return float(np.sqrt((x[:n * frame].astype(np.float64).reshape(n, frame) ** 2).mean(1)).max())
+    rms = _frame_rms(x, sample_rate)
+    return float(rms.max()) if rms.size else 0.0
+
+
+def frame_activity(x: np.ndarray, sample_rate: int, peak: Optional[float] = None,
+                   cfg: ActivityConfig = ActivityConfig()) -> np.ndarray:
+    """[ceil(N / frame)] bool: the 10 ms frames of ``x`` [N] with RMS >= 10^(rel_db/20) * peak
+    and >= abs_floor; ``peak``: the reference frame RMS (default: the loudest frame of ``x``)."""
+    rms = _frame_rms(x, sample_rate)
+    ref = (float(rms.max()) if rms.size else 0.0) if peak is None else peak
+    return (rms >= ref * 10.0 ** (cfg.rel_db / 20.0)) & (rms >= cfg.abs_floor)
 
 
 def onset_offset(waveform: np.ndarray, sample_rate: int,
@@ -191,17 +190,16 @@ def onset_offset(waveform: np.ndarray, sample_rate: int,
     return kept[0][0] * frame_s, min(kept[-1][1] * frame_s, len(waveform) / sample_rate)
 
 
-def _decode_batches(mixture: torch.Tensor, starts: Sequence[int], window: int,
-                    decode_window: DecodeWindow, batch_size: int) -> List[List[Detection]]:
-    """Per window, its detections (silence dropped; waveforms checked to be [W])."""
-    out: List[List[Detection]] = []
+def _decode_batches(mixture: torch.Tensor, starts: Sequence[int], window: int, decode_window: DecodeWindow,
+                    batch_size: int) -> Iterator[Tuple[int, List[Detection]]]:
+    """(window index, its detections) in order, one batch at a time (silence dropped; waveforms
+    checked to be [W] and made float32)."""
     for i in range(0, len(starts), batch_size):
         chunk = starts[i:i + batch_size]
-        batch = torch.stack([mixture[:, s:s + window] for s in chunk])
-        results = decode_window(batch)
+        results = decode_window(torch.stack([mixture[:, s:s + window] for s in chunk]))
         if len(results) != len(chunk):
             raise ValueError(f"decode_window returned {len(results)} results for a batch of {len(chunk)}")
-        for dets in results:
+        for j, dets in enumerate(results):
             kept = []
             for label, prob, wav in dets:
                 wav = np.asarray(wav, dtype=np.float32).reshape(-1)
@@ -210,8 +208,7 @@ def _decode_batches(mixture: torch.Tensor, starts: Sequence[int], window: int,
                                      f"{label!r}; expected the window's {window} samples")
                 if label != SILENCE:
                     kept.append((str(label), float(prob), wav))
-            out.append(kept)
-    return out
+            yield i + j, kept
 
 
 def _link_score(prev: np.ndarray, cur: np.ndarray, prev_start: int, cur_start: int, window: int,
@@ -238,36 +235,55 @@ def _link_score(prev: np.ndarray, cur: np.ndarray, prev_start: int, cur_start: i
     return (0.0, 1) if act_a.any() and act_b.any() else None
 
 
-def link_tracks(detections: Sequence[Sequence[Detection]], starts: Sequence[int], window: int,
-                sample_rate: int, cfg: ActivityConfig = ActivityConfig()) -> List[List[Tuple[int, int]]]:
-    """Tracks as lists of (window index, detection index), consecutive windows (see module doc)."""
-    tracks: List[List[Tuple[int, int]]] = []
-    open_tracks: List[int] = []           # indices into tracks whose last window is k - 1
-    for k, dets in enumerate(detections):
-        pairs = []
-        for t in open_tracks:
-            pk, pi = tracks[t][-1]
-            plabel, _, pwav = detections[pk][pi]
-            for i, (label, _, wav) in enumerate(dets):
-                if label != plabel:
-                    continue
-                score = _link_score(pwav, wav, starts[pk], starts[k], window, sample_rate, cfg)
+def link_window(previous: Sequence[Tuple[str, np.ndarray]], current: Sequence[Tuple[str, np.ndarray]],
+                prev_start: int, cur_start: int, window: int, sample_rate: int,
+                cfg: ActivityConfig = ActivityConfig()) -> Dict[int, int]:
+    """{index in current: index in previous}: the detections (label, waveform [W]) of a window
+    that continue those of the window before it (see the module doc: label, activity, then a
+    greedy one-to-one matching on correlation and co-active frames)."""
+    pairs = []
+    for p, (plabel, pwav) in enumerate(previous):
+        for c, (label, wav) in enumerate(current):
+            if label == plabel:
+                score = _link_score(pwav, wav, prev_start, cur_start, window, sample_rate, cfg)
                 if score is not None:
-                    pairs.append((score, t, i))
-        pairs.sort(key=lambda p: p[0], reverse=True)
-        used_t, used_i, now_open = set(), set(), []
-        for _, t, i in pairs:
-            if t not in used_t and i not in used_i:
-                used_t.add(t)
-                used_i.add(i)
-                tracks[t].append((k, i))
-                now_open.append(t)
-        for i in range(len(dets)):
-            if i not in used_i:
-                tracks.append([(k, i)])
-                now_open.append(len(tracks) - 1)
-        open_tracks = now_open
-    return tracks
+                    pairs.append((score, p, c))
+    pairs.sort(key=lambda x: x[0], reverse=True)
+    links: Dict[int, int] = {}
+    for _, p, c in pairs:
+        if c not in links and p not in links.values():
+            links[c] = p
+    return links
+
+
+class _Growing:
+    """A track being built: overlap-add sums ``num = sum g y``, ``den = sum g`` from its first
+    window's start (float64 buffers that double when full)."""
+
+    def __init__(self, label: str, origin: int):
+        self.label, self.origin, self.probs, self.windows = label, origin, [], []
+        self.num, self.den = np.zeros(0), np.zeros(0)
+        self.last: Optional[np.ndarray] = None      # its estimate in its latest window
+
+    def add(self, k: int, start: int, prob: float, wav: np.ndarray, taper: np.ndarray) -> None:
+        end = start - self.origin + len(wav)
+        if end > len(self.num):
+            size = max(end, 2 * len(self.num))
+            self.num = np.concatenate([self.num, np.zeros(size - len(self.num))])
+            self.den = np.concatenate([self.den, np.zeros(size - len(self.den))])
+        self.num[end - len(wav):end] += taper * wav
+        self.den[end - len(wav):end] += taper
+        self.probs.append(prob)
+        self.windows.append(k)
+        self.last = wav
+
+    def waveform(self, total: int) -> np.ndarray:
+        """[total] float32: num / den where den > 0, zeros elsewhere."""
+        out = np.zeros(total, dtype=np.float32)
+        n = min(len(self.num), total - self.origin)
+        num, den = self.num[:n], self.den[:n]
+        out[self.origin:self.origin + n] = np.divide(num, den, out=np.zeros(n), where=den > 0)
+        return out
 
 
 def decode_long_form(mixture: torch.Tensor, decode_window: DecodeWindow,
@@ -277,7 +293,8 @@ def decode_long_form(mixture: torch.Tensor, decode_window: DecodeWindow,
 
     ``decode_window``: batch [B, C, W] -> per window [(label, probability, waveform [W]), ...].
     Returns the tracks sorted by onset (then label), each waveform [T] float32. A file of at
-    most ``window_s`` is one call on the file as it is (W = T), outputs unchanged."""
+    most ``window_s`` is one call on the file as it is (W = T), outputs unchanged. Memory: the
+    detections of one batch, the open tracks' sums, and T float32 samples per track returned."""
     check_hop(window_s, hop_s)
     if batch_size < 1:
         raise S5InputError(f"long-form batch_size must be >= 1, got {batch_size}")
@@ -285,35 +302,38 @@ def decode_long_form(mixture: torch.Tensor, decode_window: DecodeWindow,
         raise S5InputError(f"long-form decoding expects a [channels, samples] mixture with samples, "
                            f"got shape {tuple(mixture.shape)}")
     total = int(mixture.shape[-1])
-    window = max(1, int(round(window_s * sample_rate)))
+    window = min(total, max(1, int(round(window_s * sample_rate))))
     hop = max(1, int(round(hop_s * sample_rate)))
-    if total <= window:
-        window = total
     starts = window_starts(total, window, hop)
-    detections = _decode_batches(mixture, starts, window, decode_window, batch_size)
-    g = window_tapers(starts, window)
-    tracks = []
-    for members in link_tracks(detections, starts, window, sample_rate, activity):
-        if len(starts) == 1:
-            (k, i), = members
-            wav = detections[k][i][2]
-        else:
-            num = np.zeros(total)
-            den = np.zeros(total)
-            for k, i in members:
-                s = starts[k]
-                num[s:s + window] += g[k] * detections[k][i][2]
-                den[s:s + window] += g[k]
-            wav = np.divide(num, den, out=np.zeros_like(num), where=den > 0).astype(np.float32)
-        first, last = members[0][0], members[-1][0]
-        span = onset_offset(wav, sample_rate, activity) or (
-            starts[first] / sample_rate, (starts[last] + window) / sample_rate)
-        tracks.append(Track(label=detections[first][members[0][1]][0],
-                            probability=max(detections[k][i][1] for k, i in members),
-                            onset=span[0], offset=span[1], waveform=wav,
-                            windows=[k for k, _ in members]))
-    tracks.sort(key=lambda t: (t.onset, t.label))
-    return tracks
+    if len(starts) == 1:            # T <= W: the one-clip decode, outputs as they are
+        dets = [d for _, d in _decode_batches(mixture, starts, window, decode_window, 1)][0]
+        return sorted((_finish(label, prob, wav, [0], starts, window, sample_rate, activity)
+                       for label, prob, wav in dets), key=lambda t: (t.onset, t.label))
+    done: List[_Growing] = []
+    open_tracks: List[_Growing] = []
+    for k, dets in _decode_batches(mixture, starts, window, decode_window, batch_size):
+        links = {} if k == 0 else link_window(
+            [(t.label, t.last) for t in open_tracks], [(d[0], d[2]) for d in dets],
+            starts[k - 1], starts[k], window, sample_rate, activity)
+        now_open, taper = [], window_taper(starts, k, window)
+        for c, (label, prob, wav) in enumerate(dets):
+            track = open_tracks[links[c]] if c in links else _Growing(label, starts[k])
+            track.add(k, starts[k], prob, wav, taper)
+            now_open.append(track)
+        done += [t for t in open_tracks if t not in now_open]
+        open_tracks = now_open
+    tracks = [_finish(t.label, max(t.probs), t.waveform(total), t.windows, starts, window, sample_rate,
+                      activity) for t in done + open_tracks]
+    return sorted(tracks, key=lambda t: (t.onset, t.label))
+
+
+def _finish(label: str, prob: float, wav: np.ndarray, windows: List[int], starts: Sequence[int],
+            window: int, sample_rate: int, activity: ActivityConfig) -> Track:
+    """The Track, its onset/offset from ``wav`` [T] (the span of its windows if silent)."""
+    span = onset_offset(wav, sample_rate, activity) or (
+        starts[windows[0]] / sample_rate, (starts[windows[-1]] + window) / sample_rate)
+    return Track(label=label, probability=prob, onset=span[0], offset=span[1], waveform=wav,
+                 windows=list(windows))
 
 
 def sed_rows(filename: str, tracks: Iterable[Track]) -> List[Tuple[str, float, float, str, float]]:
