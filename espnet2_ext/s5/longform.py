@@ -21,8 +21,11 @@ window k continues a track whose last detection is in window k-1 if
   RMS is >= ``rel_db`` below the detection's loudest frame and >= ``abs_floor``); with no
   overlap (``H = W``) both must be active within ``link_gap_s`` of the border.
 
-Among eligible pairs the one-to-one matching is greedy on the waveform correlation over ``O``
-(``rho = <a, b> / (|a| |b|)``), then on the number of co-active frames. So a class present twice
+* their waveforms correlate over ``O``: ``rho = <a, b> / (|a| |b|) >= min_corr`` (0.3; two
+  estimates of one event agree there, two different events of a class do not).
+
+Among eligible pairs the one-to-one matching is greedy on ``rho``, then on the number of
+co-active frames. So a class present twice
 in a window gives two tracks (the two events are active at different times or correlate with
 different continuations); a detection with no match starts a new track; a track not found in
 window k ends (no bridging over a missed window).
@@ -90,14 +93,15 @@ class Track:
 
 
 @dataclass(frozen=True)
-class ActivityConfig:
-    """Thresholds of the energy envelope (linking and onset/offset)."""
+class TrackConfig:
+    """Thresholds of the energy envelope (linking, onset/offset) and of the linking correlation."""
 
     rel_db: float = -30.0      # active: frame RMS >= peak frame RMS * 10^(rel_db/20) ...
     abs_floor: float = 1e-4    # ... and >= this (about -80 dBFS)
     min_gap_s: float = 0.2     # gaps shorter than this are filled
     min_dur_s: float = 0.05    # segments shorter than this are dropped (unless all are)
     link_gap_s: float = 0.1    # linking: activities at most this far apart count as touching
+    min_corr: float = 0.3      # linking: waveform correlation over the overlap at least this
 
 
 def check_hop(window_s: float, hop_s: float) -> None:
@@ -159,7 +163,7 @@ def _peak_rms(x: np.ndarray, sample_rate: int) -> float:
 
 
 def frame_activity(x: np.ndarray, sample_rate: int, peak: Optional[float] = None,
-                   cfg: ActivityConfig = ActivityConfig()) -> np.ndarray:
+                   cfg: TrackConfig = TrackConfig()) -> np.ndarray:
     """[ceil(N / frame)] bool: the 10 ms frames of ``x`` [N] with RMS >= 10^(rel_db/20) * peak
     and >= abs_floor; ``peak``: the reference frame RMS (default: the loudest frame of ``x``)."""
     rms = _frame_rms(x, sample_rate)
@@ -168,7 +172,7 @@ def frame_activity(x: np.ndarray, sample_rate: int, peak: Optional[float] = None
 
 
 def onset_offset(waveform: np.ndarray, sample_rate: int,
-                 cfg: ActivityConfig = ActivityConfig()) -> Optional[Tuple[float, float]]:
+                 cfg: TrackConfig = TrackConfig()) -> Optional[Tuple[float, float]]:
     """(onset, offset) in seconds from the energy envelope of ``waveform`` [T]; None if silent."""
     act = frame_activity(waveform, sample_rate, cfg=cfg)
     idx = np.flatnonzero(act)
@@ -212,7 +216,7 @@ def _decode_batches(mixture: torch.Tensor, starts: Sequence[int], window: int, d
 
 
 def _link_score(prev: np.ndarray, cur: np.ndarray, prev_start: int, cur_start: int, window: int,
-                sample_rate: int, cfg: ActivityConfig) -> Optional[Tuple[float, int]]:
+                sample_rate: int, cfg: TrackConfig) -> Optional[Tuple[float, int]]:
     """(correlation, co-active frames) of two same-label detections of consecutive windows, or
     None if they are not active at touching times in the overlap (or near the border)."""
     overlap = prev_start + window - cur_start
@@ -228,7 +232,8 @@ def _link_score(prev: np.ndarray, cur: np.ndarray, prev_start: int, cur_start: i
         if co == 0:
             return None
         den = float(np.linalg.norm(a) * np.linalg.norm(b))
-        return (float(np.dot(a.astype(np.float64), b)) / den if den > 0 else 0.0), co
+        rho = float(np.dot(a.astype(np.float64), b)) / den if den > 0 else 0.0
+        return (rho, co) if rho >= cfg.min_corr else None
     n = max(1, gap * frame)        # no overlap: both active within link_gap_s of the border
     act_a = frame_activity(prev[-n:], sample_rate, _peak_rms(prev, sample_rate), cfg)
     act_b = frame_activity(cur[:n], sample_rate, _peak_rms(cur, sample_rate), cfg)
@@ -237,10 +242,10 @@ def _link_score(prev: np.ndarray, cur: np.ndarray, prev_start: int, cur_start: i
 
 def link_window(previous: Sequence[Tuple[str, np.ndarray]], current: Sequence[Tuple[str, np.ndarray]],
                 prev_start: int, cur_start: int, window: int, sample_rate: int,
-                cfg: ActivityConfig = ActivityConfig()) -> Dict[int, int]:
+                cfg: TrackConfig = TrackConfig()) -> Dict[int, int]:
     """{index in current: index in previous}: the detections (label, waveform [W]) of a window
-    that continue those of the window before it (see the module doc: label, activity, then a
-    greedy one-to-one matching on correlation and co-active frames)."""
+    that continue those of the window before it (see the module doc: label, activity and
+    correlation, then a greedy one-to-one matching on correlation and co-active frames)."""
     pairs = []
     for p, (plabel, pwav) in enumerate(previous):
         for c, (label, wav) in enumerate(current):
@@ -288,7 +293,7 @@ class _Growing:
 
 def decode_long_form(mixture: torch.Tensor, decode_window: DecodeWindow,
                      sample_rate: int = SAMPLE_RATE, window_s: float = 10.0, hop_s: float = 5.0,
-                     batch_size: int = 1, activity: ActivityConfig = ActivityConfig()) -> List[Track]:
+                     batch_size: int = 1, config: TrackConfig = TrackConfig()) -> List[Track]:
     """Decode ``mixture`` [C, T] (C = 4) by windows of ``window_s`` every ``hop_s`` seconds.
 
     ``decode_window``: batch [B, C, W] -> per window [(label, probability, waveform [W]), ...].
@@ -307,14 +312,14 @@ def decode_long_form(mixture: torch.Tensor, decode_window: DecodeWindow,
     starts = window_starts(total, window, hop)
     if len(starts) == 1:            # T <= W: the one-clip decode, outputs as they are
         dets = [d for _, d in _decode_batches(mixture, starts, window, decode_window, 1)][0]
-        return sorted((_finish(label, prob, wav, [0], starts, window, sample_rate, activity)
+        return sorted((_finish(label, prob, wav, [0], starts, window, sample_rate, config)
                        for label, prob, wav in dets), key=lambda t: (t.onset, t.label))
     done: List[_Growing] = []
     open_tracks: List[_Growing] = []
     for k, dets in _decode_batches(mixture, starts, window, decode_window, batch_size):
         links = {} if k == 0 else link_window(
             [(t.label, t.last) for t in open_tracks], [(d[0], d[2]) for d in dets],
-            starts[k - 1], starts[k], window, sample_rate, activity)
+            starts[k - 1], starts[k], window, sample_rate, config)
         now_open, taper = [], window_taper(starts, k, window)
         for c, (label, prob, wav) in enumerate(dets):
             track = open_tracks[links[c]] if c in links else _Growing(label, starts[k])
@@ -323,14 +328,14 @@ def decode_long_form(mixture: torch.Tensor, decode_window: DecodeWindow,
         done += [t for t in open_tracks if t not in now_open]
         open_tracks = now_open
     tracks = [_finish(t.label, max(t.probs), t.waveform(total), t.windows, starts, window, sample_rate,
-                      activity) for t in done + open_tracks]
+                      config) for t in done + open_tracks]
     return sorted(tracks, key=lambda t: (t.onset, t.label))
 
 
 def _finish(label: str, prob: float, wav: np.ndarray, windows: List[int], starts: Sequence[int],
-            window: int, sample_rate: int, activity: ActivityConfig) -> Track:
+            window: int, sample_rate: int, config: TrackConfig) -> Track:
     """The Track, its onset/offset from ``wav`` [T] (the span of its windows if silent)."""
-    span = onset_offset(wav, sample_rate, activity) or (
+    span = onset_offset(wav, sample_rate, config) or (
         starts[windows[0]] / sample_rate, (starts[windows[-1]] + window) / sample_rate)
     return Track(label=label, probability=prob, onset=span[0], offset=span[1], waveform=wav,
                  windows=list(windows))
