@@ -16,19 +16,19 @@ Window starts (``T`` samples, hop ``H = round(hop_s * sr)``, ``0 < H <= W``)::
 Linking (window k-1 -> window k, overlap region ``O = [s_k, s_{k-1} + W)``): a detection of
 window k continues a track whose last detection is in window k-1 if
 
-* the labels are equal, and
-* both are active in ``O`` at times at most ``link_gap_s`` apart (activity: 10 ms frames whose
-  RMS is >= ``rel_db`` below the detection's loudest frame and >= ``abs_floor``); with no
-  overlap (``H = W``) both must be active within ``link_gap_s`` of the border.
+* the labels are equal,
+* both are active in ``O`` at times at most ``link_gap_s`` (0.1 s) apart (activity: 10 ms
+  frames whose RMS is at least the detection's loudest frame times ``10^(rel_db/20)``, -30 dB,
+  and at least ``abs_floor``), and
+* their waveforms ``a``, ``b`` (both cut to ``O``) correlate:
+  ``rho = <a, b> / (|a| |b|) >= min_corr`` (0.3): two estimates of one event agree there, two
+  different events of one class do not.
 
-* their waveforms correlate over ``O``: ``rho = <a, b> / (|a| |b|) >= min_corr`` (0.3; two
-  estimates of one event agree there, two different events of a class do not).
-
+With no overlap (``H = W``) both must instead be active within ``link_gap_s`` of the border.
 Among eligible pairs the one-to-one matching is greedy on ``rho``, then on the number of
-co-active frames. So a class present twice
-in a window gives two tracks (the two events are active at different times or correlate with
-different continuations); a detection with no match starts a new track; a track not found in
-window k ends (no bridging over a missed window).
+co-active frames. So a class present twice in a window gives two tracks (the two events are
+active at different times, or correlate with different continuations); a detection with no
+match starts a new track; a track not found in window k ends (no bridging over a missed window).
 
 Overlap-add with a cross-fade: window k gets the taper ``g_k`` (1 inside; at an edge shared with
 a neighbour, a raised-cosine ramp over ``F = min(overlap, W // 2)`` samples,
@@ -206,6 +206,8 @@ def _decode_batches(mixture: torch.Tensor, starts: Sequence[int], window: int, d
         for j, dets in enumerate(results):
             kept = []
             for label, prob, wav in dets:
+                if isinstance(wav, torch.Tensor):
+                    wav = wav.detach().float().cpu().numpy()
                 wav = np.asarray(wav, dtype=np.float32).reshape(-1)
                 if wav.shape[0] != window:
                     raise ValueError(f"decode_window returned a {wav.shape[0]}-sample waveform for "

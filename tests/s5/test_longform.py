@@ -3,7 +3,6 @@ an oracle window decoder, short files, the cross-fade and the events table."""
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 from typing import Dict, List, Tuple
 
 import numpy as np
@@ -21,8 +20,9 @@ W = 10 * SR
 DURATION = 47.3                   # not a multiple of the hop: the last window is aligned to the end
 TIME_TOL = 0.05                   # s, onset/offset tolerance
 WAVE_TOL = 2e-3                   # max |track - true event| (the oracle adds 1e-4 RMS noise)
-# (label, onset s, offset s), some off the 10 ms frame grid: across window borders (5, 10, 15, 25 s), Blender inside VacuumCleaner,
-# Pour twice in the window [25, 35) s, Speech again 37 s later, MechanicalFans up to the file's end
+# (label, onset s, offset s), some off the 10 ms frame grid: across window borders (5, 10, 15,
+# 25 s), Blender inside VacuumCleaner, Pour twice in the window [25, 35) s, Speech again 37 s
+# later, MechanicalFans up to the file's end
 EVENTS = [("Speech", 3.013, 6.407), ("VacuumCleaner", 8.004, 17.021), ("Blender", 12.0, 14.5),
           ("HairDryer", 24.637, 25.388), ("Pour", 26.0, 26.8), ("Pour", 33.05, 33.83),
           ("Speech", 40.0, 41.5), ("MechanicalFans", 43.0, DURATION)]
@@ -107,7 +107,8 @@ def test_one_track_per_event_at_the_true_times_and_continuous_across_windows(sce
                 jump = abs(float(track.waveform[b]) - float(track.waveform[b - 1]))
                 assert jump <= abs(float(truth[b]) - float(truth[b - 1])) + WAVE_TOL, (label, b)
     vacuum = match(tracks)[1]
-    assert len(vacuum.windows) >= 2 and vacuum.windows == list(range(vacuum.windows[0], vacuum.windows[-1] + 1))
+    assert len(vacuum.windows) >= 2
+    assert vacuum.windows == list(range(vacuum.windows[0], vacuum.windows[-1] + 1))
     speech = [t for t in tracks if t.label == "Speech"]
     pour = [t for t in tracks if t.label == "Pour"]
     assert len(speech) == 2 and len(pour) == 2        # a class again (far apart / in one window): two tracks
@@ -124,10 +125,10 @@ def test_windows_that_disagree_in_gain_are_cross_faded_without_a_jump(scene):
     lo, hi = int(8.5 * SR), int(16.5 * SR)
     seg, ref = vacuum.waveform[lo:hi].astype(np.float64), truth[lo:hi].astype(np.float64)
     # the local gain (estimate / truth over 10 ms) stays in [0.7, 1] and changes by < 1e-4 per
-    # sample (a hard switch: 0.3 within 320 samples, about 1e-3 per sample)
-    local = np.convolve(seg * ref, np.ones(320), "same") / (np.convolve(ref * ref, np.ones(320), "same") + 1e-9)
+    # sample (a switch without a cross-fade: >= 0.15 within 320 samples, >= 4.7e-4 per sample)
+    box = np.ones(320)
+    local = np.convolve(seg * ref, box, "same") / (np.convolve(ref * ref, box, "same") + 1e-9)
     assert local.min() > 0.69 and local.max() < 1.01
-    print("max local gain step per sample", np.abs(np.diff(local[640:-640])).max())
     assert np.abs(np.diff(local[640:-640])).max() < 1e-4
     assert local[int(1.0 * SR)] == pytest.approx(0.7, abs=0.02)     # 9.5 s: window 1 (0.7x) weighs 0.976
     assert local[int(4.0 * SR)] == pytest.approx(0.85, abs=0.02)    # 12.5 s: windows 1 and 2, 0.5 each
@@ -176,8 +177,9 @@ def test_cross_fade_weights_sum_to_one_and_keep_a_constant_constant(total_s, hop
             assert w[k, mid] == pytest.approx(0.5, abs=0.01)
             pairs += 1
     assert pairs == n_pairs
-    tracks = decode_long_form(torch.zeros(4, total), lambda b: [[("Buzzer", 0.5, np.full(window, 0.25, np.float32))]
-                                                                   for _ in b], sample_rate=sr, hop_s=hop_s)
+    constant = np.full(window, 0.25, np.float32)
+    tracks = decode_long_form(torch.zeros(4, total), lambda b: [[("Buzzer", 0.5, constant)] for _ in b],
+                              sample_rate=sr, hop_s=hop_s)
     assert len(tracks) == 1 and np.allclose(tracks[0].waveform, 0.25, atol=1e-6)
     assert tracks[0].onset == 0.0 and tracks[0].offset == pytest.approx(total_s)
 
