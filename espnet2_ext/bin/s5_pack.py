@@ -2,7 +2,7 @@
 
     python -m espnet2_ext.bin.s5_pack pack --tagger_model exp/tag_blocks_4c/valid.loss.best.pth \\
         --separator_model exp/sep_resunetk/valid.loss.best.pth --score_dir exp/decode_.../test/score \\
-        --outpath exp/packed/<name>.zip [--calibration exp/.../calibration_<model>.json]
+        --outpath exp/packed/<name>.zip [--calibration exp/.../calibration_<model>.json] [--hf_repo user/name]
     python -m espnet2_ext.bin.s5_pack unpack --archive exp/packed/<name>.zip --outdir exp/packed/<name>
     python -m espnet2_ext.bin.s5_pack upload --archive exp/packed/<name>.zip --hf_repo user/name
 
@@ -17,6 +17,9 @@ a fixed layout, whatever the experiment names::
     calibration.json               the calibrated slot decisions it was scored with, when given
     RESULTS.md  results.json       the dev-test scores of the system, when given
     report/                        its listening report, when the score folder has one
+    README.md                      the model card (espnet2_ext/s5/model_card.py): system, training
+                                   configs, dev-test scores and intervals, code version, usage,
+                                   licence, citation, under a Hugging Face metadata header
 
 Packing refuses anything in the score folder that is a link leading out of it (or to a folder,
 or to nothing) and any special file: a link to ``~/.ssh/id_rsa`` is not published with the system.
@@ -29,14 +32,21 @@ must be a mapping of strings naming a present file with the recorded digest; onl
 folder written, as a unit (a previous unpacked copy is replaced). It prints
 ``tagger_model=...`` and ``separator_model=...`` lines (and ``calibration=...`` when packed)
 for run.sh.
-``upload`` needs ``huggingface_hub`` and the network; offline it fails with one ERROR
-line and leaves nothing behind.
+``upload`` (and ``pack --hf_repo owner/name``) puts the archive and its README.md (the model card,
+at the top of the repository) on the Hugging Face Hub with ``HfApi().upload_folder``; the token
+is huggingface_hub's own (``HF_TOKEN`` or ``huggingface-cli login``). A repository it creates is
+private (the official baseline's licence restricts distribution: make it public on the Hub once
+you have checked it); an archive already there is replaced, so the repository holds one system
+(what ``S5Separate.from_pretrained("owner/name")`` expects). The repository id is checked
+before any work; offline or on any Hub error it fails with one ERROR line saying why and where
+the archive is kept, and leaves nothing behind.
 """
 from __future__ import annotations
 
 import argparse
 import logging
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -50,11 +60,13 @@ from espnet2_ext.errors import S5InputError, cli_main
 from espnet2_ext.output_paths import check_output_dir, check_output_file
 from espnet2_ext.espnet_compat import quiet_import
 from espnet2_ext.fileio import atomic_path
-from espnet2_ext.identity import file_digest
-from espnet2_ext.names import check_folder_name, check_name
+from espnet2_ext.identity import code_version, file_digest, read_record
+from espnet2_ext.names import check_folder_name, check_name, control_characters
 from espnet2_ext.s5.calibration import Calibration
+from espnet2_ext.s5.model_card import CARD_FILE, model_card
 from espnet2_ext.s5.model_files import config_path
 from espnet2_ext.s5.official import m2d_weight_path
+from espnet2_ext.s5.results import read_results_json
 from espnet2_ext.validate import keys, positive_float, typed
 
 pack_funcs = quiet_import("espnet2.main_funcs.pack_funcs")
@@ -65,6 +77,10 @@ SCORE_FILES = ("RESULTS.md", "results.json")
 REPORT_DIR = "report"
 REPACK = "re-pack the system with stage 9 (s5_pack pack)"
 ARCHIVE_TYPES = tuple(ARCHIVE_SUFFIXES)          # what unpack reads: what pack writes
+#: a Hub model repository id: owner/name, each 1-96 of [A-Za-z0-9._-], not starting or ending
+#: with '.' or '-', no '--' or '..' (huggingface_hub's validate_repo_id rules)
+_HUB_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
+HF_REPO_PATTERN = re.compile(rf"{_HUB_PART}/{_HUB_PART}")
 
 
 def _stage_model(model_file: Path, name: str, root: Path) -> Dict[str, str]:
@@ -117,9 +133,57 @@ def score_files(score_dir: Optional[Path]) -> List[Path]:
     return chosen
 
 
+def check_hf_repo(hf_repo: str, option: str = "--hf_repo") -> str:
+    """``hf_repo`` if it is a Hub model repository id ``owner/name``, else one S5InputError naming ``option``."""
+    if (not HF_REPO_PATTERN.fullmatch(hf_repo) or "--" in hf_repo or ".." in hf_repo
+            or hf_repo.endswith(".git")):
+        raise S5InputError(f"{option} {hf_repo!r}: not a Hugging Face Hub repository id; give owner/name "
+                           f"(letters, digits, '-', '_', '.'; at most 96 each; no '--' or '..')")
+    return hf_repo
+
+
+def _training_code(model_file: Path) -> Optional[str]:
+    """The code version recorded in the identity.json of the model's experiment folder, if any."""
+    record = read_record(model_file.parent)
+    return None if record is None else record.get("code_version")
+
+
+def _shown(path: Path) -> str:
+    """``path`` for the card: relative to the working folder when inside it (no home folder published)."""
+    try:
+        return str(Path(os.path.abspath(path)).relative_to(os.getcwd()))
+    except ValueError:
+        return str(path)
+
+
+def _card(root: Path, name: str, sources: Dict[str, Path], files: Dict[str, str], outpath: Path,
+          score_dir: Optional[Path], hf_repo: Optional[str]) -> str:
+    """The model card of the system staged in ``root`` (see :mod:`espnet2_ext.s5.model_card`)."""
+    results = (read_results_json(root / "results.json", f"results.json of --score_dir {score_dir}")
+               if "results_json" in files else None)
+    calibration = None
+    if "calibration" in files:
+        cal = Calibration.from_file(root / CALIBRATION_FILE)
+        calibration = {"objective": cal.info.get("objective", "not recorded"), "min_probability": cal.min_probability}
+    scored = ((results or {}).get("config") or {}).get("environment") or {}
+    return model_card(
+        name, {kind: yaml.safe_load((root / kind / "config.yaml").read_text()) for kind in ("tagger", "separator")},
+        {kind: _shown(path) for kind, path in sources.items()},
+        {kind: file_digest(root / kind / "model.pth") for kind in ("tagger", "separator")},
+        yaml.safe_load((root / M2D_REFERENCE).read_text()), files, outpath.name, calibration, results,
+        {"tagger training": _training_code(sources["tagger"]),
+         "separator training": _training_code(sources["separator"]),
+         "dev-test scoring (stage 8)": scored.get("code_version") if isinstance(scored, dict) else None,
+         "packing (stage 9)": code_version()},
+        hf_repo, where=f"results.json of --score_dir {score_dir}")
+
+
 def pack_system(tagger_model: Path, separator_model: Path, outpath: Path,
-                score_dir: Optional[Path] = None, calibration: Optional[Path] = None) -> Path:
-    """Write the archive (atomically) and return its path."""
+                score_dir: Optional[Path] = None, calibration: Optional[Path] = None,
+                hf_repo: Optional[str] = None) -> Path:
+    """Write the archive (atomically), its model card README.md included, and return its path.
+
+    ``hf_repo``: the Hub repository the system is going to (named in the card's usage)."""
     if outpath.suffix not in ARCHIVE_TYPES:
         raise S5InputError(f"--outpath {outpath}: use one of {', '.join(ARCHIVE_TYPES)} (espnet2's archive types)")
     packed_scores = score_files(score_dir)
@@ -142,7 +206,11 @@ def pack_system(tagger_model: Path, separator_model: Path, outpath: Path,
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(score_dir / rel, root / rel)
         files.update({name.replace(".", "_"): name for name in SCORE_FILES if Path(name) in packed_scores})
-        extra = [REPORT_DIR] if (root / REPORT_DIR).is_dir() else []
+        card = _card(root, archive_stem(outpath), {"tagger": tagger_model, "separator": separator_model}, files,
+                     outpath, score_dir, hf_repo)
+        with atomic_path(root / CARD_FILE) as tmp_card:
+            tmp_card.write_text(card, encoding="utf-8")
+        extra = [CARD_FILE] + ([REPORT_DIR] if (root / REPORT_DIR).is_dir() else [])
         outpath = outpath.resolve()
         cwd = os.getcwd()
         try:
@@ -190,23 +258,55 @@ def unpack_system(archive: Path, outdir: Path, max_bytes: int = DEFAULT_MAX_BYTE
     return paths
 
 
+def archive_stem(archive: Path) -> str:
+    """The system's name: the archive's file name without its archive suffix."""
+    return archive.name[:-len(archive.suffix)] if archive.suffix in ARCHIVE_TYPES else archive.name
+
+
+def _one_line(error: BaseException) -> str:
+    """``Type: first line of the message`` (control characters dropped): the why of an ERROR line."""
+    text = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+    text = "".join(" " if control_characters(c) else c for c in text)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
 def upload(archive: Path, hf_repo: str) -> None:
-    """Create (if needed) the model repository ``hf_repo`` and upload the archive."""
+    """Upload ``archive`` and its model card to the Hub model repository ``hf_repo`` (created,
+    private, when missing) with ``HfApi().upload_folder``: a temporary folder beside the archive
+    holds the archive (a hard link where possible) and README.md (from the archive)."""
+    check_hf_repo(hf_repo)
     if not archive.is_file():
         raise S5InputError(f"--archive {archive}: file not found")
+    with open_checked(archive) as arc:
+        card = arc.read(CARD_FILE, "model card") if CARD_FILE in arc.files() else None
+    kept = f"the archive is kept at {archive.resolve()}"
     try:
         from huggingface_hub import HfApi
     except ImportError as e:
-        raise S5InputError("uploading needs huggingface_hub: pip install huggingface_hub") from e
-    api = HfApi()
-    try:
-        api.create_repo(hf_repo, repo_type="model", exist_ok=True)
-        api.upload_file(path_or_fileobj=str(archive), path_in_repo=archive.name, repo_id=hf_repo)
-    except Exception as e:   # offline, no token, no permission: nothing was changed here
-        raise S5InputError(f"cannot upload {archive} to the Hugging Face Hub repository {hf_repo}: "
-                           f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
-                           f"(check the network and `huggingface-cli login`)") from e
-    logging.info("uploaded %s to https://huggingface.co/%s", archive.name, hf_repo)
+        raise S5InputError(f"uploading to the Hugging Face Hub repository {hf_repo} failed: huggingface_hub is "
+                           f"not installed (pip install huggingface_hub); {kept}") from e
+    if card is None:
+        logging.warning("%s has no %s (packed before model cards): uploading the archive alone; re-pack it "
+                        "with stage 9 for a model card", archive, CARD_FILE)
+    with tempfile.TemporaryDirectory(prefix=".upload_", dir=archive.resolve().parent) as tmp:
+        folder = Path(tmp)
+        try:
+            os.link(archive, folder / archive.name)
+        except OSError:
+            shutil.copyfile(archive, folder / archive.name)
+        if card is not None:
+            (folder / CARD_FILE).write_bytes(card)
+        api = HfApi()
+        try:
+            api.create_repo(hf_repo, repo_type="model", exist_ok=True, private=True)
+            api.upload_folder(folder_path=str(folder), repo_id=hf_repo, repo_type="model",
+                              commit_message=f"Upload the S5 system {archive_stem(archive)} (stage 9)",
+                              delete_patterns=[f"*{suffix}" for suffix in ARCHIVE_TYPES])
+        except Exception as e:   # offline, no token, no permission, Hub error: nothing was changed here
+            raise S5InputError(f"uploading {archive.name} to the Hugging Face Hub repository {hf_repo} failed: "
+                               f"{_one_line(e)} (check the network and `huggingface-cli login`); {kept}") from e
+    logging.info("uploaded %s%s to https://huggingface.co/%s", archive.name,
+                 f" and {CARD_FILE}" if card is not None else "", hf_repo)
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -218,6 +318,8 @@ def get_parser() -> argparse.ArgumentParser:
     pk.add_argument("--score_dir", type=Path, default=None, help="stage-8 score folder (RESULTS.md, results.json)")
     pk.add_argument("--outpath", type=Path, required=True, help="the archive (.zip, .tgz or .tar)")
     pk.add_argument("--calibration", type=Path, default=None, help="s5_calibrate file the system decodes with")
+    pk.add_argument("--hf_repo", default=None, help="also upload the archive and its model card to this Hugging "
+                    "Face Hub model repository (owner/name)")
     up = sub.add_parser("unpack", help="unpack for decoding")
     up.add_argument("--archive", type=Path, required=True)
     up.add_argument("--outdir", type=Path, required=True, help="replaced whole: a new, empty or unpacked folder")
@@ -226,6 +328,8 @@ def get_parser() -> argparse.ArgumentParser:
     hf = sub.add_parser("upload", help="upload to the Hugging Face Hub")
     hf.add_argument("--archive", type=Path, required=True)
     hf.add_argument("--hf_repo", required=True, help="e.g. user/dcase26t4_s5_system")
+    ck = sub.add_parser("check_hf_repo", help="only check a --hf_repo value (run.sh, before any work)")
+    ck.add_argument("--hf_repo", required=True)
     return p
 
 
@@ -233,20 +337,25 @@ def get_parser() -> argparse.ArgumentParser:
 def main(cmd=None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s (%(module)s) %(levelname)s: %(message)s")
     args = get_parser().parse_args(cmd)
+    if getattr(args, "hf_repo", None) is not None:      # before any work
+        check_hf_repo(args.hf_repo)
     if args.command == "pack":          # the archive's name becomes its unpacked folder's (run.sh)
         check_folder_name(args.outpath.name, "--outpath")
         check_output_file(args.outpath, "--outpath")
     elif args.command == "unpack":
         check_output_dir(args.outdir, "--outdir")
     if args.command == "pack":
-        out = pack_system(args.tagger_model, args.separator_model, args.outpath, args.score_dir, args.calibration)
+        out = pack_system(args.tagger_model, args.separator_model, args.outpath, args.score_dir, args.calibration,
+                          args.hf_repo)
         logging.info("packed %s", out)
+        if args.hf_repo is not None:
+            upload(out, args.hf_repo)
     elif args.command == "unpack":
         files = unpack_system(args.archive, args.outdir, int(args.max_unpacked_gb * 1e9))
         print(f"tagger_model={files['tagger_model']}\nseparator_model={files['separator_model']}")
         if "calibration" in files:
             print(f"calibration={files['calibration']}")
-    else:
+    elif args.command == "upload":
         upload(args.archive, args.hf_repo)
 
 

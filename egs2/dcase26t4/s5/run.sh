@@ -50,7 +50,8 @@ calibration_objective=accuracy  # --calibrate: what the fit maximises on data/va
 overwrite=false        # true: folders holding results of other settings are emptied and redone
 packed_model=          # stages 7-8: decode with a system packed by stage 9 (.zip) instead of exp/
 max_unpacked_gb=4      # stage 7: refuse a --packed_model archive that unpacks to more than this
-hf_repo=               # stage 9: also upload the packed system to this Hugging Face Hub repository
+hf_repo=               # stage 9: also upload the packed system and its model card (README.md) to this
+                       # Hugging Face Hub model repository owner/name (created private); empty: no upload
 tagger_ckpt=           # stages 7-8: decode with this tagger (official .ckpt or our .pth) instead of exp/
 separator_ckpt=        # stages 7-8: decode with this separator instead of exp/
 m2d_weight_file=       # M2D weight file (default: espnet2_ext/s5/official.py's M2D_WEIGHT_PATH)
@@ -75,8 +76,8 @@ Stages:
   6  train the label-queried separator (ResUNetK, class-aware PIT)
   7  decode: tagger -> separator on the dev test and eval sets
   8  score (CAPI-SDRi, label accuracies, RESULTS.md) and optionally package a submission
-  9  pack the decoded system (models, configs, M2D reference, scores) into exp/packed/*.zip
-     (run it with --stage 9 --stop-stage 9; --hf_repo NAME also uploads it)
+  9  pack the decoded system (models, configs, M2D reference, scores, model card README.md) into
+     exp/packed/*.zip (run it with --stage 9 --stop-stage 9; --hf_repo owner/name also uploads it)
 Options:
   --stage N / --stop-stage N    stages to run (default ${stage}..${stop_stage})
   --mini true|false             use the built-in mini corpus and conf/mini/ (default ${mini})
@@ -103,6 +104,7 @@ Options:
                                 true, shared by the tagger variants, which train side by side on CPUs)
   --packed_model F              stages 7-8: decode a system packed by stage 9
   --max_unpacked_gb N           stage 7: largest unpacked size of --packed_model in GB (default ${max_unpacked_gb})
+  --hf_repo owner/name          stage 9: also upload the archive and its model card to the Hugging Face Hub
   --report true|false --report_n N  stage 8: listening report, N best/median/worst soundscapes
   --submission true --author A --affiliation F --submission_number N  stage 8 package
 Backends: edit cmd.sh or export cmd_backend=local|slurm.
@@ -199,6 +201,9 @@ for f in packed_model tagger_ckpt separator_ckpt; do
 done
 for dset in ${test_sets}; do names+=(--test_sets "${dset}"); done
 options tags "${names[@]}" || exit 2
+if [ -n "${hf_repo}" ] && [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then   # before any work
+    python -m espnet2_ext.bin.s5_pack check_hf_repo --hf_repo "${hf_repo}" || exit 2
+fi
 n_variants=$(echo ${tagger_variants} | wc -w)
 if [ "${n_variants}" -gt 1 ] && [ -n "${tag_head_config}${tag_blocks_config}${tag_tag}" ]; then
     log "Error: --tag_head_config/--tag_blocks_config/--tag_tag name one tagger: give one --tagger_variants (got '${tagger_variants}')"
@@ -381,11 +386,11 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
     if "${skip_train}"; then
         log "Error: stage 9 packs this recipe's trained models (exp/), not given checkpoints"; exit 2
     fi
+    pack_opts=()     # optional arguments, one word each (never re-split or evaluated)
+    [ -z "${calib_file}" ] || pack_opts+=(--calibration "${calib_file}")
+    [ -z "${hf_repo}" ] || pack_opts+=(--hf_repo "${hf_repo}")   # upload after packing (model card included)
     python -m espnet2_ext.bin.s5_pack pack --tagger_model "${tagger_ckpt}" --separator_model "${separator_ckpt}" \
-        --score_dir "${decode_dir}/test/score" --outpath "${packed}" ${calib_file:+--calibration "${calib_file}"}
-    if [ -n "${hf_repo}" ]; then
-        python -m espnet2_ext.bin.s5_pack upload --archive "${packed}" --hf_repo "${hf_repo}"
-    fi
+        --score_dir "${decode_dir}/test/score" --outpath "${packed}" "${pack_opts[@]}"
 fi
 
 log "Successfully finished stages ${stage}-${stop_stage}"
