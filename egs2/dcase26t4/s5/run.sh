@@ -11,6 +11,8 @@ log() {
     echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
 }
 min() { local a b; a=$1; for b in "$@"; do [ "${b}" -lt "${a}" ] && a=${b}; done; echo "${a}"; }
+# the cores this process may use (nproc alone obeys the OMP_NUM_THREADS=1 that path.sh exports)
+usable_cpus() { env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc; }
 
 # ---- options (override with --name value; see --help) ----
 stage=1                # first stage to run
@@ -22,8 +24,7 @@ nj=                    # parallel jobs for data preparation, synthesis and decod
 ngpu=0                 # GPUs per training job (0 = CPU); >1 uses DDP
 num_nodes=1            # nodes per training job (Slurm, through srun)
 cpu_procs=1            # with --ngpu 0: training processes on this node's CPUs (DDP on gloo, via torchrun)
-train_threads=         # CPU threads of a training job (default 1; with --mini true: all cores, shared
-                       # by the tagger variants that train side by side in stages 4-5)
+train_threads=1        # CPU threads of a training job (its data-loading workers use the other cores)
 gpu_inference=false    # decode with ${cuda_cmd} --gpu 1 instead of ${decode_cmd}
 local_data_dir=        # stage 1: link an already extracted corpus (folder holding dev_set/ and eval_set/)
 download_baseline_ckpt=false  # stage 1: also fetch the official baseline checkpoints
@@ -100,8 +101,8 @@ Options:
                                 (beyond the baseline; decode folder decode_..._calib)
   --calibration_objective accuracy|capi_sdri   what --calibrate maximises (default ${calibration_objective})
   --overwrite true              redo folders that hold results of other settings (default: stop)
-  --train_threads N             stages 4-6: CPU threads of a training job (default 1; all cores with --mini
-                                true, shared by the tagger variants, which train side by side on CPUs)
+  --train_threads N             stages 4-6: CPU threads of a training job (default ${train_threads}; the
+                                tagger variants, which train side by side on CPUs, share them)
   --packed_model F              stages 7-8: decode a system packed by stage 9
   --max_unpacked_gb N           stage 7: largest unpacked size of --packed_model in GB (default ${max_unpacked_gb})
   --hf_repo owner/name          stage 9: also upload the archive and its model card to the Hugging Face Hub
@@ -127,7 +128,7 @@ done
 if [ "${stage}" -gt "${stop_stage}" ]; then
     log "Error: --stage ${stage} is after --stop-stage ${stop_stage}: nothing would run"; exit 2
 fi
-if [ -z "${nj}" ]; then "${mini}" && nj=$(min 4 "$(nproc)") || nj=4; fi
+if [ -z "${nj}" ]; then "${mini}" && nj=$(min 4 "$(usable_cpus)") || nj=4; fi
 # numeric options: name minimum (checked before any work, so a typo leaves no stray files)
 for spec in nj:1 inference_nj:1 ngpu:0 num_nodes:1 cpu_procs:1 mini_seed:0 submission_number:1; do
     name=${spec%%:*}; min_value=${spec##*:}; value=${!name}
@@ -161,7 +162,6 @@ eval_set=${datadir}/eval_set
 tagger_variants=${tagger_variants:-$(python -m espnet2_ext.s5.official tagger_variants)}
 tagger_variant=${tagger_variant:-$(python -m espnet2_ext.s5.official default_tagger_variant)}
 inference_nj=${inference_nj:-${nj}}
-if [ -z "${train_threads}" ]; then "${mini}" && train_threads=$(nproc) || train_threads=1; fi
 if ! [[ "${train_threads}" =~ ^[1-9][0-9]*$ ]]; then
     log "Error: --train_threads must be an integer >= 1, got '${train_threads}'"; exit 2
 fi
