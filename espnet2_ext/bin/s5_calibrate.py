@@ -34,6 +34,7 @@ from espnet2_ext.s5.calibration import (OBJECTIVES, TABLE_KEYS, accuracy_table, 
                                         labels_to_indices, slot_candidates)
 from espnet2_ext.s5.official import DEFAULT_TAGGER_TYPE, LABELS_FILE, M2D_WEIGHT_PATH
 from espnet2_ext.s5.activity import slot_tracks
+from espnet2_ext.s5.devices import DEVICE_CHOICES, pick_device
 from espnet2_ext.s5.pipeline import S5Pipeline, needs_activity
 from espnet2_ext.synth.dataset import DataDirDataset
 
@@ -83,7 +84,6 @@ def fitted_on(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> None:
-    from espnet2_ext.bin.s5_inference import pick_device
     from espnet2_ext.s5.model_files import load_separator, load_tagger
 
     for flag, path in (("--tagger_model", args.tagger_model), ("--separator_model", args.separator_model)):
@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def get_parser() -> argparse.ArgumentParser:
-    from espnet2_ext.bin.s5_inference import tagger_type_arg
+    from espnet2_ext.s5.model_files import tagger_type_arg
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tagger_model", type=Path, required=True, help="official .ckpt or our espnet2 model file")
@@ -131,7 +131,7 @@ def get_parser() -> argparse.ArgumentParser:
                    help="what the fit maximises: mixture label accuracy, or CAPI-SDRi (needs --separator_model)")
     p.add_argument("--separator_model", type=Path, default=None, help="separator for --objective capi_sdri")
     p.add_argument("--separator_config", type=Path, default=None)
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     p.add_argument("--batch_size", type=validate.positive_int, default=8)
     return p
 

@@ -4,6 +4,7 @@
         --tagger_ckpt T --separator_ckpt S [--tagger_type 4c] [--m2d_weight_file W] \
         [--oracle_target_dir O --oracle_labels true] [--device auto] [--batch_size 2] [--job 1 --nj 4]
         [--calibration exp/tag_blocks_4c/calibration_valid.loss.best.json]
+        [--long_form true --window_s 10 --hop_s 5]
 
 Writes ``E/<soundscape>_<i>_<Label>.wav`` (float32, 32 kHz, one per non-silent
 slot, ``i`` = slot index after moving silence last) and ``E/estimates.json``
@@ -12,6 +13,14 @@ atomically and each finished soundscape gets a record in ``E/records/``, so an
 interrupted run resumes where it stopped; ``estimates.json`` is assembled from
 the records once every soundscape is done (by the last job, or --merge_only),
 and the hidden ``.*.part`` temporaries of killed jobs are then removed.
+
+``--long_form true``: soundscapes of any length, decoded by windows of ``--window_s`` every
+``--hop_s`` seconds (:mod:`espnet2_ext.s5.longform`); one file per track (``i`` = track index,
+by onset), records and ``estimates.json`` with each track's onset and offset (s), and the DCASE
+SED table ``E/events.tsv`` (filename, onset, offset, event_label, probability).
+
+Decoding goes through the Python API's object (:class:`espnet2_ext.s5.api.S5Separate`,
+:meth:`~espnet2_ext.s5.api.S5Separate.decode`): the CLI and the API give the same outputs.
 
 ``E/identity.json`` records what the estimates come from (the digests of the model
 files and their configs, the soundscape folder, oracle labels, and the digest of the
@@ -26,8 +35,9 @@ import argparse
 import json
 import logging
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -39,19 +49,18 @@ from espnet2_ext.fileio import check_wav, read_wav, write_json, write_wav
 from espnet2_ext.identity import claim_folder, file_digest, model_identity
 from espnet2_ext.jobs import job_share
 from espnet2_ext.s5.activity import n_activity_frames, waveform_activity
+from espnet2_ext.s5.api import MIN_SAMPLES, S5Separate, load_pipeline
 from espnet2_ext.s5.calibration import Calibration
+from espnet2_ext.s5.devices import DEVICE_CHOICES, pick_device
 from espnet2_ext.s5.estimates import list_soundscapes, oracle_labels_of, oracle_target_files
+from espnet2_ext.s5.longform import Track, check_hop, write_sed_table
+from espnet2_ext.s5.model_files import tagger_type_arg
 from espnet2_ext.s5.official import (DEFAULT_TAGGER_TYPE, ESTIMATES_JSON, M2D_WEIGHT_PATH, N_CHANNELS, N_SLOTS,
-                                     SAMPLE_RATE, SOURCE_CHANNELS, TAGGER_TYPES, TAGGER_VARIANTS, source_filename,
-                                     tagger_type, tagger_variant)
-from espnet2_ext.s5.pipeline import S5Pipeline, active_slots, check_pair, needs_activity
+                                     SAMPLE_RATE, SOURCE_CHANNELS, TAGGER_TYPES, TAGGER_VARIANTS, source_filename)
+from espnet2_ext.s5.pipeline import active_slots, needs_activity
 
 str2bool = quiet_import("espnet2.utils.types").str2bool
-
-
-#: the shortest mixture both models take: the separator's centred STFT (n_fft 1024) reflects
-#: 512 samples at each end, the M2D log-mel (n_fft 800) 400
-MIN_SAMPLES = 1024 // 2 + 1
+EVENTS_TABLE = "events.tsv"      # --long_form true: the DCASE SED table of the folder
 
 
 def check_soundscapes(soundscape_dir: Path, names: Sequence[str]) -> Dict[str, int]:
@@ -79,23 +88,40 @@ def equal_length_batches(names: Sequence[str], frames: Dict[str, int], batch_siz
     return batches
 
 
-def write_estimates(out_dir: Path, name: str, labels: Sequence[str], probs: Sequence[float],
-                    waveform: torch.Tensor) -> None:
-    """Write the non-silent slots of one soundscape, then its record (the 'done' marker)."""
+def write_record(out_dir: Path, name: str, sources: Sequence[Tuple[int, str, float, np.ndarray, dict]]) -> None:
+    """Write the sources (index, label, probability, waveform [T], extra record keys) of one
+    soundscape, then its record (the 'done' marker)."""
     record = []
-    for i in active_slots(labels):
-        fname = source_filename(name, i, labels[i])
-        write_wav(out_dir / fname, waveform[i, 0].float().cpu().numpy(), SAMPLE_RATE, subtype="FLOAT")
-        record.append({"filename": fname, "label": labels[i], "probability": float(probs[i])})
+    for i, label, prob, wav, extra in sources:
+        fname = source_filename(name, i, label)
+        write_wav(out_dir / fname, wav, SAMPLE_RATE, subtype="FLOAT")
+        record.append({"filename": fname, "label": label, "probability": float(prob), **extra})
     write_json(out_dir / "records" / f"{name}.json", record)
 
 
-def merge_records(out_dir: Path, names: Sequence[str]) -> bool:
-    """Write estimates.json if every soundscape has a record; return whether it was written."""
+def write_estimates(out_dir: Path, name: str, labels: Sequence[str], probs: Sequence[float],
+                    waveform: torch.Tensor) -> None:
+    """The non-silent slots of one soundscape (waveform [3, 1, T]), ``i`` = slot index."""
+    write_record(out_dir, name, [(i, labels[i], probs[i], waveform[i, 0].float().cpu().numpy(), {})
+                                 for i in active_slots(labels)])
+
+
+def write_tracks(out_dir: Path, name: str, tracks: Sequence[Track]) -> None:
+    """Long form: the tracks of one soundscape (by onset), ``i`` = track index, with onset and offset."""
+    write_record(out_dir, name, [(i, t.label, t.probability, t.waveform, {"onset": t.onset, "offset": t.offset})
+                                 for i, t in enumerate(tracks)])
+
+
+def merge_records(out_dir: Path, names: Sequence[str], long_form: bool = False) -> bool:
+    """Write estimates.json (and with ``long_form`` the SED table events.tsv) if every soundscape
+    has a record; return whether it was written."""
     recs = out_dir / "records"
     if not all((recs / f"{n}.json").exists() for n in names):
         return False
     merged: Dict[str, list] = {n: json.loads((recs / f"{n}.json").read_text()) for n in names}
+    if long_form:
+        write_sed_table(out_dir / EVENTS_TABLE, [(f"{n}.wav", e["onset"], e["offset"], e["label"], e["probability"])
+                                                 for n in names for e in merged[n]])
     write_json(out_dir / ESTIMATES_JSON, merged)
     # every soundscape is done, so no job is writing: drop temporaries left by killed jobs
     for stale in [*out_dir.glob(".*.part"), *recs.glob(".*.part")]:
@@ -115,34 +141,17 @@ def oracle_activity(oracle_target_dir: Path, soundscape: str, n_samples: int) ->
     return tracks
 
 
-def tagger_type_arg(text: str) -> str:
-    """'4c' or 'm2d_at_4c' -> 'm2d_at_4c' (argparse type)."""
-    variant = tagger_variant(text)
-    if variant is None:
-        raise argparse.ArgumentTypeError(f"unknown tagger variant {text!r}: use {' or '.join(TAGGER_VARIANTS)}")
-    return tagger_type(variant)
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise S5InputError("--device cuda requested but CUDA is not available here")
-    return torch.device(name)
-
-
-def build_pipeline(args: argparse.Namespace) -> S5Pipeline:
-    from espnet2_ext.s5.model_files import load_separator, load_tagger
-
-    tagger = None
-    if not args.oracle_labels:
-        if args.tagger_ckpt is None:
-            raise S5InputError("--tagger_ckpt is required unless --oracle_labels true")
-        tagger = load_tagger(args.tagger_ckpt, args.tagger_type, args.m2d_weight_file, args.tagger_config)
-    separator = load_separator(args.separator_ckpt, args.separator_config)
-    check_pair(tagger, separator, f"--tagger_ckpt {args.tagger_ckpt}", f"--separator_ckpt {args.separator_ckpt}")
-    calibration = Calibration.from_file(args.calibration) if args.calibration is not None else None
-    return S5Pipeline(tagger, separator, calibration)
+def build_separate(args: argparse.Namespace) -> S5Separate:
+    """The models of ``args`` in the Python API's object (:class:`~espnet2_ext.s5.api.S5Separate`),
+    on ``--device``: the CLI and the API decode through the same code."""
+    device = pick_device(args.device)
+    if not args.oracle_labels and args.tagger_ckpt is None:
+        raise S5InputError("--tagger_ckpt is required unless --oracle_labels true")
+    pipeline = load_pipeline(None if args.oracle_labels else args.tagger_ckpt, args.separator_ckpt,
+                             tagger_type=args.tagger_type, m2d_weight_file=args.m2d_weight_file,
+                             tagger_config=args.tagger_config, separator_config=args.separator_config,
+                             calibration=args.calibration, names=("--tagger_ckpt", "--separator_ckpt"))
+    return S5Separate.from_pipeline(pipeline, device)
 
 
 def decode_identity(args: argparse.Namespace) -> dict:
@@ -162,6 +171,8 @@ def decode_identity(args: argparse.Namespace) -> dict:
                 "tagger": tagger, "separator": model(args.separator_ckpt, args.separator_config)}
     if args.calibration is not None:   # absent (not None) without one: older folders keep their identity
         identity["calibration"] = file_digest(args.calibration)
+    if args.long_form:
+        identity["long_form"] = {"window_s": args.window_s, "hop_s": args.hop_s}
     return identity
 
 
@@ -174,11 +185,43 @@ def claim_output_dir(args: argparse.Namespace, write: bool = True) -> None:
         if args.oracle_labels:
             raise S5InputError("--calibration acts on the tagger's slots: it has no meaning with --oracle_labels true")
         Calibration.from_file(args.calibration)   # fail before anything is written
+    if args.long_form:
+        if args.oracle_labels:
+            raise S5InputError("--long_form true links the tagger's events across windows: it has no meaning "
+                               "with --oracle_labels true")
+        check_hop(args.window_s, args.hop_s)
     claim_folder(args.output_dir, "decode", decode_identity(args),
                  overwrite=args.overwrite and (args.claim_only or args.nj == 1),
                  way_out="in run.sh another --inference_tag; here another --output_dir",
                  has_results=lambda d: (d / "records").is_dir() or (d / "estimates.json").exists(),
                  write=write)
+
+
+def decode_files(args: argparse.Namespace, model: S5Separate, todo: Sequence[str], frames: Dict[str, int]) -> None:
+    """Decode the soundscapes ``todo`` in batches of equal length and write their estimates."""
+    for batch in tqdm(equal_length_batches(todo, frames, args.batch_size), desc=f"decode job {args.job}",
+                      unit="batch", mininterval=10):
+        mix = torch.stack([torch.from_numpy(read_wav(args.soundscape_dir / f"{n}.wav", SAMPLE_RATE, N_CHANNELS,
+                                                     what="soundscape")[0]) for n in batch])
+        if args.oracle_labels:
+            labels = [oracle_labels_of(args.oracle_target_dir, n) for n in batch]
+            activity = (torch.stack([oracle_activity(args.oracle_target_dir, n, mix.shape[-1]) for n in batch])
+                        if needs_activity(model.pipeline.separator) else None)
+            wav = model.separate_labels(mix, labels, activity)
+            probs = [[1.0] * len(lab) for lab in labels]
+        else:
+            out = model.decode(mix)
+            labels, wav, probs = out.labels, out.waveform, out.probabilities.tolist()
+        for b, n in enumerate(batch):
+            write_estimates(args.output_dir, n, labels[b], probs[b], wav[b])
+
+
+def decode_long_form_files(args: argparse.Namespace, model: S5Separate, todo: Sequence[str]) -> None:
+    """Long form: decode each soundscape by windows and write its tracks."""
+    for n in tqdm(todo, desc=f"decode job {args.job} (long form)", unit="file", mininterval=10):
+        mix = torch.from_numpy(read_wav(args.soundscape_dir / f"{n}.wav", SAMPLE_RATE, N_CHANNELS,
+                                        what="soundscape")[0])
+        write_tracks(args.output_dir, n, model.decode_long(mix, args.window_s, args.hop_s, args.batch_size))
 
 
 def run(args: argparse.Namespace) -> None:
@@ -191,7 +234,7 @@ def run(args: argparse.Namespace) -> None:
     if args.claim_only:
         return
     if args.merge_only:
-        if not merge_records(args.output_dir, names):
+        if not merge_records(args.output_dir, names, args.long_form):
             missing = [n for n in names if not (args.output_dir / "records" / f"{n}.json").exists()]
             raise S5InputError(f"{len(missing)} soundscapes not decoded yet in {args.output_dir} "
                                f"(e.g. {missing[0]}); rerun the decoding jobs")
@@ -201,30 +244,22 @@ def run(args: argparse.Namespace) -> None:
         raise S5InputError("--oracle_labels true needs --oracle_target_dir")
     logging.info("job %d/%d: %d soundscapes, %d already done", args.job, args.nj, len(mine), len(mine) - len(todo))
     if todo:
-        device = pick_device(args.device)
-        pipe = build_pipeline(args).to(device)
+        model = build_separate(args)
         claim_output_dir(args)
-        for batch in tqdm(equal_length_batches(todo, frames, args.batch_size), desc=f"decode job {args.job}",
-                          unit="batch", mininterval=10):
-            mix = torch.stack([torch.from_numpy(read_wav(args.soundscape_dir / f"{n}.wav", SAMPLE_RATE, N_CHANNELS,
-                                                         what="soundscape")[0]) for n in batch]).to(device)
-            if args.oracle_labels:
-                labels = [oracle_labels_of(args.oracle_target_dir, n) for n in batch]
-                activity = (torch.stack([oracle_activity(args.oracle_target_dir, n, mix.shape[-1]) for n in batch])
-                            if needs_activity(pipe.separator) else None)
-                wav = pipe.separate(mix, labels, activity)
-                probs = [[1.0] * len(lab) for lab in labels]
-            else:
-                out = pipe(mix)
-                labels, wav, probs = out.labels, out.waveform, out.probabilities.tolist()
-            for b, n in enumerate(batch):
-                write_estimates(args.output_dir, n, labels[b], probs[b], wav[b])
-        write_json(args.output_dir / "model_info.json", {   # for results.json / the submission
-            "nparams": sum(p.numel() for p in pipe.parameters()),
+        if args.long_form:
+            decode_long_form_files(args, model, todo)
+        else:
+            decode_files(args, model, todo, frames)
+        write_json(args.output_dir / "model_info.json", {   # for results.json / the submission / from_pretrained
+            "nparams": model.num_parameters(),
             "tagger_ckpt": None if args.oracle_labels else str(args.tagger_ckpt),
             "separator_ckpt": str(args.separator_ckpt), "oracle_labels": args.oracle_labels,
-            "calibration": str(args.calibration) if args.calibration is not None else None})
-    merge_records(args.output_dir, names)
+            "calibration": str(args.calibration) if args.calibration is not None else None,
+            "tagger_type": None if args.oracle_labels else args.tagger_type,
+            "tagger_config": str(args.tagger_config) if args.tagger_config is not None else None,
+            "separator_config": str(args.separator_config) if args.separator_config is not None else None,
+            "m2d_weight_file": model.tagger_m2d_file()})
+    merge_records(args.output_dir, names, args.long_form)
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -247,7 +282,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--oracle_target_dir", type=Path, default=None)
     p.add_argument("--oracle_labels", type=str2bool, default=False,
                    help="query the separator with the reference labels (no tagger)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     p.add_argument("--batch_size", type=validate.positive_int, default=2)
     p.add_argument("--job", type=validate.positive_int, default=1, help="this job's number (1-based)")
     p.add_argument("--nj", type=validate.positive_int, default=1, help="number of jobs the folder is split into")
@@ -255,6 +290,13 @@ def get_parser() -> argparse.ArgumentParser:
                    help="only assemble estimates.json from the finished jobs' records")
     p.add_argument("--claim_only", type=str2bool, default=False,
                    help="only check/record the output folder's identity (before parallel jobs)")
+    p.add_argument("--long_form", type=str2bool, default=False,
+                   help="decode soundscapes of any length by overlapping windows; write tracks with onset "
+                        "and offset and the SED table events.tsv")
+    p.add_argument("--window_s", type=validate.positive_float, default=10.0,
+                   help="long form: window length in seconds (default %(default)s, the training length)")
+    p.add_argument("--hop_s", type=validate.positive_float, default=5.0,
+                   help="long form: window hop in seconds, at most --window_s (default %(default)s)")
     p.add_argument("--overwrite", type=str2bool, default=False,
                    help="true: if --output_dir holds estimates of other models, delete them first "
                         "(acts with --claim_only true or a single job)")

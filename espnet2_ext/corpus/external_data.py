@@ -33,6 +33,7 @@ from espnet2_ext.corpus.layout import INTERFERENCE_CLASSES
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.fileio import atomic_path, read_json, write_json, write_wav
 from espnet2_ext.jobs import job_share
+from espnet2_ext.resample import soxr_resample
 from espnet2_ext.s5.official import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
@@ -98,17 +99,6 @@ def filter_clip(audio: np.ndarray, sr: int, cfg: FilterConfig = FilterConfig()
     return status, audio
 
 
-def resample(audio: np.ndarray, sr: int, target_sr: int) -> np.ndarray:
-    """soxr HQ resampling with librosa's output length (ceil(n * target / sr))."""
-    import soxr
-
-    out = soxr.resample(audio, sr, target_sr, quality="HQ")
-    n_out = int(np.ceil(audio.shape[0] * target_sr / sr))
-    if out.shape[0] < n_out:
-        out = np.pad(out, (0, n_out - out.shape[0]))
-    return out[:n_out]
-
-
 def process_wav(src: Path, dst: Path, cfg: FilterConfig = FilterConfig()) -> Dict[str, str]:
     """Filter one clip and, if kept, write it to ``dst`` (atomically). Returns its info row."""
     info = {"src_path": str(src), "dest_path": str(dst), "status": SKIPPED}
@@ -122,7 +112,7 @@ def process_wav(src: Path, dst: Path, cfg: FilterConfig = FilterConfig()) -> Dic
     status, kept = filter_clip(audio.mean(axis=1), sr, cfg)
     if kept is not None:
         if sr != cfg.target_sr:
-            kept = resample(kept, sr, cfg.target_sr)
+            kept = soxr_resample(kept, sr, cfg.target_sr)
             status += "_resampled"
         write_wav(dst, kept, cfg.target_sr, subtype="PCM_16")
     info["status"] = status

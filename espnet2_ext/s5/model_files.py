@@ -13,16 +13,25 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Optional, Union
+from typing import Mapping, Optional, Union
 
 import torch
 
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.fileio import read_yaml_mapping
 from espnet2_ext.s5.checkpoints import load_strict, read_checkpoint, state_dict_of
-from espnet2_ext.s5.official import DEFAULT_TAGGER_TYPE, M2D_WEIGHT_PATH, TAGGER_TYPES
+from espnet2_ext.s5.official import (DEFAULT_TAGGER_TYPE, M2D_WEIGHT_PATH, TAGGER_TYPES, TAGGER_VARIANTS, tagger_type,
+                                     tagger_variant)
 
 PathLike = Union[str, Path]
+
+
+def tagger_type_arg(text: str) -> str:
+    """'4c' or 'm2d_at_4c' -> 'm2d_at_4c' (argparse type of the CLIs' ``--tagger_type``)."""
+    variant = tagger_variant(text)
+    if variant is None:
+        raise argparse.ArgumentTypeError(f"unknown tagger variant {text!r}: use {' or '.join(TAGGER_VARIANTS)}")
+    return tagger_type(variant)
 
 
 def is_lightning(ckpt: dict) -> bool:
@@ -36,24 +45,29 @@ def config_path(model_file: Path, config: Optional[PathLike]) -> Path:
     return Path(config) if config else model_file.resolve().parent / "config.yaml"
 
 
-def espnet_config(model_file: Path, config: Optional[PathLike]) -> argparse.Namespace:
-    """The training config of an espnet2 model file (``config.yaml`` beside it by default)."""
+def espnet_config(model_file: Path, config: Optional[PathLike],
+                  conf_updates: Optional[Mapping[str, dict]] = None) -> argparse.Namespace:
+    """The training config of an espnet2 model file (``config.yaml`` beside it by default),
+    with ``conf_updates`` merged into its ``*_conf`` mappings (e.g. ``{"tagger_conf": {...}}``)."""
     path = config_path(model_file, config)
     if not path.is_file():
         raise S5InputError(
             f"{model_file} looks like an espnet2 model file but {path} is missing; "
             f"pass the training config.yaml of that model")
-    return argparse.Namespace(**read_yaml_mapping(path, "training config", f"it should be the config.yaml "
-                                                                       f"written with {model_file}"))
+    conf = read_yaml_mapping(path, "training config", f"it should be the config.yaml written with {model_file}")
+    for name, update in (conf_updates or {}).items():
+        conf[name] = {**(conf.get(name) or {}), **update}
+    return argparse.Namespace(**conf)
 
 
 def load_espnet_submodule(model_file: Path, ckpt: dict, config: Optional[PathLike], task, attr: str,
-                          expected: str) -> torch.nn.Module:
+                          expected: str, conf_updates: Optional[Mapping[str, dict]] = None) -> torch.nn.Module:
     """Rebuild the espnet2 model of ``task`` and return its ``attr`` sub-module, loaded strictly.
 
-    ``ckpt`` is the content of ``model_file`` (already read by the caller).
+    ``ckpt`` is the content of ``model_file`` (already read by the caller); ``conf_updates``:
+    see :func:`espnet_config`.
     """
-    args = espnet_config(model_file, config)
+    args = espnet_config(model_file, config, conf_updates)
     if not hasattr(args, attr):   # e.g. a tagger's model file given as the separator
         kind = next((k for k in ("tagger", "separator") if hasattr(args, k)), "different")
         raise S5InputError(
@@ -72,8 +86,12 @@ def load_espnet_submodule(model_file: Path, ckpt: dict, config: Optional[PathLik
 
 
 def load_tagger(path: PathLike, tagger_type: str = DEFAULT_TAGGER_TYPE, m2d_weight_file: Optional[PathLike] = None,
-                config: Optional[PathLike] = None) -> torch.nn.Module:
-    """A tagger (``tagger(mixture) -> logits [B, 3, 19]``) in eval mode, on CPU."""
+                config: Optional[PathLike] = None, espnet_weight_file: Optional[PathLike] = None) -> torch.nn.Module:
+    """A tagger (``tagger(mixture) -> logits [B, 3, 19]``) in eval mode, on CPU.
+
+    ``m2d_weight_file``: the M2D weights of an official checkpoint. ``espnet_weight_file``: build
+    an espnet2 model file on this M2D weight file instead of its config's ``tagger_conf.weight_file``
+    (a packed system unpacked away from the recipe folder)."""
     from espnet2_ext.s5.tagger import load_official_tagger
 
     path = Path(path)
@@ -87,7 +105,8 @@ def load_tagger(path: PathLike, tagger_type: str = DEFAULT_TAGGER_TYPE, m2d_weig
         tagger = load_official_tagger(path, m2d_weight_file, tagger_type, ckpt=ckpt)
     else:
         from espnet2_ext.tasks.s5_tag import S5TaggingTask
-        tagger = load_espnet_submodule(path, ckpt, config, S5TaggingTask, "tagger", "an S5 tagger model")
+        updates = {"tagger_conf": {"weight_file": str(espnet_weight_file)}} if espnet_weight_file else None
+        tagger = load_espnet_submodule(path, ckpt, config, S5TaggingTask, "tagger", "an S5 tagger model", updates)
     return tagger.eval()
 
 

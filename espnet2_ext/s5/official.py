@@ -2,7 +2,10 @@
 
 Audio
     mixtures (soundscapes): ``SAMPLE_RATE`` Hz, ``N_CHANNELS`` channels (FOA-like 4-mic array);
-    sources (estimates, oracle targets, sound events): mono, ``SAMPLE_RATE`` Hz.
+    sources (estimates, oracle targets, sound events): mono, ``SAMPLE_RATE`` Hz; the external
+    data of stage 2 as released: FSD50K (Semantic Hearing) ``FSD50K_SAMPLE_RATE``, EARS
+    ``EARS_SAMPLE_RATE`` (resampled to ``SAMPLE_RATE``); every other rate in the package is
+    one of these or derived from them.
 Labels
     ``CLASSES`` (18 target classes), ``SILENCE`` for an empty slot, ``N_SLOTS`` slots per mixture.
 Taggers
@@ -31,6 +34,8 @@ from typing import List, Optional, Pattern, Tuple
 SAMPLE_RATE = 32000        # Hz, every official file
 N_CHANNELS = 4             # channels of a mixture (soundscape)
 SOURCE_CHANNELS = 1        # channels of a per-source file (estimate, oracle target, event)
+FSD50K_SAMPLE_RATE = 44100  # Hz, FSD50K clips of the Semantic Hearing data (stage 2 input)
+EARS_SAMPLE_RATE = 48000    # Hz, EARS speech (stage 2 input)
 
 # --------------------------------------------------------------------------- labels
 CLASSES: List[str] = [
@@ -76,6 +81,8 @@ def m2d_weight_path(checkpoint_dir: str = CHECKPOINT_DIR) -> str:
 
 
 M2D_WEIGHT_PATH = m2d_weight_path()
+#: input rates of the M2D releases, keyed by their folder-name token (``p16k`` / ``p32k``)
+M2D_SAMPLE_RATES = {"16k": 16000, "32k": SAMPLE_RATE}
 
 # --------------------------------------------------------------------------- per-source files
 SOURCE_NAME_FORMS = "<soundscape>_<i>_<Label>.wav (or <soundscape>_<Label>.wav)"

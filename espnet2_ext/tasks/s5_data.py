@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import Dataset
 
 from espnet2_ext.errors import S5InputError
-from espnet2_ext.s5.official import WAV_SCP
+from espnet2_ext.s5.official import SAMPLE_RATE, WAV_SCP
 from espnet2_ext.synth.dataset import DataDirDataset, GenerateDataset
 from espnet2_ext.synth.sampler import check_generate_config
 from espnet2_ext.synth.torch_render import DeviceRenderer
@@ -78,7 +78,7 @@ ITEM_CHANNELS = 7
 def batch_mb(train_data_conf: dict, batch_size: int) -> float:
     """MB of the audio of one batch of ``batch_size`` items (float32, ITEM_CHANNELS channels)."""
     scene = train_data_conf.get("spatial_sound_scene", train_data_conf)
-    samples = float(scene.get("duration", 10.0)) * float(scene.get("sr", 32000))
+    samples = float(scene.get("duration", 10.0)) * float(scene.get("sr", SAMPLE_RATE))
     return batch_size * ITEM_CHANNELS * samples * 4 / 2 ** 20
 
 

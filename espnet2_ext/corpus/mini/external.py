@@ -10,7 +10,9 @@ from espnet2_ext.corpus.layout import INTERFERENCE_CLASSES
 from espnet2_ext.corpus.mini.config import item_rng
 from espnet2_ext.corpus.mini.sounds import Timbre, band_noise, synth_sound
 from espnet2_ext.fileio import write_pcm16
-from espnet2_ext.s5.official import SAMPLE_RATE
+from espnet2_ext.s5.official import EARS_SAMPLE_RATE, FSD50K_SAMPLE_RATE, SAMPLE_RATE
+
+LOW_RATE = SAMPLE_RATE // 2     # a clip below the official rate (resampled up)
 
 
 # Files of the fake external tree that the add_data filters must reject, by reason.
@@ -58,11 +60,11 @@ def write_external_tree(root: Path, seed: int) -> Tuple[List[dict], List[dict]]:
         for cls in INTERFERENCE_CLASSES:
             (bg / split / cls).mkdir(parents=True, exist_ok=True)
     plan = [  # (split, class, kind, sample rate)
-        ("train", "Bus", "good", 44100), ("train", "Bus", "lead_zeros", SAMPLE_RATE),
+        ("train", "Bus", "good", FSD50K_SAMPLE_RATE), ("train", "Bus", "lead_zeros", SAMPLE_RATE),
         ("train", "Drip", "good", SAMPLE_RATE), ("train", "Drip", "low_amplitude", SAMPLE_RATE),
         ("train", "Drip", "too_short", SAMPLE_RATE),
-        ("val", "Bus", "good", 16000), ("val", "Drip", "short_after_trim", SAMPLE_RATE),
-        ("val", "Drip", "silent_window", 16000),
+        ("val", "Bus", "good", LOW_RATE), ("val", "Drip", "short_after_trim", SAMPLE_RATE),
+        ("val", "Drip", "silent_window", LOW_RATE),
     ]
     for split, cls, kind, sr in plan:
         name = f"{cls.lower()}_{split}_{kind}"
@@ -74,7 +76,7 @@ def write_external_tree(root: Path, seed: int) -> Tuple[List[dict], List[dict]]:
                                        ("Typing", "low_amplitude")]):
         rel = f"clips/{100001 + i}.wav"
         write_pcm16(semhear / "FSD50K" / rel,
-                    fake_external_clip(kind, item_rng(seed, "fsd", rel), 44100), 44100)
+                    fake_external_clip(kind, item_rng(seed, "fsd", rel), FSD50K_SAMPLE_RATE), FSD50K_SAMPLE_RATE)
         fsd_rows.append({"file_name": rel, "t4_label": label,
                          "convert_path": f"train/{label}/FSD50K_{100001 + i}/{100001 + i}.wav"})
     ears_rows = []
@@ -84,7 +86,7 @@ def write_external_tree(root: Path, seed: int) -> Tuple[List[dict], List[dict]]:
                            ("p003", "nonverbal_cough", "too_short")]:
         rel = f"{spk}/{utt}.wav"
         write_pcm16(root / "EARS" / rel,
-                    fake_external_clip(kind, item_rng(seed, "ears", rel), 48000), 48000)
+                    fake_external_clip(kind, item_rng(seed, "ears", rel), EARS_SAMPLE_RATE), EARS_SAMPLE_RATE)
         ears_rows.append({"file_name": rel, "t4_label": "Speech",
                           "convert_path": f"train/Speech/EARS_{spk}/{utt}.wav"})
     return fsd_rows, ears_rows

@@ -22,8 +22,9 @@ import numpy as np
 import soundfile as sf
 
 from espnet2_ext.fileio import atomic_path
+from espnet2_ext.s5.official import SAMPLE_RATE
 
-AUDIO_RATE = 16000
+AUDIO_RATE = SAMPLE_RATE // 2      # 16 kHz listening copies
 AUDIO_FORMATS: Dict[str, Tuple[str, dict]] = {   # name -> (suffix, soundfile.write arguments)
     "mp3": (".mp3", {"format": "MP3", "subtype": "MPEG_LAYER_III", "bitrate_mode": "CONSTANT",
                      "compression_level": 0.75}),   # libsndfile: 0.75 -> 48 kbit/s at 16 kHz

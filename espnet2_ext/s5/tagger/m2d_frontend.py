@@ -26,6 +26,8 @@ import torch.nn.functional as F
 from scipy.signal import get_window
 from torch import nn
 
+from espnet2_ext.s5.official import M2D_SAMPLE_RATES
+
 # float32 machine epsilon, added before the log (``torch.finfo().eps`` in the official code)
 LOG_EPS = float(torch.finfo(torch.float32).eps)
 
@@ -44,9 +46,9 @@ class MelConfig:
 
 
 # The two variants known to PortableM2D, keyed by the folder-name token (``p16k`` / ``p32k``).
-MEL_CONFIGS = {
-    "16k": MelConfig(16000, 400, 400, 160, 80, 50.0, 8000.0),
-    "32k": MelConfig(32000, 800, 800, 320, 80, 50.0, 16000.0),
+MEL_CONFIGS = {        # f_max: the Nyquist frequency
+    "16k": MelConfig(M2D_SAMPLE_RATES["16k"], 400, 400, 160, 80, 50.0, M2D_SAMPLE_RATES["16k"] / 2),
+    "32k": MelConfig(M2D_SAMPLE_RATES["32k"], 800, 800, 320, 80, 50.0, M2D_SAMPLE_RATES["32k"] / 2),
 }
 
 
