@@ -71,7 +71,8 @@ def resolve_system(source: PathLike, m2d_weight_file: Optional[PathLike] = None,
         if (path / META).is_file():
             return unpacked_system(path, m2d_weight_file)
         return decoded_system(path, m2d_weight_file)
-    if isinstance(source, str) and HUB_ID.fullmatch(source) and not source.startswith((".", "/")):
+    looks_local = path.suffix in ARCHIVE_SUFFIXES or path.parent.is_dir()     # exp/decode_x, x.zip
+    if isinstance(source, str) and HUB_ID.fullmatch(source) and not looks_local:
         return unpacked_system(unpack_to_cache(hub_archive(source, revision), cache_dir), m2d_weight_file)
     raise S5InputError(f"{source}: no such file or folder; from_pretrained takes {SOURCES}")
 

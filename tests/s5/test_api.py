@@ -215,6 +215,10 @@ def test_from_pretrained_hub_offline_is_one_clear_error(tmp_path, monkeypatch):
     assert "\n" not in str(e.value)
     with pytest.raises(S5InputError, match="no such file or folder"):
         S5Separate.from_pretrained("exp/packed/missing.zip")
+    (tmp_path / "exp").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(S5InputError, match="exp/decode_typo: no such file or folder"):     # a local path, not a Hub id
+        S5Separate.from_pretrained("exp/decode_typo")
 
 
 @pytest.mark.parametrize("bad,needle", [
