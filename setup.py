@@ -31,7 +31,7 @@ setup(
         "tensorboard",      # training summaries (espnet2 --use_tensorboard)
     ],
     extras_require={
-        "test": ["pytest"],
+        "test": ["pytest", "pytest-xdist"],   # the suite runs on every core (pytest.ini: -n auto)
         "mini": ["pyroomacoustics"],   # rooms of the built-in mini corpus
     },
 )

@@ -8,8 +8,11 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import zipfile
+from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -182,3 +185,38 @@ def test_pack_then_decode_from_the_archive_equals_decoding_exp(mini_run):
     assert wavs and sorted(p.name for p in packed.glob("*.wav")) == wavs
     for name in wavs:
         assert sf.read(str(packed / name))[0].tolist() == sf.read(str(direct / "test" / name))[0].tolist(), name
+
+
+def test_python_api_on_the_packed_mini_system_10s_clip_and_60s_recording(mini_run, repo_root, tmp_path):
+    """README's Python example runs as written on the system stage 9 packs (model card included);
+    the same archive decodes a 10 s clip (events of 10 s) and, in long form, a 60 s recording."""
+    from espnet2_ext.s5.api import S5Separate
+    from espnet2_ext.s5.labels import CLASSES
+
+    work, _ = mini_run
+    env = {**os.environ, "cmd_backend": "local", "DCASE26T4_CACHE": str(tmp_path / "cache")}
+    res = subprocess.run(["./run.sh", "--mini", "true", "--stage", "9", "--stop-stage", "9"], cwd=work,
+                         capture_output=True, text=True, timeout=600, env=env)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    archive = work / "exp/packed/4c_resunetk_valid.loss.best.zip"
+    assert "README.md" in zipfile.ZipFile(archive).namelist()           # the model card
+    example = re.search(r"<!-- example: tests/s5/test_api.py -->\s*```python\n(.*?)```",
+                        (repo_root / "README.md").read_text(), re.S)[1]
+    res = subprocess.run([sys.executable, "-c", example], cwd=work, capture_output=True, text=True,
+                         timeout=600, env=env)
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stdout + res.stderr
+
+    model = S5Separate.from_pretrained(archive, cache_dir=tmp_path / "models")
+    scapes = sorted(Path((work / "data/test/soundscape_dir").read_text().strip()).glob("*.wav"))
+    recording = np.concatenate([sf.read(str(p), dtype="float32", always_2d=True)[0].T for p in scapes], axis=1)
+    sr = 32000
+    recording = np.tile(recording, (1, -(-60 * sr // recording.shape[1])))[:, :60 * sr]   # [4, 60 s]
+    events = model(recording[:, :10 * sr], sample_rate=sr)
+    assert len(events) <= 3
+    for event in events:
+        assert event.label in CLASSES and 0 <= event.probability <= 1 and event.waveform.shape == (10 * sr,)
+    tracks = model(recording, sample_rate=sr, long_form=True, hop_s=5)
+    for track in tracks:
+        assert track.label in CLASSES and track.waveform.shape == (60 * sr,)
+        assert 0 <= track.onset < track.offset <= 60
+        assert np.isfinite(track.waveform).all()

@@ -5,7 +5,6 @@ import argparse
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Dict
 
 import pytest
 import torch
@@ -13,7 +12,7 @@ import yaml
 
 from espnet2_ext.s5.official import M2D_FOLDER, M2D_WEIGHTS
 from espnet2_ext.corpus.mini import MiniCorpusConfig, build_mini_corpus
-from reliability_cases import run_summary
+from reliability_cases import CATALOGUE_CASES
 from reliability_tools import (MINI_CONF, corpus_conftest, decode_args, single_thread, tiny_training_config,
                                traceback_sections, train, train_args)
 
@@ -132,16 +131,5 @@ def pytest_runtest_makereport(item, call):
         if bad:
             report.outcome = "failed"
             report.longrepr = f"'Traceback' in {bad} of catalogue case(s) {', '.join(case_ids)}"
-    if case_ids and not report.skipped and (report.when == "call" or report.failed):
-        for case in case_ids:           # a case passes when none of its test's phases failed
-            CASE_PASSED[case] = CASE_PASSED.get(case, True) and report.passed
-
-
-#: case id -> whether its test passed, for the catalogue cases run in this session
-CASE_PASSED: Dict[str, bool] = {}
-
-
-def pytest_terminal_summary(terminalreporter) -> None:
-    """Print what this run of the catalogue tried and lost (counted, not a literal)."""
-    if CASE_PASSED:
-        terminalreporter.write_line(run_summary(CASE_PASSED))
+    if case_ids:      # counted where the reports arrive (tests/conftest.py), also from xdist workers
+        report.user_properties.append((CATALOGUE_CASES, list(case_ids)))

@@ -400,6 +400,19 @@ def security_counts_line() -> str:
     return f"{len(SECURITY_CASES)} attacks tried"
 
 
+#: the key under which a catalogue test's report carries its case ids (``report.user_properties``)
+CATALOGUE_CASES = "catalogue_cases"
+
+
+def case_outcome(passed: Dict[str, bool], report) -> None:
+    """Count one test report into ``passed`` (case id -> passed): a case passes when none of its
+    test's phases failed; a skipped test's cases did not run."""
+    cases = dict(report.user_properties).get(CATALOGUE_CASES)
+    if cases and not report.skipped and (report.when == "call" or report.failed):
+        for case in cases:
+            passed[case] = passed.get(case, True) and report.passed
+
+
 def run_summary(passed: Dict[str, bool]) -> str:
     """The catalogue's result in one pytest run: ``passed`` maps each case id that ran to
     whether its test passed. A bad input whose test failed was not refused cleanly, an

@@ -6,7 +6,10 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from reliability_cases import CASES, SECURITY_CASES, counts_line, render_report, run_summary
+from types import SimpleNamespace
+
+from reliability_cases import (CASES, CATALOGUE_CASES, SECURITY_CASES, case_outcome, counts_line, render_report,
+                               run_summary)
 
 TEST_MODULES = ("test_bad_input_catalogue", "test_interruptions", "test_determinism", "test_fuzz",
                 "test_security_loading", "test_security_archives", "test_security_options",
@@ -55,3 +58,17 @@ def test_run_summary_counts_failed_cases():
     everything = {c.id: True for c in CASES + SECURITY_CASES}
     n_int = sum(c.kind == "interruption" for c in CASES)
     assert f"{n_int} of {n_int} interruptions tried, 0 lost" in run_summary(everything)
+
+
+def test_case_outcome_counts_reports_as_xdist_delivers_them():
+    """A case fails when any phase of its test failed; reports without case ids or skipped ones
+    count nothing; the ids arrive as JSON lists (how xdist serialises user_properties)."""
+    def report(when, outcome, cases=("a", "b")):
+        return SimpleNamespace(when=when, passed=outcome == "passed", failed=outcome == "failed",
+                               skipped=outcome == "skipped", user_properties=[[CATALOGUE_CASES, list(cases)]])
+    passed = {}
+    for rep in (report("setup", "passed"), report("call", "passed"), report("teardown", "failed"),
+                report("call", "passed", cases=("c",)), report("call", "skipped", cases=("d",))):
+        case_outcome(passed, rep)
+    case_outcome(passed, SimpleNamespace(when="call", passed=False, failed=True, skipped=False, user_properties=[]))
+    assert passed == {"a": False, "b": False, "c": True}
