@@ -1,7 +1,8 @@
 """Synthesis throughput of the on-the-fly training mixtures on one CPU core.
 
     OMP_NUM_THREADS=1 python benchmarks/synth_throughput.py [--config YAML] [--data_root DIR]
-        [--n 30] [--n_cold 8] [--n_reference 5] [--rounds 3] [--seed 0]
+        [--n 30] [--n_cold 8] [--n_reference 5] [--n_real 8] [--rounds 3] [--seed 0]
+        [--real_positions 1080] [--real_mb_per_position 10] [--rir_cache_mb 512]
         [--spaudsyn DIR --spaudsyn_python PY [--n_spaudsyn 10]] [--revisions REV,REV,...]
         [--device cpu|cuda [--batch_size 8]] [--profile N]
 
@@ -13,6 +14,21 @@ Rows, all on the same scenes and in the same run:
 
   warm      the RIR-spectrum cache holds every position (a warm-up pass filled it);
   cold      no RIR cache (rir_cache_mb 0): every RIR read from SOFA and transformed again;
+  real-corpus hit rate
+            the in-process LRU hit at the rate it has on the real corpus:
+            h = rir_cache_mb / (real_positions x real_mb_per_position) (512 / (1080 x 10) = 4.7 %
+            by default). A look-up of uniformly drawn positions hits an LRU of C of P positions
+            with probability C / P, so each look-up hits the warm LRU with probability h (a seeded
+            draw) and otherwise misses it: the RIR is read from SOFA and transformed again (the
+            mini corpus's 20 positions are too few to size a real LRU to 4.7 % of them); the
+            row prints the hits it drew;
+  node-wide store (warm)
+            no in-process LRU (rir_cache_mb 0), every RIR spectrum from the node-wide store
+            (``rir_store_dir``: mapped .npy files, written by a warm-up pass, so in the page
+            cache);
+  real-corpus hit rate + node-wide store
+            the real-corpus hit rate, the misses read from the store: what a worker of a node
+            with the store on does;
   reference ``render_scene_reference`` (float64, one full fftconvolve per event and per dry
             target, RIRs read from SOFA each time), the oracle of the tests.
 
@@ -77,6 +93,8 @@ from espnet2_ext.s5.labels import CLASSES  # noqa: E402
 from espnet2_ext.s5.official import SAMPLE_RATE as SR  # noqa: E402
 from espnet2_ext.synth.dataset import GenerateDataset  # noqa: E402
 from espnet2_ext.synth.render import render_scene_reference  # noqa: E402
+from espnet2_ext.synth.rir_store import RirStore  # noqa: E402
+from espnet2_ext.synth.room import RirCache  # noqa: E402
 from revisions import package_at  # noqa: E402  (benchmarks/revisions.py)
 from espnet2_ext.synth.sofa import write_sofa  # noqa: E402
 
@@ -131,6 +149,32 @@ def timed(func: Callable[[int], object], indices) -> Tuple[float, float]:
         func(i)
     n = len(indices)
     return n / (time.process_time() - cpu), n / (time.perf_counter() - wall)
+
+
+class HitRateRirCache(RirCache):
+    """A warm LRU that each look-up hits with probability ``hit_rate`` (seeded draws); a miss
+    costs what a miss of the real LRU costs (:meth:`RirCache.uncached_spectra`: the store if
+    any, else SOFA and transforms). ``fill = True`` (the warm-up pass) makes every look-up go
+    through the LRU, so that it holds every position the timed items use."""
+
+    def __init__(self, hit_rate: float, seed: int, store=None):
+        super().__init__(4096, store=store)
+        self.hit_rate, self.rng, self.fill = float(hit_rate), np.random.default_rng(seed), False
+        self.hits = self.lookups = 0
+
+    def spectra(self, path, position, sr, nfft, dry=None, device="cpu"):
+        if self.fill:
+            return super().spectra(path, position, sr, nfft, dry, device)
+        self.lookups += 1
+        if self.rng.random() < self.hit_rate:
+            self.hits += 1
+            return super().spectra(path, position, sr, nfft, dry, device)
+        return self.uncached_spectra(path, position, sr, nfft, dry, device)
+
+
+def with_rirs(data: GenerateDataset, rirs: RirCache) -> GenerateDataset:
+    data.renderer.rirs = data.sampler.rirs = rirs
+    return data
 
 
 def check_spaudsyn_tree(base: Path) -> None:
@@ -308,6 +352,14 @@ def main() -> None:
     ap.add_argument("--n", type=validate.positive_int, default=30, help="items per round, warm cache")
     ap.add_argument("--n_cold", type=validate.positive_int, default=8, help="items per round, cold cache")
     ap.add_argument("--n_reference", type=validate.positive_int, default=5, help="items per round, float64 reference")
+    ap.add_argument("--n_real", type=validate.positive_int, default=8,
+                    help="items per round, real-corpus hit rate rows")
+    ap.add_argument("--real_positions", type=validate.positive_int, default=1080,
+                    help="room positions of the real corpus (all rooms)")
+    ap.add_argument("--real_mb_per_position", type=validate.positive_float, default=10.0,
+                    help="MB of RIR spectra a position takes")
+    ap.add_argument("--rir_cache_mb", type=validate.nonnegative_float, default=512.0,
+                    help="rir_cache_mb of a loader process on the real corpus")
     ap.add_argument("--rounds", type=validate.positive_int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--spaudsyn", type=Path, default=None, help="official baseline tree with SpAudSyn")
@@ -337,31 +389,61 @@ def main() -> None:
                       return_source=not is_tagger, seed=args.seed)
         warm = GenerateDataset(conf, rir_cache_mb=4096, source_cache_mb=1024, **kwargs)
         cold = GenerateDataset(conf, rir_cache_mb=0, source_cache_mb=1024, **kwargs)
+        hit_rate = min(1.0, args.rir_cache_mb / (args.real_positions * args.real_mb_per_position))
+        store_dir = Path(tmp) / "rir_store"
+        real = with_rirs(GenerateDataset(conf, source_cache_mb=1024, **kwargs), HitRateRirCache(hit_rate, args.seed))
+        stored = GenerateDataset(dict(conf, rir_store_dir=str(store_dir)), rir_cache_mb=0, source_cache_mb=1024,
+                                 **kwargs)
+        real_stored = with_rirs(GenerateDataset(conf, source_cache_mb=1024, **kwargs),
+                                HitRateRirCache(hit_rate, args.seed + 1, RirStore(store_dir)))
         items = range(args.n)
-        for i in items:                         # decode the clips, fill the RIR-spectrum cache
+        for i in items:                         # decode the clips, fill the RIR-spectrum cache and the store
             warm[i]
+            stored[i]
         for i in items[:args.n_cold]:
             cold[i]
+        for data in (real, real_stored):        # every position of the timed items in the LRU
+            data.renderer.rirs.fill = True
+            for i in items[:args.n_real]:
+                data[i]
+            data.renderer.rirs.fill = False
 
         def reference(i: int):
             return render_scene_reference(warm.renderer, warm.scene(i)[0], return_dry=not is_tagger)
 
-        rates = {"warm": [], "cold": [], "reference": []}
+        rows = {"warm": (warm, items), "cold": (cold, items[:args.n_cold]), "real": (real, items[:args.n_real]),
+                "store": (stored, items), "real_store": (real_stored, items[:args.n_real])}
+        rates = {name: [] for name in (*rows, "reference")}
         for _ in range(args.rounds):
-            rates["warm"].append(timed(warm.__getitem__, items))
-            rates["cold"].append(timed(cold.__getitem__, items[:args.n_cold]))
+            for name, (data, which) in rows.items():
+                rates[name].append(timed(data.__getitem__, which))
             rates["reference"].append(timed(reference, items[:args.n_reference]))
         print(f"config {args.config.name}; medians of {args.rounds} rounds; one core")
         print(f"{'path':44s} {'mix/cpu-s':>7s} {'ms(cpu)':>8s} {'mix/s(wall)':>7s}")
         fast = report("ours, warm RIR cache", rates["warm"])
         report("ours, cold RIR cache", rates["cold"])
+        real_rate = report("ours, real-corpus hit rate", rates["real"])
+        store_rate = report("ours, node-wide store (warm)", rates["store"])
+        real_store_rate = report("ours, real-corpus hit rate + node-wide store", rates["real_store"])
         ref = report("float64 reference (render_scene_reference)", rates["reference"])
+        for data, what in ((real, "real-corpus hit rate"), (real_stored, "real-corpus hit rate + store")):
+            cache = data.renderer.rirs
+            print(f"{what}: LRU hit rate {100 * hit_rate:.1f} % = rir_cache_mb {args.rir_cache_mb:g} / "
+                  f"({args.real_positions} positions x {args.real_mb_per_position:g} MB); each look-up hits the warm "
+                  f"LRU with that probability, else misses it; drawn: {cache.hits} hits of {cache.lookups} "
+                  f"look-ups ({100 * cache.hits / max(cache.lookups, 1):.1f} %)")
+        files = list(store_dir.glob("*.npy"))
+        print(f"node-wide store: {len(files)} files, {sum(f.stat().st_size for f in files) / len(files) / 2 ** 20:.1f} "
+              f"MB a position" if files else "node-wide store: no files written")
         print(f"ours warm / float64 reference: {fast[0] / ref[0]:.1f}x (cpu), {fast[1] / ref[1]:.1f}x (wall)")
         if args.spaudsyn is not None:
             official = run_spaudsyn(args, conf, is_tagger, root)
             print(f"{'official DatasetS3 generate (SpAudSyn)':44s} {official[0]:7.2f} {1000 / official[0]:8.1f} "
                   f"{official[1]:7.2f}")
-            print(f"ours warm / SpAudSyn: {fast[0] / official[0]:.1f}x (cpu), {fast[1] / official[1]:.1f}x (wall)")
+            for name, rate in (("ours warm", fast), ("ours real-corpus hit rate", real_rate),
+                               ("ours node-wide store (warm)", store_rate),
+                               ("ours real-corpus hit rate + store", real_store_rate)):
+                print(f"{name} / SpAudSyn: {rate[0] / official[0]:.1f}x (cpu), {rate[1] / official[1]:.1f}x (wall)")
         if args.device is not None:
             where = torch.cuda.get_device_name() if args.device == "cuda" else "cpu, 1 thread"
             rate = device_rate(conf, root, args.device, args.n, args.batch_size, args.rounds, kwargs)

@@ -29,6 +29,7 @@ from espnet2_ext.fileio import read_wav
 from espnet2_ext.s5.activity import scene_activity, waveform_activity
 from espnet2_ext.s5.official import LABELS_FILE, N_CHANNELS, N_SLOTS, SAMPLE_RATE, SOURCE_CHANNELS, WAV_SCP, spk_scp
 from espnet2_ext.s5.labels import SILENCE, check_label, labels_to_query, labels_to_stack, pad_labels
+from espnet2_ext.synth.rir_store import RirStore, resolve_store_dir
 from espnet2_ext.synth.room import RirCache
 from espnet2_ext.synth.sampler import SceneSampler, scene_rng
 from espnet2_ext.synth.render import SceneRenderer
@@ -71,13 +72,15 @@ class _SceneDataset(torch.utils.data.Dataset):
 
     def __init__(self, corpus_root: PathLike, n_sources: int, label_vector_mode: str,
                  return_source: bool, dry_channel: int, rir_cache_mb: float, source_cache_mb: float,
-                 return_activity: bool = False):
+                 return_activity: bool = False, rir_store_dir: Optional[PathLike] = None):
         self.n_sources = n_sources
         self.return_activity = return_activity
         self.label_vector_mode = label_vector_mode
         self.return_source = return_source
         self.dry_channel = dry_channel
-        self.renderer = SceneRenderer(corpus_root, SourceLoader(source_cache_mb), RirCache(rir_cache_mb))
+        folder = resolve_store_dir(rir_store_dir)
+        rirs = RirCache(rir_cache_mb, store=None if folder is None else RirStore(folder))
+        self.renderer = SceneRenderer(corpus_root, SourceLoader(source_cache_mb), rirs)
 
     def _slots(self, name: str, scene: Scene, order: Optional[Sequence[int]]) -> Tuple[List[int], List[str]]:
         """(fg event of each slot, its label)."""
@@ -108,7 +111,8 @@ class GenerateDataset(_SceneDataset):
             same keys at top level), ``dataset_length``, generator keys (nevent_range,
             ninterference_range, snr_range, inteference_snr_range, dupse_rate, max_n_dupse,
             dupse_min_angle, dupse_exclusion_folder_depth), ``shuffle_label``,
-            ``fg_return`` {dry_channel}.
+            ``fg_return`` {dry_channel}, ``rir_store_dir`` (a node-wide store of RIR spectra
+            shared by the loader processes: :mod:`espnet2_ext.synth.rir_store`; default none).
         corpus_root: the folder that ``data/`` in the config paths maps to.
         seed: base seed; call :meth:`set_epoch` before each epoch (workers must be re-created,
             i.e. ``persistent_workers=False``, to see the new epoch).
@@ -124,7 +128,7 @@ class GenerateDataset(_SceneDataset):
                  return_activity: bool = False):
         dry_channel = int((config.get("fg_return") or {}).get("dry_channel", 0))
         super().__init__(corpus_root, n_sources, label_vector_mode, return_source, dry_channel,
-                         rir_cache_mb, source_cache_mb, return_activity)
+                         rir_cache_mb, source_cache_mb, return_activity, config.get("rir_store_dir"))
         scene_config = config.get("spatial_sound_scene", config)
         self.sampler = SceneSampler(scene_config, config, corpus_root,
                                     self.renderer.sources, self.renderer.rirs)
@@ -173,9 +177,10 @@ class MetadataDataset(_SceneDataset):
 
     def __init__(self, metadata_list: PathLike, corpus_root: PathLike = "data", n_sources: int = N_SLOTS,
                  label_vector_mode: str = "concat", return_source: bool = True, dry_channel: int = 0,
-                 rir_cache_mb: float = 512, source_cache_mb: float = 128, return_activity: bool = False):
+                 rir_cache_mb: float = 512, source_cache_mb: float = 128, return_activity: bool = False,
+                 rir_store_dir: Optional[PathLike] = None):
         super().__init__(corpus_root, n_sources, label_vector_mode, return_source, dry_channel,
-                         rir_cache_mb, source_cache_mb, return_activity)
+                         rir_cache_mb, source_cache_mb, return_activity, rir_store_dir)
         self.metadata_files = read_metadata_list(metadata_list)
 
     def __len__(self) -> int:

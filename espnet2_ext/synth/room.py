@@ -9,7 +9,9 @@ SpAudSyn's ``SofaRoom`` semantics (synthesizer_spec.md §4.7, §6):
     (clipped to the RIR) around argmax|h| and is zero elsewhere.
 
 :class:`RirCache` reads every SOFA header once per process and keeps, in a
-byte-bounded LRU, the FFT-domain quantities the fast renderer needs.
+byte-bounded LRU, the FFT-domain quantities the fast renderer needs; with a node-wide
+:class:`~espnet2_ext.synth.rir_store.RirStore` a miss reads them from the store's mapped files
+(written once by whichever process computed them first) before computing them.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ import torch
 
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.synth import fft
+from espnet2_ext.synth.rir_store import RirStore
 from espnet2_ext.synth.sofa import read_sofa_header, read_sofa_irs
 
 POSITION_ATOL = 1e-6
@@ -232,10 +235,13 @@ def rir_spectra(h: np.ndarray, sr: int, nfft: int, dry: DrySpec = None,
 
 
 class RirCache:
-    """Per-process cache: SOFA headers (kept) and RIR spectra (byte-bounded LRU)."""
+    """Per-process cache: SOFA headers (kept) and RIR spectra (byte-bounded LRU); with ``store``
+    the CPU spectra that miss the LRU come from the node-wide store (or are computed and written
+    to it): LRU -> store -> compute."""
 
-    def __init__(self, max_mb: float = 512):
+    def __init__(self, max_mb: float = 512, store: Optional[RirStore] = None):
         self.max_mb = float(max_mb)
+        self.store = store
         self._rooms: Dict[str, SofaRoom] = {}
         self._spectra = ByteLru(int(max_mb * 2 ** 20))
         self._last_rir: Tuple[Hashable, np.ndarray] = (None, np.zeros((0, 0)))
@@ -261,11 +267,27 @@ class RirCache:
         dry-channel direct-path spectrum if ``dry`` = (direct_range_ms, channel) is given."""
         dry_key = None if dry is None else (tuple(dry[0]), int(dry[1]))
         key = (str(device), str(path), position_key(position), sr, nfft, dry_key)
+        return self._spectra.get_or_make(  # type: ignore[return-value]
+            key, lambda: self.uncached_spectra(path, position, sr, nfft, dry_key, device))
 
-        def make() -> RirSpectra:
+    def uncached_spectra(self, path: Path, position, sr: int, nfft: int, dry: DrySpec = None,
+                         device: Union[str, torch.device] = "cpu") -> RirSpectra:
+        """What a miss of the LRU costs: the spectra from the store (CPU only), else computed
+        (and written to the store)."""
+        dry_key = None if dry is None else (tuple(dry[0]), int(dry[1]))
+        if self.store is None or torch.device(device).type != "cpu":
             return rir_spectra(self.rir(path, position, sr), sr, nfft, dry_key, device)
-
-        return self._spectra.get_or_make(key, make)  # type: ignore[return-value]
+        store_dry = None if dry_key is None else (tuple(float(v) for v in dry_key[0]), dry_key[1])
+        try:
+            file = self.store.key_path(path, position_key(position), sr, nfft, store_dry)
+        except OSError:                     # the SOFA file is gone: computing says so properly
+            return rir_spectra(self.rir(path, position, sr), sr, nfft, dry_key, device)
+        stored = self.store.load(file, self.room(path).nchan, dry_key is not None, nfft)
+        if stored is not None:
+            return RirSpectra(*stored)
+        made = rir_spectra(self.rir(path, position, sr), sr, nfft, dry_key, device)
+        self.store.save(file, made.wet, made.energy, made.dry)
+        return made
 
 
 def position_key(position) -> tuple:

@@ -25,6 +25,7 @@ import numpy as np
 
 from espnet2_ext import validate
 from espnet2_ext.errors import S5InputError
+from espnet2_ext.synth.rir_store import resolve_store_dir
 from espnet2_ext.synth.room import RirCache
 from espnet2_ext.synth.scene import CONFIG_KEYS, CorpusPaths, Event, Scene, check_direct_range
 from espnet2_ext.synth.sources import SourceLoader
@@ -49,7 +50,7 @@ def generator_config(config: dict) -> dict:
 
 #: train_data_conf keys besides the generator's and the scene block
 DATASET_KEYS = ("dataset_length", "fg_return", "shuffle_label", "interference_snr_range", "rir_cache_mb",
-                "source_cache_mb", "render_on_device")
+                "source_cache_mb", "render_on_device", "rir_store_dir")
 
 
 def check_generate_config(config: object, where: str) -> None:
@@ -131,6 +132,8 @@ def check_generate_config(config: object, where: str) -> None:
     for key in ("rir_cache_mb", "source_cache_mb"):
         if key in config:
             validate.number(config[key], where, f"train_data_conf.{key}", lo=0, fix=fix)
+    if "rir_store_dir" in config:
+        resolve_store_dir(config["rir_store_dir"], f"{where}: train_data_conf")
 
 
 class Catalog:
