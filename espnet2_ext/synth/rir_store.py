@@ -10,7 +10,9 @@ an mmap instead of a SOFA read and transforms (benchmarks/README.md "Synthesis t
 
 A file's name is a digest of everything that makes its spectra: the SOFA file (resolved path,
 size and mtime: a changed corpus never serves stale spectra), the position, the rate, the FFT
-length, the dry-target window and channel, and :data:`FORMAT`. Files are written to a temporary
+length, the dry-target window and channel, :data:`FORMAT`, and the code that computes them (the
+versions of torch, numpy and scipy and a digest of the source of synth/room.py, fft.py and
+sofa.py: an upgrade or a change there never reads spectra that it would compute otherwise). Files are written to a temporary
 name and renamed (``os.replace``), so a reader never sees a half-written file; a file that does
 not load with the expected shape and dtype (truncated, corrupt header) is recomputed and
 replaced (the values themselves carry no checksum: a look-up must stay cheaper than computing).
@@ -21,10 +23,14 @@ where the job's temporary files go (``${TMPDIR}``), or remove the folder when th
 Layout of a file: complex64 [R + 1 (+1), F]: rows 0..R-1 the wet spectra, row R the energy
 (F float32 in the first half of the row's bytes), then the dry spectrum when dry targets are
 rendered. Values are stored bit for bit, so renders with and without the store are identical.
+Only the CPU renderer uses the store (``render_on_device`` keeps its spectra on the device).
+Off by default; benchmarks/README.md has the figures and docs/clusters_gpus.md how to turn it on.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib
 import logging
 import os
 import tempfile
@@ -65,6 +71,17 @@ def resolve_store_dir(value: object, where: str = "train_data_conf") -> Optional
     return path
 
 
+@functools.lru_cache(maxsize=None)
+def code_digest() -> str:
+    """Versions of torch, numpy, scipy and a digest of the modules that compute the spectra."""
+    import scipy
+
+    h = hashlib.sha256(f"{torch.__version__} {np.__version__} {scipy.__version__}".encode())
+    for name in ("room", "fft", "sofa"):
+        h.update(Path(importlib.import_module(f"espnet2_ext.synth.{name}").__file__).read_bytes())
+    return h.hexdigest()[:16]
+
+
 class RirStore:
     """Spectra files under ``folder`` (created on the first write); see the module docstring."""
 
@@ -80,7 +97,7 @@ class RirStore:
                  dry: Optional[tuple]) -> Path:
         """The file of one (SOFA file, position, rate, FFT length, dry spec) key."""
         st = os.stat(sofa)
-        ident = repr((FORMAT, str(Path(sofa).resolve()), st.st_size, st.st_mtime_ns,
+        ident = repr((FORMAT, code_digest(), str(Path(sofa).resolve()), st.st_size, st.st_mtime_ns,
                       tuple(float(p) for p in position), int(sr), int(nfft), dry, "complex64"))
         return self.folder / (hashlib.sha256(ident.encode()).hexdigest()[:40] + ".npy")
 

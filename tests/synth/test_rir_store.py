@@ -17,7 +17,7 @@ import torch
 
 from synth_corpus import build_corpus, circle_positions, make_rirs, scene_config, SR
 from espnet2_ext.errors import S5InputError
-from espnet2_ext.synth import room as room_module
+from espnet2_ext.synth import rir_store, room as room_module
 from espnet2_ext.synth.dataset import GenerateDataset
 from espnet2_ext.synth.rir_store import RirStore, resolve_store_dir
 from espnet2_ext.synth.room import RirCache, fft_size
@@ -196,7 +196,7 @@ def test_a_full_disk_warns_once_and_leaves_no_temporary_file(tiny_corpus, tmp_pa
     assert not list(store.iterdir())
 
 
-def test_the_key_names_what_makes_the_spectra(tiny_corpus, tmp_path):
+def test_the_key_names_what_makes_the_spectra(tiny_corpus, tmp_path, monkeypatch):
     s = RirStore(tmp_path)
     sofa = tiny_corpus / "dev_set/room_ir/train/room_a.sofa"
     base = s.key_path(sofa, (1.5, 0.0, 0.0), SR, 2048, ((6.0, 50.0), 0))
@@ -210,6 +210,8 @@ def test_the_key_names_what_makes_the_spectra(tiny_corpus, tmp_path):
     copy = tmp_path / "copy.sofa"
     shutil.copy(sofa, copy)
     assert s.key_path(copy, (1.5, 0.0, 0.0), SR, 2048, ((6.0, 50.0), 0)) != base
+    monkeypatch.setattr(rir_store, "code_digest", lambda: "another torch or renderer")
+    assert s.key_path(sofa, (1.5, 0.0, 0.0), SR, 2048, ((6.0, 50.0), 0)) != base
 
 
 @pytest.mark.parametrize("value, words", [(5, "is not a folder path"), ("", "is not a folder path"),
