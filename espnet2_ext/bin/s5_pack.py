@@ -54,7 +54,7 @@ from typing import Dict, List, Optional
 
 import yaml
 
-from espnet2_ext.archive import (ARCHIVE_SUFFIXES, DEFAULT_MAX_BYTES, CheckedArchive, check_outdir, espnet2_members,
+from espnet2_ext.archive import (ARCHIVE_SUFFIXES, DEFAULT_MAX_BYTES, CheckedArchive, check_outdir,
                                   espnet2_yaml_rewrites, inside, open_checked)
 from espnet2_ext.errors import S5InputError, cli_main
 from espnet2_ext.output_paths import check_output_dir, check_output_file
@@ -66,13 +66,13 @@ from espnet2_ext.s5.calibration import Calibration
 from espnet2_ext.s5.model_card import CARD_FILE, model_card
 from espnet2_ext.s5.model_files import config_path
 from espnet2_ext.s5.official import m2d_weight_path
+from espnet2_ext.s5.pretrained import system_members
 from espnet2_ext.s5.results import read_results_json
 from espnet2_ext.validate import keys, positive_float, typed
 
 pack_funcs = quiet_import("espnet2.main_funcs.pack_funcs")
 M2D_REFERENCE = "m2d_weight_reference.yaml"
 CALIBRATION_FILE = "calibration.json"
-REQUIRED_KEYS = ("tagger_model", "separator_model", "m2d_weight_reference")
 SCORE_FILES = ("RESULTS.md", "results.json")
 REPORT_DIR = "report"
 REPACK = "re-pack the system with stage 9 (s5_pack pack)"
@@ -243,12 +243,8 @@ def unpack_system(archive: Path, outdir: Path, max_bytes: int = DEFAULT_MAX_BYTE
     ``outdir`` as a unit; return meta.yaml's keys -> unpacked paths (``outdir/<member>``)."""
     outdir = check_outdir(outdir)
     with open_checked(archive, max_bytes) as arc:
-        yaml_files, files = espnet2_members(arc)
+        yaml_files, files = system_members(arc)
         names = {**yaml_files, **files}
-        missing = [key for key in REQUIRED_KEYS if key not in names]
-        if missing:
-            raise S5InputError(f"{archive} lacks {', '.join(missing)} in its meta.yaml: not a packed S5 system; "
-                               f"make one with stage 9")
         _check_m2d_reference(arc, names["m2d_weight_reference"])
         arc.extract(outdir, espnet2_yaml_rewrites(arc, yaml_files, outdir))
     paths = {key: str(outdir / name) for key, name in names.items()}

@@ -20,10 +20,10 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional, Union
+from typing import Dict, Optional, Tuple, Union
 
-from espnet2_ext.archive import ARCHIVE_SUFFIXES, check_outdir, espnet2_members, espnet2_yaml_rewrites, inside, \
-    open_checked
+from espnet2_ext.archive import ARCHIVE_SUFFIXES, CheckedArchive, check_outdir, espnet2_members, espnet2_yaml_rewrites, \
+    inside, open_checked
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.fileio import read_json, read_yaml_mapping
 from espnet2_ext.identity import IDENTITY_FILE, file_digest
@@ -78,6 +78,17 @@ def resolve_system(source: PathLike, m2d_weight_file: Optional[PathLike] = None,
 
 
 # ---------------------------------------------------------------------- archives
+def system_members(arc: CheckedArchive) -> Tuple[Dict[str, str], Dict[str, str]]:
+    """meta.yaml's (yaml_files, files) of a checked archive that holds a packed S5 system
+    (every key of REQUIRED_KEYS), else one error."""
+    yaml_files, files = espnet2_members(arc)
+    missing = [key for key in REQUIRED_KEYS if key not in {**yaml_files, **files}]
+    if missing:
+        raise S5InputError(f"{arc.path} lacks {', '.join(missing)} in its meta.yaml: not a packed S5 system; "
+                           f"make one with stage 9 (s5_pack pack)")
+    return yaml_files, files
+
+
 def unpack_to_cache(archive: Path, cache_dir: Optional[PathLike] = None) -> Path:
     """Unpack ``archive`` with the checked unpacker into ``cache_dir/<sha256 prefix>`` (kept for reuse)."""
     outdir = Path(cache_dir or default_cache_dir()) / file_digest(archive).split(":")[-1][:16]
@@ -85,11 +96,7 @@ def unpack_to_cache(archive: Path, cache_dir: Optional[PathLike] = None) -> Path
         return outdir
     check_outdir(outdir, "cache_dir")
     with open_checked(archive) as arc:
-        yaml_files, files = espnet2_members(arc)
-        missing = [key for key in REQUIRED_KEYS if key not in {**yaml_files, **files}]
-        if missing:
-            raise S5InputError(f"{archive} lacks {', '.join(missing)} in its meta.yaml: not a packed S5 system; "
-                               f"make one with stage 9 (s5_pack pack)")
+        yaml_files, files = system_members(arc)
         outdir.parent.mkdir(parents=True, exist_ok=True)
         arc.extract(outdir, espnet2_yaml_rewrites(arc, yaml_files, outdir))
     return outdir

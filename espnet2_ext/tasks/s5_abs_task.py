@@ -60,8 +60,8 @@ RUN_TIME_OPTIONS = frozenset("""
     cudnn_deterministic max_cache_size max_cache_fd valid_max_cache_size required save_strategy
     collect_stats write_collected_feats channels_last torch_compile
 """.split())
-#: train_data_conf keys that only size caches
-CACHE_KEYS = ("rir_cache_mb", "source_cache_mb")
+#: train_data_conf keys that only size or place caches (not in the training identity)
+CACHE_KEYS = ("rir_cache_mb", "source_cache_mb", "rir_store_dir")
 
 
 #: integer options that must be >= 1 / >= 0 (espnet2 does not check a YAML value's type)
@@ -193,7 +193,8 @@ class S5AbsTask(AbsTask):
         group.add_argument("--train_data_conf", action=SafeNestedDictAction, default=dict(),
                            help="On-the-fly synthesis settings (official keys: spatial_sound_scene, "
                                 "nevent_range, snr_range, dupse_rate, ..., dataset_length; ours: rir_cache_mb, "
-                                "source_cache_mb per data-loading process, render_on_device: true to convolve "
+                                "source_cache_mb per data-loading process, rir_store_dir a node-wide RIR-spectrum "
+                                "store shared by them, render_on_device: true to convolve "
                                 "on the training device)")
         group.add_argument("--valid_data_dir", type=str_or_none, default=None,
                            help="Stage-3 data directory of the validation set (e.g. data/valid)")

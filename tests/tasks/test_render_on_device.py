@@ -50,6 +50,8 @@ def test_the_option_off_is_the_same_training_as_without_the_key():
         return training_identity(argparse.Namespace(train_data_conf={"dataset_length": 4, **extra}, init_param=None))
 
     assert identity(render_on_device=False) == identity() != identity(render_on_device=True)
+    # where the caches live and how large they are is not the training: a run resumes with another
+    assert identity(rir_store_dir="/tmp/store", rir_cache_mb=0, source_cache_mb=1) == identity()
 
 
 def test_two_ddp_ranks_render_their_own_batches(tiny_setup, tiny_config, tmp_path):
