@@ -6,7 +6,7 @@ Two slot encodings are used by the baseline:
 """
 from __future__ import annotations
 
-from typing import List, Sequence
+from typing import Dict, List, Sequence
 
 import torch
 
@@ -71,3 +71,20 @@ def index_to_label(index: int) -> str:
 def silence_last(labels: Sequence[str]) -> List[int]:
     """Stable order of slot indices that moves 'silence' slots to the end (official S5)."""
     return sorted(range(len(labels)), key=lambda i: labels[i] == SILENCE)
+
+
+def slots_from_logits(logits: torch.Tensor) -> Dict[str, object]:
+    """Softmax + argmax per slot, no threshold (official ``predict``).
+
+    logits [B, S, 19] -> ``labels`` (list[B][S] of class names, 'silence' for index 18),
+    ``label_vector`` one-hot [B, S, 19] float, ``probabilities`` max softmax value [B, S],
+    ``logits`` (the input).
+    """
+    probs = torch.softmax(logits, dim=-1)
+    values, indices = probs.max(dim=-1)
+    if logits.shape[-1] != len(LABELS_WITH_SILENCE):
+        raise ValueError(f"label names need {len(LABELS_WITH_SILENCE)} classes, got {logits.shape[-1]}")
+    labels = [[LABELS_WITH_SILENCE[i] for i in row] for row in indices.tolist()]
+    return {"labels": labels,
+            "label_vector": torch.nn.functional.one_hot(indices, logits.shape[-1]).to(torch.float32),
+            "probabilities": values, "logits": logits}

@@ -19,8 +19,7 @@ import torch
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.s5.activity import slot_tracks
 from espnet2_ext.s5.calibration import Calibration, calibrated_slots
-from espnet2_ext.s5.labels import SILENCE, labels_to_query, silence_last
-from espnet2_ext.s5.tagger.m2d_tagger import slots_from_logits
+from espnet2_ext.s5.labels import SILENCE, labels_to_query, silence_last, slots_from_logits
 
 
 @dataclass

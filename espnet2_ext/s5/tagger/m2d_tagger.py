@@ -19,7 +19,7 @@ from torch import nn
 
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.s5.checkpoints import find_prefix, load_strict, read_checkpoint, state_dict_of, strip_prefix
-from espnet2_ext.s5.labels import LABELS_WITH_SILENCE, NUM_CLASSES
+from espnet2_ext.s5.labels import NUM_CLASSES, slots_from_logits
 from espnet2_ext.s5.official import M2D_WEIGHT_PATH, N_CHANNELS, N_SLOTS, TAGGER_VARIANTS, tagger_variant
 from espnet2_ext.s5.tagger.m2d_backbone import PortableM2D
 
@@ -94,23 +94,6 @@ def set_finetuning_layers(m2d: PortableM2D, mode: str, head: Optional[nn.Module]
 # ---------------------------------------------------------------------------------------
 # taggers
 # ---------------------------------------------------------------------------------------
-def slots_from_logits(logits: torch.Tensor) -> Dict[str, object]:
-    """Softmax + argmax per slot, no threshold (official ``predict``).
-
-    logits [B, S, 19] -> ``labels`` (list[B][S] of class names, 'silence' for index 18),
-    ``label_vector`` one-hot [B, S, 19] float, ``probabilities`` max softmax value [B, S],
-    ``logits`` (the input).
-    """
-    probs = torch.softmax(logits, dim=-1)
-    values, indices = probs.max(dim=-1)
-    if logits.shape[-1] != len(LABELS_WITH_SILENCE):
-        raise ValueError(f"label names need {len(LABELS_WITH_SILENCE)} classes, got {logits.shape[-1]}")
-    labels = [[LABELS_WITH_SILENCE[i] for i in row] for row in indices.tolist()]
-    return {"labels": labels,
-            "label_vector": nn.functional.one_hot(indices, logits.shape[-1]).to(torch.float32),
-            "probabilities": values, "logits": logits}
-
-
 class SlotPredictMixin:
     """``predict(waveform)`` for a tagger whose forward returns slot logits."""
 
