@@ -24,16 +24,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Dict, List
 
+from child_timing import machine_line, run_json_child, timed_steps  # benchmarks/child_timing.py
 from revisions import package_at  # benchmarks/revisions.py
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,13 +76,7 @@ def child(args: argparse.Namespace) -> None:
             with torch.inference_mode():
                 return model.separate(x, label[:1])
     first = step()                      # warm-up (also the value compared between codes)
-    times, cpu = [], []
-    for _ in range(args.steps):
-        t0, c0 = time.perf_counter(), time.process_time()
-        step()
-        times.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    result["times"], result["cpu"] = times, cpu
+    result["times"], result["cpu"] = timed_steps(step, args.steps)
     if args.what == "train":
         result["loss"] = first
     else:
@@ -98,14 +90,7 @@ def run_child(root: Path, what: str, width: int, args: argparse.Namespace, out: 
            "--_width", str(width), "--_out", str(out), "--threads", str(args.threads), "--steps", str(args.steps),
            "--batch", str(args.batch), "--train_seconds", str(args.train_seconds),
            "--eval_seconds", str(args.eval_seconds)]
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
-    env.pop("PYTHONPATH", None)
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=str(root))
-    if proc.returncode != 0:
-        from espnet2_ext.errors import S5InputError
-        tail = proc.stderr.strip().splitlines()[-1:] or ["(no output)"]
-        raise S5InputError(f"the {what} child for {root} failed: {tail[0]}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = run_json_child(cmd, f"{what} ({root})", args.threads, root)
     if Path(result["package"]) != (root / "espnet2_ext").resolve():
         from espnet2_ext.errors import S5InputError
         raise S5InputError(f"a child imported {result['package']}, not {root / 'espnet2_ext'}")
@@ -126,8 +111,7 @@ def parent(args: argparse.Namespace) -> None:
           f"{args.rounds} rounds x {args.steps} timed steps (+1 warm-up) per code, alternating")
     print(f"train: batch {args.batch} x {args.train_seconds:g} s, fwd+bwd+AdamW, fp32; "
           f"eval: 1 x {args.eval_seconds:g} s, inference_mode")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-          f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    print(machine_line(torch.__version__), flush=True)
     rows: List[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
