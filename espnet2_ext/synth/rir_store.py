@@ -12,8 +12,8 @@ A file's name is a digest of everything that makes its spectra: the SOFA file (r
 size and mtime: a changed corpus never serves stale spectra), the position, the rate, the FFT
 length, the dry-target window and channel, :data:`FORMAT`, and the code that computes them (the
 versions of torch, numpy and scipy and a digest of the source of synth/room.py, fft.py and
-sofa.py: an upgrade or a change there never reads spectra that it would compute otherwise). Files are written to a temporary
-name and renamed (``os.replace``), so a reader never sees a half-written file; a file that does
+sofa.py: an upgrade or a change there never reads spectra that it would compute otherwise).
+Files are written through :func:`espnet2_ext.fileio.atomic_path` (temporary name, then rename), so a reader never sees a half-written file; a file that does
 not load with the expected shape and dtype (truncated, corrupt header) is recomputed and
 replaced (the values themselves carry no checksum: a look-up must stay cheaper than computing).
 A folder that cannot be created or written (permissions, a full disk) is warned about once and
@@ -33,7 +33,6 @@ import hashlib
 import importlib
 import logging
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Optional, Tuple
@@ -42,6 +41,7 @@ import numpy as np
 import torch
 
 from espnet2_ext.errors import S5InputError
+from espnet2_ext.fileio import atomic_path
 
 #: (wet [R, F] complex64, energy [F] float32, dry [F] complex64 or None)
 Spectra = Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]
@@ -133,26 +133,14 @@ class RirStore:
         arr[nchan].view(np.float32)[:f] = energy.numpy()
         if dry is not None:
             arr[-1] = dry.numpy()
-        tmp = None
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".npy")
-            with os.fdopen(fd, "wb") as fh:
-                os.fchmod(fh.fileno(), 0o644)          # mkstemp's 0600 would hide it from a shared group
-                np.save(fh, arr, allow_pickle=False)
-            os.replace(tmp, path)
-            tmp = None
-        except OSError as e:
+            with atomic_path(path, suffix=".npy") as tmp:     # a reader never sees a half-written file
+                np.save(tmp, arr, allow_pickle=False)
+        except (OSError, S5InputError) as e:                   # S5InputError: atomic_path's full disk
             self.writable = False
             logger.warning("RIR store: cannot write to %s (%s); this process goes on without writing "
                            "spectra there (set train_data_conf.rir_store_dir to a writable local folder "
                            "with room for them, or remove it)", self.folder, e)
-        finally:
-            if tmp is not None:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
 
     def _warn(self, path: Path, problem: str) -> None:
         if path not in self._warned:            # once a file: a look-up repeats every epoch
