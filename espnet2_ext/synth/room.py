@@ -275,17 +275,21 @@ class RirCache:
         """What a miss of the LRU costs: the spectra from the store (CPU only), else computed
         (and written to the store)."""
         dry_key = None if dry is None else (tuple(dry[0]), int(dry[1]))
-        if self.store is None or torch.device(device).type != "cpu":
+
+        def compute() -> RirSpectra:
             return rir_spectra(self.rir(path, position, sr), sr, nfft, dry_key, device)
+
+        if self.store is None or torch.device(device).type != "cpu":
+            return compute()
         store_dry = None if dry_key is None else (tuple(float(v) for v in dry_key[0]), dry_key[1])
         try:
             file = self.store.key_path(path, position_key(position), sr, nfft, store_dry)
         except OSError:                     # the SOFA file is gone: computing says so properly
-            return rir_spectra(self.rir(path, position, sr), sr, nfft, dry_key, device)
+            return compute()
         stored = self.store.load(file, self.room(path).nchan, dry_key is not None, nfft)
         if stored is not None:
             return RirSpectra(*stored)
-        made = rir_spectra(self.rir(path, position, sr), sr, nfft, dry_key, device)
+        made = compute()
         self.store.save(file, made.wet, made.energy, made.dry)
         return made
 
