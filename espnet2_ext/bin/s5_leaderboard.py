@@ -106,13 +106,13 @@ def _interval(ci: Optional[List[float]], digits: int = 3) -> str:
 
 
 def _own_intervals(row: Dict[str, object]) -> Tuple[str, str]:
-    """The row's CAPI-SDRi and mixture-accuracy intervals: from its per-soundscape values (the
-    computation s5_score records), else as recorded in results.json (else '—')."""
-    values = row["per_soundscape"]
-    if values:
+    """The row's CAPI-SDRi and mixture-accuracy intervals: as s5_score recorded them in results.json,
+    else computed the same way from its per-soundscape values (older files), else '—'."""
+    capi_ci, mix_ci, values = row["capi_ci"], row["acc_mix_ci"], row["per_soundscape"]
+    if values and (capi_ci is None or mix_ci is None):
         capi, mix = zip(*values.values())
-        return _interval(bootstrap.mean_ci(capi)), _interval(bootstrap.mean_ci(mix))
-    return _interval(row["capi_ci"]), _interval(row["acc_mix_ci"])
+        capi_ci, mix_ci = capi_ci or bootstrap.mean_ci(capi), mix_ci or bootstrap.mean_ci(mix)
+    return _interval(capi_ci), _interval(mix_ci)
 
 
 def _differences(row: Dict[str, object], best: Optional[Dict[str, object]]) -> Tuple[str, str]:
