@@ -101,10 +101,6 @@ def _table_row(cells: List[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def _interval(ci: Optional[List[float]], digits: int = 3) -> str:
-    return "—" if ci is None else f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
-
-
 def _own_intervals(row: Dict[str, object]) -> Tuple[str, str]:
     """The row's CAPI-SDRi and mixture-accuracy intervals: as s5_score recorded them in results.json,
     else computed the same way from its per-soundscape values (older files), else '—'."""
@@ -112,7 +108,7 @@ def _own_intervals(row: Dict[str, object]) -> Tuple[str, str]:
     if values and (capi_ci is None or mix_ci is None):
         capi, mix = zip(*values.values())
         capi_ci, mix_ci = capi_ci or bootstrap.mean_ci(capi), mix_ci or bootstrap.mean_ci(mix)
-    return _interval(capi_ci), _interval(mix_ci)
+    return bootstrap.format_interval(capi_ci), bootstrap.format_interval(mix_ci)
 
 
 def _differences(row: Dict[str, object], best: Optional[Dict[str, object]]) -> Tuple[str, str]:
@@ -130,7 +126,7 @@ def _differences(row: Dict[str, object], best: Optional[Dict[str, object]]) -> T
     cells = []
     for k in (0, 1):
         diff, ci = bootstrap.paired_difference([mine[n][k] for n in shared], [theirs[n][k] for n in shared])
-        cells.append("—" if diff is None else f"{diff:+.3f} {_interval(ci)}{note}")
+        cells.append("—" if diff is None else f"{diff:+.3f} {bootstrap.format_interval(ci)}{note}")
     return cells[0], cells[1]
 
 

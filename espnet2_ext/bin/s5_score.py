@@ -141,11 +141,6 @@ def _fmt(value: Optional[float]) -> str:
     return "nan" if value is None else f"{value:.3f}"
 
 
-def _fmt_ci(interval: Optional[List[float]]) -> str:
-    """``[lo, hi]`` with 3 decimals; '—' when there is no interval."""
-    return "—" if interval is None else f"[{interval[0]:.3f}, {interval[1]:.3f}]"
-
-
 def official_lines(summary: dict) -> List[str]:
     """The three lines the official evaluate.py prints."""
     acc = summary["label_metrics"]
@@ -181,8 +176,8 @@ def results_markdown(system: str, summary: dict, report: Optional[str] = None) -
         "|system|CAPI-SDRi (dB)|CAPI-SDRi 95 % CI (dB)|Accuracy mixture (%)|Accuracy mixture 95 % CI (%)|"
         "Accuracy source (%)|CA-SDRi 2025 (dB)|",
         "|---|---|---|---|---|---|---|",
-        f"|{name}|{_fmt(summary['CAPI-SDRi']['mean'])}|{_fmt_ci(summary['CAPI-SDRi']['ci95'])}|"
-        f"{acc['accuracy_mix']:.3f}|{_fmt_ci(acc['accuracy_mix_ci95'])}|"
+        f"|{name}|{_fmt(summary['CAPI-SDRi']['mean'])}|{bootstrap.format_interval(summary['CAPI-SDRi']['ci95'])}|"
+        f"{acc['accuracy_mix']:.3f}|{bootstrap.format_interval(acc['accuracy_mix_ci95'])}|"
         f"{acc['accuracy_src']:.3f}|{_fmt(summary['CA-SDRi_2025']['mean'])}|",
         "",
         f"{100 * summary['bootstrap']['level']:g} % percentile bootstrap over {summary['n_mixtures']} soundscapes "

@@ -22,6 +22,7 @@ import yaml
 
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.names import markdown_text
+from espnet2_ext.s5.metrics.bootstrap import format_interval
 
 CARD_FILE = "README.md"
 OFFICIAL_REPO = "https://github.com/nttcslab/dcase2026_task4_baseline"
@@ -83,7 +84,7 @@ def scores(results: Mapping, where: str) -> List[Tuple[str, str, Optional[float]
             ("accuracy", "Source label accuracy (%)", acc, "accuracy_src", "accuracy_src_ci95")):
         ci = _interval(section, key, where)
         if ci is not None:
-            shown = f"[{ci[0]:.3f}, {ci[1]:.3f}]"
+            shown = format_interval(ci)
         elif key in section:
             shown = NO_VALUES
         else:

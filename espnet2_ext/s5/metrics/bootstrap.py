@@ -51,6 +51,12 @@ def settings() -> Dict[str, object]:
     return {"resamples": RESAMPLES, "seed": SEED, "level": LEVEL}
 
 
+def format_interval(interval: Optional[Sequence[float]]) -> str:
+    """An interval as the score tables, the leaderboard and the model card write it:
+    ``[lo, hi]`` with 3 decimals, '—' when there is none."""
+    return "—" if interval is None else f"[{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
 def _array(values: Values) -> Tuple[np.ndarray, np.ndarray]:
     """(values with 0 where None, mask of the defined ones)."""
     mask = np.array([v is not None for v in values], dtype=bool)
