@@ -78,6 +78,14 @@ def control_characters(name: str) -> List[str]:
     return [repr(c) for c in name if _is_control(c)]
 
 
+def error_summary(error: BaseException) -> str:
+    """``Type: first line of the message``, control characters as spaces: an exception from
+    elsewhere (e.g. the Hub) told in one line of an ERROR message."""
+    text = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+    text = "".join(" " if _is_control(c) else c for c in text)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
 def check_name(name: str, what: str, fix: str) -> str:
     """Return ``name`` unless it holds a control character (a trailing newline, a tab...):
     then one S5InputError ``<what> <name!r>: the name holds the control character(s) ...; <fix>``."""

@@ -46,7 +46,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -61,12 +60,12 @@ from espnet2_ext.output_paths import check_output_dir, check_output_file
 from espnet2_ext.espnet_compat import quiet_import
 from espnet2_ext.fileio import atomic_path
 from espnet2_ext.identity import code_version, file_digest, read_record
-from espnet2_ext.names import check_folder_name, check_name, control_characters
+from espnet2_ext.names import check_folder_name, check_name, error_summary
 from espnet2_ext.s5.calibration import Calibration
 from espnet2_ext.s5.model_card import CARD_FILE, model_card
 from espnet2_ext.s5.model_files import config_path
 from espnet2_ext.s5.official import m2d_weight_path
-from espnet2_ext.s5.pretrained import system_members
+from espnet2_ext.s5.pretrained import check_hf_repo, system_members
 from espnet2_ext.s5.results import read_results_json
 from espnet2_ext.validate import keys, positive_float, typed
 
@@ -77,10 +76,6 @@ SCORE_FILES = ("RESULTS.md", "results.json")
 REPORT_DIR = "report"
 REPACK = "re-pack the system with stage 9 (s5_pack pack)"
 ARCHIVE_TYPES = tuple(ARCHIVE_SUFFIXES)          # what unpack reads: what pack writes
-#: a Hub model repository id: owner/name, each 1-96 of [A-Za-z0-9._-], not starting or ending
-#: with '.' or '-', no '--' or '..' (huggingface_hub's validate_repo_id rules)
-_HUB_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
-HF_REPO_PATTERN = re.compile(rf"{_HUB_PART}/{_HUB_PART}")
 
 
 def _stage_model(model_file: Path, name: str, root: Path) -> Dict[str, str]:
@@ -131,15 +126,6 @@ def score_files(score_dir: Optional[Path]) -> List[Path]:
                 _packable(score_dir, rel / sub)                           # a link to a folder stops here
             chosen += [rel / name for name in sorted(names) if _packable(score_dir, rel / name)]
     return chosen
-
-
-def check_hf_repo(hf_repo: str, option: str = "--hf_repo") -> str:
-    """``hf_repo`` if it is a Hub model repository id ``owner/name``, else one S5InputError naming ``option``."""
-    if (not HF_REPO_PATTERN.fullmatch(hf_repo) or "--" in hf_repo or ".." in hf_repo
-            or hf_repo.endswith(".git")):
-        raise S5InputError(f"{option} {hf_repo!r}: not a Hugging Face Hub repository id; give owner/name "
-                           f"(letters, digits, '-', '_', '.'; at most 96 each; no '--' or '..')")
-    return hf_repo
 
 
 def _training_code(model_file: Path) -> Optional[str]:
@@ -259,13 +245,6 @@ def archive_stem(archive: Path) -> str:
     return archive.name[:-len(archive.suffix)] if archive.suffix in ARCHIVE_TYPES else archive.name
 
 
-def _one_line(error: BaseException) -> str:
-    """``Type: first line of the message`` (control characters dropped): the why of an ERROR line."""
-    text = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
-    text = "".join(" " if control_characters(c) else c for c in text)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
 def upload(archive: Path, hf_repo: str) -> None:
     """Upload ``archive`` and its model card to the Hub model repository ``hf_repo`` (created,
     private, when missing) with ``HfApi().upload_folder``: a temporary folder beside the archive
@@ -300,7 +279,7 @@ def upload(archive: Path, hf_repo: str) -> None:
                               delete_patterns=[f"*{suffix}" for suffix in ARCHIVE_TYPES])
         except Exception as e:   # offline, no token, no permission, Hub error: nothing was changed here
             raise S5InputError(f"uploading {archive.name} to the Hugging Face Hub repository {hf_repo} failed: "
-                               f"{_one_line(e)} (check the network and `huggingface-cli login`); {kept}") from e
+                               f"{error_summary(e)} (check the network and `huggingface-cli login`); {kept}") from e
     logging.info("uploaded %s%s to https://huggingface.co/%s", archive.name,
                  f" and {CARD_FILE}" if card is not None else "", hf_repo)
 

@@ -27,6 +27,7 @@ from espnet2_ext.archive import ARCHIVE_SUFFIXES, CheckedArchive, check_outdir, 
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.fileio import read_json, read_yaml_mapping
 from espnet2_ext.identity import IDENTITY_FILE, file_digest
+from espnet2_ext.names import error_summary
 from espnet2_ext.s5.official import DEFAULT_TAGGER_TYPE, M2D_WEIGHTS
 
 PathLike = Union[str, os.PathLike]
@@ -34,7 +35,10 @@ META = "meta.yaml"
 MODEL_INFO = "model_info.json"
 #: meta.yaml keys every packed S5 system has (``s5_pack pack``)
 REQUIRED_KEYS = ("tagger_model", "separator_model", "m2d_weight_reference")
-HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}")
+#: a Hub model repository id: owner/name, each 1-96 of [A-Za-z0-9._-], not starting or ending
+#: with '.' or '-', no '--' or '..' (huggingface_hub's validate_repo_id rules)
+_HUB_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
+HF_REPO_PATTERN = re.compile(rf"{_HUB_PART}/{_HUB_PART}")
 SOURCES = ("a stage-9 archive (exp/packed/<name>.zip, .tgz or .tar), its unpacked folder, a decode folder "
            "(exp/decode_<system>/test) or a Hugging Face Hub repository id owner/name")
 
@@ -50,6 +54,20 @@ class SystemFiles:
     tagger_type: str = DEFAULT_TAGGER_TYPE
     tagger_config: Optional[Path] = None
     separator_config: Optional[Path] = None
+
+
+def is_hub_id(text: str) -> bool:
+    """Whether ``text`` is a Hub model repository id ``owner/name`` (the rules of HF_REPO_PATTERN)."""
+    return bool(HF_REPO_PATTERN.fullmatch(text)) and "--" not in text and ".." not in text \
+        and not text.endswith(".git")
+
+
+def check_hf_repo(hf_repo: str, option: str = "--hf_repo") -> str:
+    """``hf_repo`` if it is a Hub model repository id ``owner/name``, else one S5InputError naming ``option``."""
+    if not is_hub_id(hf_repo):
+        raise S5InputError(f"{option} {hf_repo!r}: not a Hugging Face Hub repository id; give owner/name "
+                           f"(letters, digits, '-', '_', '.'; at most 96 each; no '--' or '..')")
+    return hf_repo
 
 
 def default_cache_dir() -> Path:
@@ -72,7 +90,7 @@ def resolve_system(source: PathLike, m2d_weight_file: Optional[PathLike] = None,
             return unpacked_system(path, m2d_weight_file)
         return decoded_system(path, m2d_weight_file)
     looks_local = path.suffix in ARCHIVE_SUFFIXES or path.parent.is_dir()     # exp/decode_x, x.zip
-    if isinstance(source, str) and HUB_ID.fullmatch(source) and not looks_local:
+    if isinstance(source, str) and is_hub_id(source) and not looks_local:
         return unpacked_system(unpack_to_cache(hub_archive(source, revision), cache_dir), m2d_weight_file)
     raise S5InputError(f"{source}: no such file or folder; from_pretrained takes {SOURCES}")
 
@@ -213,8 +231,7 @@ def hub_archive(repo_id: str, revision: Optional[str] = None) -> Path:
         folder = Path(snapshot_download(repo_id, revision=revision, repo_type="model",
                                         allow_patterns=[f"*{suffix}" for suffix in ARCHIVE_SUFFIXES]))
     except Exception as e:     # offline, unknown repository, no permission, ...
-        reason = " ".join(f"{type(e).__name__}: {e}".split())[:300]
-        raise S5InputError(f"could not reach the Hugging Face Hub repository {repo_id} ({reason}); "
+        raise S5InputError(f"could not reach the Hugging Face Hub repository {repo_id} ({error_summary(e)}); "
                            f"check the network and the name, or {local}") from None
     archives = sorted(p for p in folder.iterdir() if p.suffix in ARCHIVE_SUFFIXES and p.is_file())
     if len(archives) != 1:
