@@ -1,4 +1,4 @@
-"""Shared pytest fixtures (repository paths, the official parity fixture) and the suite's schedule.
+"""Shared pytest fixtures (repository paths, the official parity fixture, the mini corpora) and the suite's schedule.
 
 The suite runs on every core with pytest-xdist (pytest.ini: ``-n auto``; the scheduler is this
 file's). Each test module is one work unit, so that its module- and session-scoped fixtures (a
@@ -29,6 +29,7 @@ RELIABILITY_DIR = REPO_ROOT / "tests" / "reliability"
 if str(RELIABILITY_DIR) not in sys.path:
     sys.path.append(str(RELIABILITY_DIR))
 from reliability_cases import case_outcome, run_summary  # noqa: E402
+from mini_corpora import DEFAULT, SMALL, shared_mini_corpus  # noqa: E402
 
 if PARITY_DIR.is_dir() and str(PARITY_DIR.parent) not in sys.path:
     sys.path.insert(0, str(PARITY_DIR.parent))
@@ -50,6 +51,18 @@ def parity_dir() -> Path:
     if not PARITY_DIR.is_dir():
         pytest.fail(f"parity fixture not found at {PARITY_DIR}; set DCASE26T4_PARITY_DIR")
     return PARITY_DIR
+
+
+@pytest.fixture(scope="session")
+def mini_corpus(tmp_path_factory) -> Path:
+    """The default mini corpus (what `run.sh --mini true` builds), built once per test run."""
+    return shared_mini_corpus(tmp_path_factory, DEFAULT)
+
+
+@pytest.fixture(scope="session")
+def small_corpus(tmp_path_factory) -> Path:
+    """The small mini corpus (seed 0, 2 s soundscapes), built once per test run."""
+    return shared_mini_corpus(tmp_path_factory, SMALL)
 
 
 @pytest.fixture

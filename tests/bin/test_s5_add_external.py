@@ -11,7 +11,7 @@ import pytest
 
 from espnet2_ext.bin import s5_add_external
 from espnet2_ext.corpus.layout import verify_layout
-from espnet2_ext.corpus.mini import MiniCorpusConfig, build_mini_corpus
+from mini_corpora import private_copy
 
 RECIPE = Path(__file__).resolve().parents[2] / "egs2" / "dcase26t4" / "s5"
 
@@ -24,12 +24,12 @@ def run_script(cwd: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def recipe(tmp_path_factory) -> Path:
-    """Scratch recipe dir with data/dev_set -> a small mini corpus (stage 2 changes it)."""
+def recipe(small_corpus, tmp_path_factory) -> Path:
+    """Scratch recipe dir with data/dev_set -> a copy of the small mini corpus (stage 2 changes it)."""
     cwd = tmp_path_factory.mktemp("recipe")
     for name in ("local", "utils"):
         (cwd / name).symlink_to(RECIPE / name)
-    corpus = build_mini_corpus(cwd / "mini" / "corpus", MiniCorpusConfig.small(seed=7))
+    corpus = private_copy(small_corpus, cwd / "mini" / "corpus")
     (cwd / "data").mkdir()
     (cwd / "data" / "dev_set").symlink_to(corpus / "dev_set")
     return cwd

@@ -1,4 +1,6 @@
-"""Fixtures for the corpus tests: mini corpora (built once) and a local HTTP file server."""
+"""Fixtures for the corpus tests: writable dev_set clones and a local HTTP file server.
+
+The mini corpora themselves are tests/conftest.py's ``mini_corpus`` and ``small_corpus``."""
 from __future__ import annotations
 
 import hashlib
@@ -10,20 +12,6 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import pytest
-
-from espnet2_ext.corpus.mini import MiniCorpusConfig, build_mini_corpus
-
-@pytest.fixture(scope="session")
-def mini_corpus(tmp_path_factory) -> Path:
-    """The default mini corpus (what `run.sh --mini true` builds), built once per session."""
-    return build_mini_corpus(tmp_path_factory.mktemp("mini") / "corpus", MiniCorpusConfig())
-
-
-@pytest.fixture(scope="session")
-def small_corpus(tmp_path_factory) -> Path:
-    """A reduced mini corpus (seed 3), built once per session."""
-    return build_mini_corpus(tmp_path_factory.mktemp("small") / "corpus",
-                             MiniCorpusConfig.small(seed=3))
 
 
 @pytest.fixture

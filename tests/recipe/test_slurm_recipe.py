@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO / "tests" / "utils"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from slurm_cluster import slurm_cluster  # noqa: E402,F401  (pytest fixture)
 from s5_fake_models import write_espnet_model_file  # noqa: E402
+from mini_corpora import private_copy  # noqa: E402
 
 from espnet2_ext.tasks.s5_sep import S5SeparationTask  # noqa: E402
 from espnet2_ext.tasks.s5_tag import S5TaggingTask  # noqa: E402
@@ -54,8 +55,9 @@ def ok(res: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def recipe(slurm_cluster, tmp_path_factory) -> Path:  # noqa: F811
-    """The recipe copy after stages 1-3 (local backend) plus tiny espnet2 models in given/."""
+def recipe(slurm_cluster, mini_corpus, tmp_path_factory) -> Path:  # noqa: F811
+    """The recipe copy after stages 1-3 (local backend, on a copy of the suite's mini corpus)
+    plus tiny espnet2 models in given/."""
     root = tmp_path_factory.mktemp("slurm_recipe")
     s5 = root / "egs2" / "dcase26t4" / "s5"
     s5.mkdir(parents=True)
@@ -64,6 +66,7 @@ def recipe(slurm_cluster, tmp_path_factory) -> Path:  # noqa: F811
     for name in RECIPE_FILES:
         src = RECIPE / name
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, s5 / name)
+    private_copy(mini_corpus, s5 / "mini" / "corpus")
     ok(run_sh(s5, "--stage", "1", "--stop-stage", "3", "--nj", "2"))
     cwd = os.getcwd()
     os.chdir(s5)            # the mini tagger config names the M2D file relative to the recipe

@@ -11,7 +11,6 @@ import torch
 import yaml
 
 from espnet2_ext.s5.official import M2D_FOLDER, M2D_WEIGHTS
-from espnet2_ext.corpus.mini import MiniCorpusConfig, build_mini_corpus
 from reliability_cases import CATALOGUE_CASES
 from reliability_tools import (MINI_CONF, corpus_conftest, decode_args, single_thread, tiny_training_config,
                                traceback_sections, train, train_args)
@@ -21,10 +20,9 @@ clone_dev = corpus_conftest().clone_dev
 
 
 @pytest.fixture(scope="session")
-def corpus(tmp_path_factory) -> Path:
-    """A small mini corpus (seed 0, 2 s soundscapes, 3 dev-test soundscapes), built once."""
-    cfg = MiniCorpusConfig.small(seed=0, n_test=3, scene_seconds=2.0)
-    return build_mini_corpus(tmp_path_factory.mktemp("reliability") / "corpus", cfg)
+def corpus(small_corpus) -> Path:
+    """The suite's small mini corpus (seed 0, 2 s soundscapes, 3 dev-test soundscapes)."""
+    return small_corpus
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ import pytest
 import soundfile as sf
 import torch
 
-from espnet2_ext.corpus.mini import MiniCorpusConfig, build_mini_corpus
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.s5.longform import (SED_HEADER, Track, TrackConfig, crossfade_weights, decode_long_form,
                                      onset_offset, sed_rows, window_starts, write_sed_table)
@@ -29,10 +28,9 @@ EVENTS = [("Speech", 3.013, 6.407), ("VacuumCleaner", 8.004, 17.021), ("Blender"
 
 
 @pytest.fixture(scope="module")
-def scene(tmp_path_factory) -> Dict[str, object]:
+def scene(small_corpus) -> Dict[str, object]:
     """A 47.3 s 4-channel scene: the corpus's dry clips (tiled to length) at the EVENTS times."""
-    root = build_mini_corpus(tmp_path_factory.mktemp("longform") / "corpus",
-                             MiniCorpusConfig.small(seed=5, fixed_sets=False))
+    root = small_corpus
     rng = np.random.default_rng(0)
     total = int(round(DURATION * SR))
     truths = []

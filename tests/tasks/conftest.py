@@ -9,20 +9,21 @@ import yaml
 from espnet2_ext.synth.datadir import write_datadir
 from espnet2_ext.synth.fixed_sets import render
 from espnet2_ext.s5.official import M2D_FOLDER, M2D_WEIGHTS
-from espnet2_ext.corpus.mini import MiniCorpusConfig, build_mini_corpus
+from mini_corpora import shared_folder
 
 RECIPE_CONF = Path(__file__).resolve().parents[2] / "egs2" / "dcase26t4" / "s5" / "conf" / "mini"
 
 
 @pytest.fixture(scope="session")
-def tiny_setup(tmp_path_factory):
-    """(corpus_root, valid data dir): a reduced mini corpus with 2 s validation scenes."""
-    root = tmp_path_factory.mktemp("tiny")
-    corpus = build_mini_corpus(root / "corpus", MiniCorpusConfig.small(seed=5, n_valid=2, scene_seconds=2.0))
-    valid = root / "data" / "valid"
-    render(corpus / "dev_set" / "metadata" / "valid.json", corpus, valid, job=1, nj=1)
-    write_datadir(valid / "soundscape", valid, valid / "oracle_target")
-    return corpus, valid
+def tiny_setup(small_corpus, tmp_path_factory):
+    """(corpus_root, valid data dir): the suite's small mini corpus and its 3 validation scenes
+    of 2 s, rendered once per test run. Read both; do not change them."""
+
+    def render_valid(valid: Path) -> None:
+        render(small_corpus / "dev_set" / "metadata" / "valid.json", small_corpus, valid, job=1, nj=1)
+        write_datadir(valid / "soundscape", valid, valid / "oracle_target")
+
+    return small_corpus, shared_folder(tmp_path_factory, "small-valid", render_valid)
 
 
 @pytest.fixture(scope="session")

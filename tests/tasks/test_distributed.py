@@ -21,9 +21,6 @@ import pytest
 import torch
 import yaml
 
-from espnet2_ext.synth.datadir import write_datadir
-from espnet2_ext.synth.fixed_sets import render
-from espnet2_ext.corpus.mini import MiniCorpusConfig, build_mini_corpus
 from espnet2_ext.s5.model_files import load_separator, load_tagger
 from espnet2_ext.tasks.exact_validation import validation_means
 from espnet2_ext.tasks.s5_sep import S5SeparationTask
@@ -35,13 +32,10 @@ TASKS = {"tag": ("tag_head_1c", S5TaggingTask), "sep": ("sep_resunetk", S5Separa
 
 
 @pytest.fixture(scope="module")
-def ddp_setup(tmp_path_factory):
-    """(corpus, valid data dir with 3 mixtures of 2 s)."""
-    root = tmp_path_factory.mktemp("ddp")
-    corpus = build_mini_corpus(root / "corpus", MiniCorpusConfig.small(seed=7, n_valid=N_VALID, scene_seconds=2.0))
-    valid = root / "data" / "valid"
-    render(corpus / "dev_set" / "metadata" / "valid.json", corpus, valid, job=1, nj=1)
-    write_datadir(valid / "soundscape", valid, valid / "oracle_target")
+def ddp_setup(tiny_setup):
+    """(corpus, valid data dir with 3 mixtures of 2 s): the suite's shared small set."""
+    corpus, valid = tiny_setup
+    assert len((valid / "wav.scp").read_text().splitlines()) == N_VALID
     return corpus, valid
 
 

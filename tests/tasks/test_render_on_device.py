@@ -41,7 +41,8 @@ def test_training_losses_equal_rendering_in_the_loader(tiny_setup, tiny_config, 
         S5SeparationTask.main(cmd=["--config", str(config), "--output_dir", str(exp), "--valid_data_dir", str(valid),
                                    "--ngpu", "0"])
         losses[on] = train_losses(exp)
-    assert losses[True] == pytest.approx(losses[False], rel=1e-4)
+    # float32 rounding of the two renderers; abs too, as a mean of dB values can be near 0
+    assert losses[True] == pytest.approx(losses[False], rel=1e-4, abs=1e-5)
     assert "rendering the training batches on cpu" in caplog.text    # the option took effect
 
 
