@@ -4,7 +4,7 @@
         --tagger_ckpt T --separator_ckpt S [--tagger_type 4c] [--m2d_weight_file W] \
         [--oracle_target_dir O --oracle_labels true] [--device auto] [--batch_size 2] [--job 1 --nj 4]
         [--calibration exp/tag_blocks_4c/calibration_valid.loss.best.json]
-        [--long_form true --window_s 10 --hop_s 5]
+        [--long_form true --window_s 10 --hop_s 5] [--precision fp32]
 
 Writes ``E/<soundscape>_<i>_<Label>.wav`` (float32, 32 kHz, one per non-silent
 slot, ``i`` = slot index after moving silence last) and ``E/estimates.json``
@@ -19,12 +19,16 @@ and the hidden ``.*.part`` temporaries of killed jobs are then removed.
 by onset), records and ``estimates.json`` with each track's onset and offset (s), and the DCASE
 SED table ``E/events.tsv`` (filename, onset, offset, event_label, probability).
 
+``--precision bf16``: an opt-in mode, the tagger and the U-Net under bfloat16 autocast
+(:mod:`espnet2_ext.s5.pipeline`); the default fp32 is the official arithmetic.
+
 Decoding goes through the Python API's object (:class:`espnet2_ext.s5.api.S5Separate`,
 :meth:`~espnet2_ext.s5.api.S5Separate.decode`): the CLI and the API give the same outputs.
 
 ``E/identity.json`` records what the estimates come from (the digests of the model
 files and their configs, the soundscape folder, oracle labels, and the digest of the
-``--calibration`` file when one is given): decoding into a folder
+``--calibration`` file when one is given, the window and hop of ``--long_form``, and a
+``--precision`` other than fp32): decoding into a folder
 made with other models stops with an error instead of resuming (``--overwrite true``
 empties it first). Run ``--claim_only true`` once before starting parallel jobs
 (``local/decode.sh`` does), so that only one process ever empties the folder.
@@ -51,7 +55,7 @@ from espnet2_ext.jobs import job_share
 from espnet2_ext.s5.activity import n_activity_frames, waveform_activity
 from espnet2_ext.s5.api import MIN_SAMPLES, S5Separate, load_pipeline
 from espnet2_ext.s5.calibration import Calibration
-from espnet2_ext.s5.devices import DEVICE_CHOICES, pick_device
+from espnet2_ext.s5.devices import DEVICE_CHOICES, PRECISIONS, pick_device
 from espnet2_ext.s5.estimates import list_soundscapes, oracle_labels_of, oracle_target_files
 from espnet2_ext.s5.longform import Track, check_hop, write_sed_table
 from espnet2_ext.s5.model_files import tagger_type_arg
@@ -151,7 +155,7 @@ def build_separate(args: argparse.Namespace) -> S5Separate:
                              tagger_type=args.tagger_type, m2d_weight_file=args.m2d_weight_file,
                              tagger_config=args.tagger_config, separator_config=args.separator_config,
                              calibration=args.calibration, names=("--tagger_ckpt", "--separator_ckpt"))
-    return S5Separate.from_pipeline(pipeline, device)
+    return S5Separate.from_pipeline(pipeline, device, args.precision)
 
 
 def decode_identity(args: argparse.Namespace) -> dict:
@@ -173,6 +177,8 @@ def decode_identity(args: argparse.Namespace) -> dict:
         identity["calibration"] = file_digest(args.calibration)
     if args.long_form:
         identity["long_form"] = {"window_s": args.window_s, "hop_s": args.hop_s}
+    if args.precision != "fp32":        # absent for fp32: older folders keep their identity
+        identity["precision"] = args.precision
     return identity
 
 
@@ -283,6 +289,10 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--oracle_labels", type=str2bool, default=False,
                    help="query the separator with the reference labels (no tagger)")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="fp32: the official arithmetic (default); bf16: opt-in bfloat16 autocast of the tagger "
+                        "and the U-Net (faster on GPUs and AMX CPUs, slower on other CPUs; outputs within bf16 "
+                        "rounding: docs/python_api.md)")
     p.add_argument("--batch_size", type=validate.positive_int, default=2)
     p.add_argument("--job", type=validate.positive_int, default=1, help="this job's number (1-based)")
     p.add_argument("--nj", type=validate.positive_int, default=1, help="number of jobs the folder is split into")

@@ -25,7 +25,7 @@ import torch
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.resample import soxr_resample
 from espnet2_ext.s5.calibration import Calibration
-from espnet2_ext.s5.devices import pick_device
+from espnet2_ext.s5.devices import check_precision, pick_device
 from espnet2_ext.s5.longform import Detection, Track, decode_long_form
 from espnet2_ext.s5.official import DEFAULT_TAGGER_TYPE, M2D_WEIGHT_PATH, N_CHANNELS, SAMPLE_RATE, SILENCE
 from espnet2_ext.s5.pipeline import S5Output, S5Pipeline, check_pair
@@ -120,6 +120,9 @@ class S5Separate:
             path in its config).
         calibration: an ``s5_calibrate`` file (default: the baseline's argmax).
         device: 'auto' (CUDA when present), 'cpu', 'cuda' or a torch.device.
+        precision: 'fp32' (default, the official arithmetic) or 'bf16' (opt-in: the tagger and the
+            U-Net under bfloat16 autocast; faster on GPUs and AMX CPUs, outputs within bf16 rounding
+            of fp32: docs/python_api.md).
         tagger_type: variant of an official tagger checkpoint ('4c', '1c' or 'm2d_at_*').
         tagger_config, separator_config: the config.yaml of a recipe model file (default: beside it).
     """
@@ -127,7 +130,8 @@ class S5Separate:
     def __init__(self, tagger_model: Optional[PathLike], separator_model: PathLike,
                  m2d_weight_file: Optional[PathLike] = None, calibration: Optional[PathLike] = None,
                  device: Union[str, torch.device] = "auto", *, tagger_type: str = DEFAULT_TAGGER_TYPE,
-                 tagger_config: Optional[PathLike] = None, separator_config: Optional[PathLike] = None) -> None:
+                 tagger_config: Optional[PathLike] = None, separator_config: Optional[PathLike] = None,
+                 precision: str = "fp32") -> None:
         from espnet2_ext.s5.model_files import tagger_type_arg
 
         for what, path in (("tagger_model", tagger_model), ("separator_model", separator_model),
@@ -141,27 +145,34 @@ class S5Separate:
         except Exception as e:     # argparse.ArgumentTypeError
             raise S5InputError(f"tagger_type={tagger_type!r}: {e}") from None
         device = pick_device(device, "device")
+        check_precision(precision, "precision")
         pipeline = load_pipeline(tagger_model, separator_model, tagger_type=tagger_type,
                                  m2d_weight_file=m2d_weight_file or M2D_WEIGHT_PATH, espnet_weight_file=m2d_weight_file,
                                  tagger_config=tagger_config, separator_config=separator_config,
                                  calibration=calibration)
-        self._setup(pipeline, device)
+        self._setup(pipeline, device, precision)
 
-    def _setup(self, pipeline: S5Pipeline, device: torch.device) -> None:
+    def _setup(self, pipeline: S5Pipeline, device: torch.device, precision: str) -> None:
         self.device = device
         self.pipeline = pipeline.to(device).eval()
+        self.pipeline.precision = check_precision(precision, "precision")
+
+    @property
+    def precision(self) -> str:
+        return self.pipeline.precision
 
     @classmethod
-    def from_pipeline(cls, pipeline: S5Pipeline, device: Union[str, torch.device] = "auto") -> "S5Separate":
+    def from_pipeline(cls, pipeline: S5Pipeline, device: Union[str, torch.device] = "auto",
+                      precision: str = "fp32") -> "S5Separate":
         """Wrap models already loaded (``s5_inference`` loads them with its flag names in errors)."""
         self = cls.__new__(cls)
-        self._setup(pipeline, pick_device(device, "device"))
+        self._setup(pipeline, pick_device(device, "device"), precision)
         return self
 
     @classmethod
     def from_pretrained(cls, source: PathLike, *, device: Union[str, torch.device] = "auto",
                         m2d_weight_file: Optional[PathLike] = None, cache_dir: Optional[PathLike] = None,
-                        revision: Optional[str] = None) -> "S5Separate":
+                        revision: Optional[str] = None, precision: str = "fp32") -> "S5Separate":
         """A packed system (stage-9 archive .zip/.tgz/.tar, or its unpacked folder), the models of a
         decode folder (``exp/decode_*/test``) or a Hugging Face Hub repository ``owner/name``
         holding one archive. See :mod:`espnet2_ext.s5.pretrained`."""
@@ -170,7 +181,7 @@ class S5Separate:
         system = resolve_system(source, m2d_weight_file=m2d_weight_file, cache_dir=cache_dir, revision=revision)
         return cls(system.tagger_model, system.separator_model, system.m2d_weight_file, system.calibration, device,
                    tagger_type=system.tagger_type, tagger_config=system.tagger_config,
-                   separator_config=system.separator_config)
+                   separator_config=system.separator_config, precision=precision)
 
     # ------------------------------------------------------------------ the decoding path
     @property

@@ -8,6 +8,13 @@ on the 4-channel mixture. Oracle-label separation skips the tagger.
 A separator that ``needs_activity`` (Time-FiLM) also gets each slot's activity track: the
 SED tagger's frame probability of the slot's class (:func:`espnet2_ext.s5.activity.slot_tracks`),
 or, with oracle labels, the tracks given by the caller (e.g. measured on the oracle targets).
+
+``precision``: ``"fp32"`` (default; the official arithmetic, the parity tests' path) or ``"bf16"``,
+an opt-in mode: the tagger and the U-Net under bfloat16 autocast on the models' device, while
+the features, the STFT, the masking, the ISTFT and the slot decisions stay float32 (the models'
+autocast islands; logits are cast up before the softmax). Its outputs differ from fp32 by bf16
+rounding (tolerance: docs/python_api.md); it pays on GPUs and on CPUs with AMX / avx512_bf16,
+and is slower on CPUs without them.
 """
 from __future__ import annotations
 
@@ -19,6 +26,7 @@ import torch
 from espnet2_ext.errors import S5InputError
 from espnet2_ext.s5.activity import slot_tracks
 from espnet2_ext.s5.calibration import Calibration, calibrated_slots
+from espnet2_ext.s5.devices import at_least_float32, check_precision, precision_context
 from espnet2_ext.s5.labels import SILENCE, labels_to_query, silence_last, slots_from_logits
 
 
@@ -78,17 +86,20 @@ class S5Pipeline(torch.nn.Module):
         tagger: ``tagger(mixture [B, 4, T]) -> logits [B, 3, 19]``.
         separator: ``separator.separate(mixture [B, 4, T], query [B, 54]) -> [B, 3, 1, T]``.
         calibration: calibrated slot decisions (default None: the baseline's argmax).
+        precision: ``"fp32"`` (default) or ``"bf16"`` (opt-in; see the module docstring).
 
     A separator with ``needs_activity`` needs a tagger with ``forward_frames`` (an SED tagger).
     """
 
     def __init__(self, tagger: Optional[torch.nn.Module], separator: torch.nn.Module,
-                 calibration: Optional[Calibration] = None):
+                 calibration: Optional[Calibration] = None, precision: str = "fp32"):
         super().__init__()
         check_pair(tagger, separator)
+        check_precision(precision, "precision")
         self.tagger = tagger
         self.calibration = calibration
         self.separator = separator
+        self.precision = precision
         self.eval()
 
     @torch.inference_mode()
@@ -99,23 +110,29 @@ class S5Pipeline(torch.nn.Module):
         ``activity`` [B, 3, K]: the slots' activity tracks, required by (and only given to) a
         separator that ``needs_activity``."""
         query = torch.stack([labels_to_query(lab) for lab in labels]).to(mixture.device)
-        if not needs_activity(self.separator):
-            return self.separator.separate(mixture, query)
-        if activity is None:
-            raise S5InputError("this separator (Time-FiLM) needs the slots' activity tracks; none were given")
-        return self.separator.separate(mixture, query, activity=activity.to(mixture.device))
+        extra = {}
+        if needs_activity(self.separator):
+            if activity is None:
+                raise S5InputError("this separator (Time-FiLM) needs the slots' activity tracks; none were given")
+            extra["activity"] = activity.to(mixture.device)
+        with precision_context(self.precision, mixture.device):
+            return self.separator.separate(mixture, query, **extra)
 
     @torch.inference_mode()
     def forward(self, mixture: torch.Tensor) -> S5Output:
         """mixture [B, 4, T] -> tagged labels, their probabilities and separated waveforms."""
         if self.tagger is None:
             raise RuntimeError("S5Pipeline built without a tagger: use separate() with oracle labels")
-        if not needs_activity(self.separator):
-            labels, probs = slot_predictions(self.tagger(mixture), self.calibration)
+        with precision_context(self.precision, mixture.device):
+            if needs_activity(self.separator):
+                logits, frame_logits = self.tagger.forward_frames(mixture)
+            else:
+                logits, frame_logits = self.tagger(mixture), None
+        labels, probs = slot_predictions(at_least_float32(logits), self.calibration)
+        if frame_logits is None:
             return S5Output(labels, probs, self.separate(mixture, labels))
-        logits, frame_logits = self.tagger.forward_frames(mixture)
-        labels, probs = slot_predictions(logits, self.calibration)
-        return S5Output(labels, probs, self.separate(mixture, labels, slot_tracks(torch.sigmoid(frame_logits), labels)))
+        return S5Output(labels, probs, self.separate(mixture, labels, slot_tracks(torch.sigmoid(at_least_float32(frame_logits)),
+                                                                                  labels)))
 
 
 def active_slots(labels: Sequence[str]) -> List[int]:

@@ -17,18 +17,22 @@ import pytest
 import soundfile as sf
 
 from espnet2_ext.names import markdown_text
+from mini_corpora import private_copy
 
 DECODE = "exp/decode_4c_resunetk_valid.loss.best"    # tagger tag, separator tag, model file
 
 
 @pytest.fixture(scope="module")
-def mini_run(recipe_dir, repo_root, tmp_path_factory):
+def mini_run(recipe_dir, repo_root, mini_corpus, tmp_path_factory):
     work = tmp_path_factory.mktemp("recipe") / "s5"
     made = {"mini", "data", "exp", "checkpoint", "downloads"}   # run-time folders, top level only
     shutil.copytree(recipe_dir, work, symlinks=True,
                     ignore=lambda d, names: made & set(names) if d == str(recipe_dir) else set())
     (work / "utils").unlink()
     (work / "utils").symlink_to(repo_root / "utils")
+    # the suite's build of the same corpus (stage 1 verifies and reuses it; the build itself is
+    # tested through local/download.sh in tests/bin/test_s5_download.py)
+    private_copy(mini_corpus, work / "mini" / "corpus")
     res = subprocess.run(["./run.sh", "--mini", "true", "--nj", "2"], cwd=work, capture_output=True,
                          text=True, timeout=40 * 60, env={**os.environ, "cmd_backend": "local"})
     assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-5000:]
@@ -39,6 +43,7 @@ def test_all_stages_ran_and_printed_the_score_table(mini_run):
     work, out = mini_run
     for stage in range(1, 9):
         assert f"Stage {stage}:" in out
+    assert "mini corpus (seed 0) already built" in out
     assert "Successfully finished stages 1-8" in out
     for line in ("CAPI-SDRi: ", "Accuracy (mixture): ", "Accuracy (source) : "):   # official lines
         assert line in out, line
@@ -142,12 +147,15 @@ def test_identity_records_and_a_second_system_on_the_leaderboard(mini_run):
     work, _ = mini_run
     for folder in ("exp/tag_head_4c", "exp/tag_blocks_4c", "exp/sep_resunetk", f"{DECODE}/test"):
         assert json.loads((work / folder / "identity.json").read_text())["identity"], folder
+    # the second system also decodes in the opt-in bf16 precision (its folder says so)
     res = subprocess.run(["./run.sh", "--mini", "true", "--stage", "7", "--stop-stage", "8", "--test_sets", "test",
-                          "--inference_model", "latest.pth", "--inference_tag", "last"],
+                          "--inference_model", "latest.pth", "--inference_tag", "last", "--inference_precision", "bf16"],
                          cwd=work, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    second = work / "exp/decode_4c_resunetk_latest_bf16_last/test"
+    assert json.loads((second / "identity.json").read_text())["identity"]["precision"] == "bf16"
     board = (work / "RESULTS.md").read_text()
-    for name in ("decode_4c_resunetk_valid.loss.best", "decode_4c_resunetk_latest_last",   # names are escaped
+    for name in ("decode_4c_resunetk_valid.loss.best", "decode_4c_resunetk_latest_bf16_last",   # names are escaped
                  "official baseline M2DAT_4c + ResUNetK †", "Bando_AIST_task4_3 †"):
         assert markdown_text(name) in board, name
     assert "not run here" in board

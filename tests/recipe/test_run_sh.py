@@ -43,6 +43,7 @@ def test_help_prints_usage(recipe_dir):
     (["--PATH", "/tmp"], "invalid option --PATH"),                        # environment, not an option
     (["--ngpu", "64"], "need 64 GPU(s), this machine has"),
     (["--calibration_objective", "sdr"], "--calibration_objective must be accuracy or capi_sdri"),
+    (["--inference_precision", "fp16"], "--inference_precision must be fp32 or bf16"),
 ])
 def test_bad_options_fail_clearly(recipe_dir, args, msg):
     res = run_sh(recipe_dir, *args)

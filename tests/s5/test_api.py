@@ -244,9 +244,43 @@ def test_bad_arguments_are_clear_errors(recipe, model, tmp_path):
         S5Separate(recipe.tagger, recipe.separator, tagger_type="2c", m2d_weight_file=recipe.weights)
     with pytest.raises(S5InputError, match="hop_s must be > 0 and <= window_s"):
         model(mixture(0), long_form=True, window_s=0.5, hop_s=1.0)
+    with pytest.raises(S5InputError, match="precision='fp16': give one of fp32, bf16"):
+        S5Separate(recipe.tagger, recipe.separator, precision="fp16", m2d_weight_file=recipe.weights)
     if not torch.cuda.is_available():
         with pytest.raises(S5InputError, match="device='cuda' requested but CUDA is not available"):
             S5Separate(recipe.tagger, recipe.separator, device="cuda", m2d_weight_file=recipe.weights)
+
+
+#: the opt-in bf16 mode's tolerance against fp32 (docs/python_api.md states it): same labels,
+#: probabilities within 0.01, waveforms within 5 % relative error (|bf16 - fp32| / |fp32|)
+BF16_PROBABILITY, BF16_RELATIVE = 0.01, 0.05
+
+
+def test_bf16_precision_is_within_its_stated_tolerance_of_fp32(recipe, model, tmp_path, monkeypatch, capsys):
+    """API and CLI: ``precision="bf16"`` / ``--precision bf16`` give fp32's labels, and probabilities
+    and waveforms within the stated tolerance; the decode folder records the precision."""
+    low = S5Separate(recipe.tagger, recipe.separator, device="cpu", precision="bf16", m2d_weight_file=recipe.weights)
+    assert low.precision == "bf16" and model.precision == "fp32"
+    batch = batch_of_scapes(recipe)
+    for ref, got in zip(model(batch), low(batch)):
+        assert [e.label for e in got] == [e.label for e in ref]
+        for x, y in zip(got, ref):
+            assert x.waveform.dtype == np.float32
+            assert x.probability == pytest.approx(y.probability, abs=BF16_PROBABILITY)
+            error = np.linalg.norm(x.waveform - y.waveform) / np.linalg.norm(y.waveform)
+            assert 0 < error < BF16_RELATIVE          # > 0: bf16 really ran
+    monkeypatch.chdir(recipe.root)      # as the fixture decoded: the tagger config's M2D path is relative
+    args = ["--soundscape_dir", str(recipe.scapes), "--device", "cpu", "--tagger_ckpt", str(recipe.tagger),
+            "--separator_ckpt", str(recipe.separator)]
+    with pytest.raises(SystemExit) as stop:      # the fp32 folder is not resumed in bf16
+        s5_inference.main([*args, "--output_dir", str(recipe.decoded), "--precision", "bf16"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("ERROR:") == 1 and "precision: (absent) -> 'bf16'" in err, err
+    out = tmp_path / "bf16"
+    s5_inference.main([*args, "--output_dir", str(out), "--precision", "bf16"])
+    assert json.loads((out / "identity.json").read_text())["identity"]["precision"] == "bf16"
+    estimates = json.loads((out / "estimates.json").read_text())
+    assert [[r["label"] for r in estimates[n]] for n in SCAPES] == [["Typing", "Speech"]] * len(SCAPES)
 
 
 def docs_example(path: Path) -> str:

@@ -43,6 +43,8 @@ sep_tag=               # separator experiment name: exp/sep_<tag> (default: conf
 inference_model=valid.loss.best.pth  # stages 7-8: model file of each experiment to decode with
 inference_tag=         # stages 7-8: suffix of the decode folder (e.g. to compare decoding options)
 inference_nj=          # stage 7: decoding jobs (default: --nj)
+inference_precision=fp32  # stages 7-8: fp32 (the official arithmetic) or bf16 (opt-in bfloat16 autocast of the
+                       # tagger and the U-Net: faster on GPUs and AMX CPUs; decode folder gets _bf16)
 calibrate=false        # stages 7-8: fit per-class slot thresholds on data/valid (s5_calibrate) and decode
                        # with them (decode folder gets _calib); false = the baseline's argmax
 calibration_objective=accuracy  # --calibrate: what the fit maximises on data/valid: accuracy (mixture label
@@ -97,6 +99,7 @@ Options:
   --tagger_ckpt F --separator_ckpt F  stages 7-8: decode with these checkpoints, no training
   --inference_model F           stages 7-8: e.g. valid.loss.ave_2best.pth (default ${inference_model})
   --inference_tag T --inference_nj N  stages 7-8: decode folder suffix, decoding jobs
+  --inference_precision fp32|bf16  stages 7-8: bf16 = opt-in bfloat16 autocast (decode folder _bf16)
   --calibrate true              stages 7-8: calibrated slot decisions fitted on ${datadir}/valid
                                 (beyond the baseline; decode folder decode_..._calib)
   --calibration_objective accuracy|capi_sdri   what --calibrate maximises (default ${calibration_objective})
@@ -140,6 +143,10 @@ done
 case "${calibration_objective}" in
     accuracy|capi_sdri) ;;
     *) log "Error: --calibration_objective must be accuracy or capi_sdri, got '${calibration_objective}'"; exit 2 ;;
+esac
+case "${inference_precision}" in
+    fp32|bf16) ;;
+    *) log "Error: --inference_precision must be fp32 or bf16, got '${inference_precision}'"; exit 2 ;;
 esac
 # GPUs asked for on this machine (a Slurm job gets its GPUs on the compute node)
 if [ "${cmd_backend:-local}" = local ] && { [ "${ngpu}" -gt 0 ] || "${gpu_inference}"; }; then
@@ -321,6 +328,7 @@ if "${calibrate}"; then   # the fit is stored with what it calibrates; the decod
     elif "${skip_train}"; then calib_file=${expdir}/calibration_$(stem "${tagger_ckpt}").json; decode_dir=${decode_dir}_calib
     else calib_file=$(dirname "${tagger_ckpt}")/calibration_$(stem "${inference_model}").json; decode_dir=${decode_dir}_calib; fi
 fi
+[ "${inference_precision}" = fp32 ] || decode_dir=${decode_dir}_${inference_precision}
 decode_dir=${decode_dir}${inference_tag:+_${inference_tag}}
 if "${calibrate}" && [ -z "${calib_file}" ]; then
     calib_file=${decode_dir}/calibration.json   # CAPI-SDRi fit (tagger + separator), or a packed system's
@@ -351,7 +359,7 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
             --soundscape_dir "$(cat "${datadir}/${dset}/soundscape_dir")" --output_dir "${decode_dir}/${dset}" \
             --tagger_ckpt "${tagger_ckpt}" --tagger_type "${tagger_variant}" \
             --m2d_weight_file "${m2d_weight_file}" --separator_ckpt "${separator_ckpt}" \
-            --calibration "${calib_file}"
+            --calibration "${calib_file}" --precision "${inference_precision}"
     done
 fi
 

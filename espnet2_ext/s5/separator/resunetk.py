@@ -29,6 +29,7 @@ from torch import nn
 
 from espnet2_ext.espnet_compat import quiet_import
 from espnet2_ext.s5.checkpoints import find_prefix, load_strict, read_checkpoint, state_dict_of, strip_prefix
+from espnet2_ext.s5.devices import at_least_float32
 from espnet2_ext.s5.separator.resunet_blocks import (
     BN_MOMENTUM, DecoderBlockRes1B, EncoderBlockRes1B, FiLM, FilmBetas, film_meta, init_layer,
 )
@@ -59,12 +60,6 @@ DECODER = (
     ("decoder_block5", 4, 2, (2, 2)),
     ("decoder_block6", 2, 1, (2, 2)),
 )
-
-
-def at_least_float32(x: torch.Tensor) -> torch.Tensor:
-    """``x`` in float32 if it is a half type (float16, bfloat16), else unchanged: float32 and
-    float64 stay as they are (``.float()`` would round a float64 model down)."""
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
 def source_mask_of(label_vector: torch.Tensor, n_slots: int) -> torch.Tensor:

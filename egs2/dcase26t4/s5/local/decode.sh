@@ -6,6 +6,7 @@
 #       --separator_ckpt S [--tagger_ckpt T --tagger_type 4c --m2d_weight_file W]
 # (defaults of --tagger_type and --m2d_weight_file: espnet2_ext/s5/official.py, via s5_inference)
 #       [--oracle_target_dir O --oracle_labels true] [--device auto] [--batch_size 2] [--overwrite false]
+#       [--precision fp32]   (bf16: opt-in bfloat16 autocast of the tagger and the U-Net)
 #       [--calibration exp/tag_blocks_4c/calibration_valid.loss.best.json]   (s5_calibrate; default argmax)
 # The folder records what it was decoded with (identity.json): another model stops with an
 # error, --overwrite true empties it first.
@@ -23,6 +24,7 @@ oracle_target_dir=
 oracle_labels=false
 calibration=
 device=auto
+precision=fp32
 batch_size=2
 overwrite=false
 help_message="Usage: $0 --soundscape_dir D --output_dir E --separator_ckpt S [options]"
@@ -35,7 +37,7 @@ n=$(find "${soundscape_dir}" -maxdepth 1 -name '*.wav' | wc -l)
 mkdir -p "${output_dir}/log"
 
 opts=(--soundscape_dir "${soundscape_dir}" --output_dir "${output_dir}" --separator_ckpt "${separator_ckpt}"
-      --oracle_labels "${oracle_labels}")
+      --oracle_labels "${oracle_labels}" --precision "${precision}")
 [ -n "${tagger_ckpt}" ] && opts+=(--tagger_ckpt "${tagger_ckpt}")
 [ -n "${tagger_type}" ] && opts+=(--tagger_type "${tagger_type}")
 [ -n "${m2d_weight_file}" ] && opts+=(--m2d_weight_file "${m2d_weight_file}")
