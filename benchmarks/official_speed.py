@@ -28,8 +28,10 @@ one warm-up step and one timed step. Printed per timing: medians of wall and pro
 and the ratio ours / official (targets: chain <= 0.5, train <= 0.7), and the median wall time of
 the warm-up step (one-time costs: oneDNN primitive creation, optimizer state). ``--profile``: the top ops by
 self CPU time of one more step of each code (last round only). ``--ours_bf16``: ours under CPU
-bfloat16 autocast (an opt-in mode, not the float32 arithmetic of the targets; the checks then show
-bf16 rounding), to see what AMX / avx512_bf16 hardware gives.
+bfloat16 autocast (not the float32 arithmetic of the targets; the checks then show bf16 rounding),
+to see what AMX / avx512_bf16 hardware gives: the chain in the opt-in decoding precision
+(``S5Pipeline(precision="bf16")``, what ``s5_inference --precision bf16`` runs), the training step
+under ``torch.autocast("cpu", torch.bfloat16)``.
 """
 from __future__ import annotations
 
@@ -125,7 +127,8 @@ def ours_child(req: dict) -> Tuple[Callable[[], object], Dict[str, object]]:
         from espnet2_ext.s5.pipeline import S5Pipeline
         from espnet2_ext.s5.tagger import load_official_tagger
 
-        pipe = S5Pipeline(load_official_tagger(req["tagger_ckpt"], req["weight_file"], "4c"), separator)
+        pipe = S5Pipeline(load_official_tagger(req["tagger_ckpt"], req["weight_file"], "4c"), separator,
+                          precision="bf16" if req["bf16"] else "fp32")    # the opt-in decoding precision
         mixture = torch.from_numpy(np.load(req["mixture"]))
 
         def chain() -> Tuple[List[List[str]], object]:
@@ -169,7 +172,7 @@ def child(req: dict) -> None:
 
     torch.set_num_threads(req["threads"])
     step, info = (official_child if req["code"] == "official" else ours_child)(req)
-    if req["code"] == "ours" and req["bf16"]:
+    if req["code"] == "ours" and req["bf16"] and req["what"] == "train":
         fp32_step = step
 
         def step() -> object:
