@@ -93,4 +93,7 @@ def test_tiny_side_by_side_run():
     m = re.search(r"^train  check: loss official (\S+) ours (\S+), rel diff (\S+)$", out, re.M)
     assert m, out
     assert float(m.group(3)) < 1e-5 and float(m.group(1)) != 0
+    for what in ("chain", "train"):
+        m = re.search(rf"^{what}  first \(warm-up\) step, wall s: official (\d+\.\d\d), ours (\d+\.\d\d)$", out, re.M)
+        assert m and float(m.group(1)) > 0 and float(m.group(2)) > 0, (what, out)
     assert re.search(r"^machine: .* CPUs, torch \S+ \(official venv\) / \S+ \(ours\), load average", out, re.M)
