@@ -6,7 +6,7 @@
 # 1. the CUDA tests of the suite (renderer, separator parity, tagger, loss, training with
 #    --ngpu 1 in float32 and with --use_amp, render_on_device on CUDA);
 # 2. benchmarks/synth_throughput.py --device cuda for a separator and a tagger config;
-# 3. benchmarks/inference_rtf.py --devices cuda --breakdown;
+# 3. benchmarks/inference_rtf.py --devices cuda --breakdown --bf16 (also the opt-in bf16 decoding);
 # 4. benchmarks/train_throughput.py --device cuda: training items/s of the tagger head and the
 #    separator at the official settings (fp32 with the loader rendering, render_on_device, bf16 +
 #    channels_last + torch.compile; the official Lightning training too with OFFICIAL_DIR), about
@@ -42,7 +42,7 @@ for conf in sep_resunetk tag_head_4c; do
         --config "egs2/dcase26t4/s5/conf/tuning/${conf}.yaml" --device cuda --batch_size 32 \
         --n 96 --n_cold 8 --n_reference 3 --rounds 3
 done
-step inference_rtf "${python}" benchmarks/inference_rtf.py --devices cuda --batch_sizes 1 8 --repeats 3 --breakdown
+step inference_rtf "${python}" benchmarks/inference_rtf.py --devices cuda --batch_sizes 1 8 --repeats 3 --breakdown --bf16
 official=()
 if [ -n "${OFFICIAL_DIR:-}" ]; then
     official=(--official "${OFFICIAL_DIR}" --official_python "${OFFICIAL_PYTHON:-${python}}")

@@ -1,7 +1,7 @@
 """Real-time factor of the full 4-channel S5 chain (M2dAtSpatial ViT-B + ResUNet30).
 
     python benchmarks/inference_rtf.py [--devices cpu cuda] [--batch_sizes 1 2] [--repeats 3]
-        [--threads N] [--seconds 10] [--breakdown]
+        [--threads N] [--seconds 10] [--breakdown] [--bf16]
 
 Models have the official sizes: M2dAtSpatial built from a fabricated full-size M2D weight
 file in the official AS-FT layout (ViT-B, 768/12/12, 96.5 M parameters with the 4c head)
@@ -22,6 +22,10 @@ Two code paths run on the *same* parameters:
 RTF = wall time of one batch / (batch size x mixture seconds); lower is faster. Timings
 are the median of ``--repeats`` runs after one warm-up; the two paths alternate so that
 load from other processes hits both alike.
+
+``--bf16`` adds a third path, ``ours bf16``: ours in the opt-in decoding precision
+(``S5Pipeline(precision="bf16")``, the same modules); its ``max |diff| / peak`` is against ours in
+float32 (the labels are asserted equal).
 
 ``--breakdown`` also times the parts of ours per batch, as ``s5_inference`` runs them: reading
 the mixtures (4-channel 16-bit WAV files written to a temp dir, ``fileio.read_wav``), the
@@ -169,15 +173,28 @@ def check_same_function(pipe: S5Pipeline, mixture: torch.Tensor) -> float:
     return float((ours.waveform - ref["waveform"]).abs().max()) / max(peak, 1e-12)
 
 
+def bf16_difference(pipe: S5Pipeline, low: S5Pipeline, mixture: torch.Tensor) -> float:
+    """max |bf16 - fp32 waveform| / peak of ours (same labels asserted; also bf16's warm-up)."""
+    ref, got = pipe(mixture), low(mixture)
+    assert got.labels == ref.labels, (got.labels, ref.labels)
+    peak = float(ref.waveform.abs().max())
+    return float((got.waveform - ref.waveform).abs().max()) / max(peak, 1e-12)
+
+
 def bench_device(pipe: S5Pipeline, device: torch.device, batch_sizes: List[int], repeats: int,
-                 seconds: float, by_part: bool = False) -> List[dict]:
+                 seconds: float, by_part: bool = False, bf16: bool = False) -> List[dict]:
     pipe = pipe.to(device)
+    low = S5Pipeline(pipe.tagger, pipe.separator, pipe.calibration, precision="bf16")   # the same modules
     rows = []
     for bs in batch_sizes:
         mix = (0.1 * torch.randn(bs, 4, int(seconds * SR), generator=torch.Generator().manual_seed(bs))).to(device)
-        err = check_same_function(pipe, mix)              # also the warm-up of both paths
+        err = {"ours": check_same_function(pipe, mix)}    # also the warm-up of both paths
+        err["official-style"] = err["ours"]
         paths = {"ours": lambda: pipe(mix),
                  "official-style": lambda: official_style_s5(pipe.tagger, pipe.separator, mix)}
+        if bf16:
+            err["ours bf16"] = bf16_difference(pipe, low, mix)
+            paths["ours bf16"] = lambda: low(mix)
         times: Dict[str, List[float]] = {k: [] for k in paths}
         for _ in range(repeats):
             for name, fn in paths.items():
@@ -186,8 +203,8 @@ def bench_device(pipe: S5Pipeline, device: torch.device, batch_sizes: List[int],
         for name in paths:
             rows.append({"device": device.type, "batch": bs, "path": name, "median_s": med[name],
                          "min_s": min(times[name]), "rtf": med[name] / (bs * seconds),
-                         "ratio": med[name] / med["official-style"], "max_rel_diff": err})
-        print_rows(rows[-2:])
+                         "ratio": med[name] / med["official-style"], "max_rel_diff": err[name]})
+        print_rows(rows[-len(paths):])
         if by_part:
             print_breakdown(device.type, bs, breakdown(pipe, device, mix, repeats))
     return rows
@@ -255,6 +272,8 @@ def main() -> None:
     p.add_argument("--seconds", type=validate.positive_float, default=10.0, help="mixture length")
     p.add_argument("--breakdown", action="store_true",
                    help="also time ours by part: read, tagger, separator, write")
+    p.add_argument("--bf16", action="store_true",
+                   help="also time ours in the opt-in bf16 decoding precision (S5Pipeline(precision='bf16'))")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -271,7 +290,8 @@ def main() -> None:
         if name == "cuda" and not torch.cuda.is_available():
             print("cuda: not available here, skipped")
             continue
-        bench_device(pipe, torch.device(name), args.batch_sizes, args.repeats, args.seconds, args.breakdown)
+        bench_device(pipe, torch.device(name), args.batch_sizes, args.repeats, args.seconds, args.breakdown,
+                     args.bf16)
 
 
 if __name__ == "__main__":
