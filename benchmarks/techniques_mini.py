@@ -126,9 +126,9 @@ def main(argv=None) -> None:
     p.add_argument("--nj", type=int, default=2, help="run.sh --nj")
     args = p.parse_args(argv)
     s5 = recipe_copy(args.work.resolve())
-    seconds = [run_sh(s5, row.options, args.nj) for row in ROWS]
     revision = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                              text=True).stdout.strip() or "unknown"
+                              text=True).stdout.strip() or "unknown"      # the code the runs start with
+    seconds = [run_sh(s5, row.options, args.nj) for row in ROWS]
     print(f"\nMini-run figures at commit {revision} (run.sh {' '.join(BASE)} + the row's options; "
           f"{os.cpu_count()} CPUs; {sum(seconds) / 60:.1f} min in all)\n")
     print("| options | CAPI-SDRi (dB) | Acc. mixture (%) | Acc. source (%) | tagger valid loss / acc. mixture "

@@ -109,6 +109,25 @@ def test_readme_mini_table_is_what_this_run_printed(mini_run, repo_root):
     assert sep_best[0] < sep_init[0]                                     # the separator learns
 
 
+def test_techniques_table_script_reads_this_runs_baseline_row(mini_run, repo_root):
+    """benchmarks/techniques_mini.py (docs/beyond_baseline.md's mini table) reads its baseline row's
+    figures from a run like this one, the same ones the score table and learning figures show."""
+    sys.path.insert(0, str(repo_root / "benchmarks"))
+    try:
+        from techniques_mini import ROWS, row_cells
+    finally:
+        sys.path.remove(str(repo_root / "benchmarks"))
+    work, _ = mini_run
+    cells = row_cells(work, ROWS[0])
+    assert ROWS[0].decode == DECODE.split("/")[1]
+    results = json.loads((work / f"{DECODE}/test/score/results.json").read_text())
+    assert float(cells[1]) == pytest.approx(results["CAPI-SDRi"]["mean"], abs=5e-4)
+    assert float(cells[3]) == pytest.approx(results["label_metrics"]["accuracy_src"], abs=0.05)
+    best = re.search(r"best epoch (\d+): valid loss (-?\d+\.\d+)",
+                     (work / "exp/sep_resunetk/learning_figures.txt").read_text())
+    assert cells[5] == f"{float(best[2]):.4f} (epoch {best[1]})"
+
+
 def test_models_logs_tensorboard_and_learning_figures(mini_run):
     work, _ = mini_run
     for exp in ("tag_head_1c", "tag_head_4c", "tag_blocks_1c", "tag_blocks_4c", "sep_resunetk"):
