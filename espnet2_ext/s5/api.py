@@ -152,10 +152,11 @@ class S5Separate:
                                  calibration=calibration)
         self._setup(pipeline, device, precision)
 
-    def _setup(self, pipeline: S5Pipeline, device: torch.device, precision: str) -> None:
+    def _setup(self, pipeline: S5Pipeline, device: torch.device, precision: Optional[str]) -> None:
         self.device = device
         self.pipeline = pipeline.to(device).eval()
-        self.pipeline.precision = check_precision(precision, "precision")
+        if precision is not None:
+            self.pipeline.precision = check_precision(precision, "precision")
 
     @property
     def precision(self) -> str:
@@ -163,8 +164,9 @@ class S5Separate:
 
     @classmethod
     def from_pipeline(cls, pipeline: S5Pipeline, device: Union[str, torch.device] = "auto",
-                      precision: str = "fp32") -> "S5Separate":
-        """Wrap models already loaded (``s5_inference`` loads them with its flag names in errors)."""
+                      precision: Optional[str] = None) -> "S5Separate":
+        """Wrap models already loaded (``s5_inference`` loads them with its flag names in errors);
+        ``precision`` None keeps the pipeline's."""
         self = cls.__new__(cls)
         self._setup(pipeline, pick_device(device, "device"), precision)
         return self
