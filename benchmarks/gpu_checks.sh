@@ -14,7 +14,14 @@
 #    LOG_DIR/train_throughput_logs/.
 # Each step's output goes to LOG_DIR/<step>.log (default: /tmp/gpu_checks); the script
 # ends non-zero if a step failed. Figures from these logs go into benchmarks/README.md.
+#
+#   bash benchmarks/gpu_checks.sh --smoke [LOG_DIR]
+# runs the same four steps on the CPU at tiny sizes (the CUDA tests only collected), so
+# that the script, its test ids and every flag are checked before a GPU session
+# (tests/benchmarks/test_gpu_checks.py; about 2 minutes on 2 cores). Not figures.
 set -u
+smoke=false
+if [ "${1:-}" = "--smoke" ]; then smoke=true; shift; fi
 log_dir=${1:-/tmp/gpu_checks}
 mkdir -p "${log_dir}"
 cd "$(dirname "$0")/.."
@@ -31,23 +38,36 @@ step() {  # step NAME COMMAND...: run it, keep its output, note a failure
     tail -n 25 "${log_dir}/${name}.log"
 }
 
-nvidia-smi -L || { echo "ERROR: no NVIDIA GPU here (nvidia-smi failed)"; exit 1; }
-step cuda_tests "${python}" -m pytest -q -p no:cacheprovider -rs \
+if "${smoke}"; then
+    device=cpu
+    collect=(--collect-only)          # the CUDA tests' ids are checked, not run
+    synth_sizes=(--batch_size 2 --n 2 --n_cold 1 --n_reference 1 --n_real 2 --rounds 1)
+    rtf_sizes=(--batch_sizes 1 --repeats 1 --seconds 0.5 --threads 1)
+    train_sizes=(--rows fp32,device --mini true --steps 1 --warmup 0 --batch_size 2 --clip_seconds 2
+                 --num_workers 1 --threads 1)
+else
+    nvidia-smi -L || { echo "ERROR: no NVIDIA GPU here (nvidia-smi failed)"; exit 1; }
+    device=cuda
+    collect=()
+    synth_sizes=(--batch_size 32 --n 96 --n_cold 8 --n_reference 3 --rounds 3)
+    rtf_sizes=(--batch_sizes 1 8 --repeats 3)
+    train_sizes=(--rows fp32,device,fast,official --steps 10)
+fi
+step cuda_tests "${python}" -m pytest -q -p no:cacheprovider -rs "${collect[@]}" \
     tests/synth/test_torch_render.py tests/tasks/test_cuda_training.py \
     "tests/s5/separator/test_resunetk.py::test_parity_2s_cuda" \
     "tests/s5/tagger/test_m2d_tagger.py::test_cuda_matches_cpu" \
     "tests/s5/loss/test_capi_pit.py::test_cuda_matches_cpu"
 for conf in sep_resunetk tag_head_4c; do
     step "synth_${conf}" env OMP_NUM_THREADS=1 "${python}" benchmarks/synth_throughput.py \
-        --config "egs2/dcase26t4/s5/conf/tuning/${conf}.yaml" --device cuda --batch_size 32 \
-        --n 96 --n_cold 8 --n_reference 3 --rounds 3
+        --config "egs2/dcase26t4/s5/conf/tuning/${conf}.yaml" --device "${device}" "${synth_sizes[@]}"
 done
-step inference_rtf "${python}" benchmarks/inference_rtf.py --devices cuda --batch_sizes 1 8 --repeats 3 --breakdown --bf16
+step inference_rtf "${python}" benchmarks/inference_rtf.py --devices "${device}" "${rtf_sizes[@]}" --breakdown --bf16
 official=()
 if [ -n "${OFFICIAL_DIR:-}" ]; then
     official=(--official "${OFFICIAL_DIR}" --official_python "${OFFICIAL_PYTHON:-${python}}")
 fi
-step train_throughput "${python}" benchmarks/train_throughput.py --device cuda --rows fp32,device,fast,official \
-    --steps 10 --json "${log_dir}/train_throughput.json" --logs "${log_dir}/train_throughput_logs" \
+step train_throughput "${python}" benchmarks/train_throughput.py --device "${device}" "${train_sizes[@]}" \
+    --json "${log_dir}/train_throughput.json" --logs "${log_dir}/train_throughput_logs" \
     ${official[@]+"${official[@]}"}
 exit ${failed}
