@@ -70,4 +70,5 @@ fi
 step train_throughput "${python}" benchmarks/train_throughput.py --device "${device}" "${train_sizes[@]}" \
     --json "${log_dir}/train_throughput.json" --logs "${log_dir}/train_throughput_logs" \
     ${official[@]+"${official[@]}"}
+echo "gpu_checks$("${smoke}" && echo " --smoke"): ${SECONDS} s in all$([ "${failed}" = 0 ] || echo ", a step FAILED")"
 exit ${failed}

@@ -47,6 +47,7 @@ def test_smoke_mode_runs_every_step_on_the_cpu(tmp_path):
                           env=env, timeout=900)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "FAILED" not in proc.stdout
+    assert re.search(r"^gpu_checks --smoke: \d+ s in all$", proc.stdout, re.M), proc.stdout[-500:]
     for step in STEPS:
         assert f"== {step}: " in proc.stdout, step
         assert (tmp_path / f"{step}.log").stat().st_size > 0, step
