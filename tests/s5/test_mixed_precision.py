@@ -74,3 +74,25 @@ def test_separator_under_autocast_stays_close_to_float32():
             low = model.separate(batch["mixture"], batch["label_vector"])
     assert low.dtype == torch.float32
     assert (low - ref).norm() / ref.norm() < 0.1
+
+
+@pytest.mark.parametrize("pair", ["resunetk", "resunetk_iter", "sed_tfilm"])
+def test_bf16_decoding_precision_keeps_labels_and_float32_outputs(tmp_path, pair):
+    """S5Pipeline(precision="bf16") for each separator (and the SED tagger that a Time-FiLM
+    separator needs): the fp32 labels, float32 probabilities and waveforms within bf16 rounding."""
+    from espnet2_ext.s5.pipeline import S5Pipeline
+    from espnet2_ext.s5.separator.resunetk_tfilm import ResUNet30TimeFiLM
+    from espnet2_ext.s5.tagger.m2d_sed import M2dSedSpatial
+
+    torch.manual_seed(0)
+    weights = fabricate_m2d_weight_file(tmp_path, seed=0, embed_dim=64, depth=2, num_heads=2)
+    tagger, separator = {"resunetk": (M2dAtSpatial, ResUNet30), "resunetk_iter": (M2dAtSpatial, ResUNet30Iterative),
+                         "sed_tfilm": (M2dSedSpatial, ResUNet30TimeFiLM)}[pair]
+    tagger, separator = tagger(weights), separator(base_channels=8)
+    mixture = 0.1 * torch.randn(1, 4, 32000, generator=torch.Generator().manual_seed(4))
+    ref = S5Pipeline(tagger, separator)(mixture)
+    low = S5Pipeline(tagger, separator, precision="bf16")(mixture)
+    assert low.labels == ref.labels
+    assert low.waveform.dtype == low.probabilities.dtype == torch.float32
+    assert (low.probabilities - ref.probabilities).abs().max() < 0.01
+    assert 0 < (low.waveform - ref.waveform).norm() / ref.waveform.norm() < 0.05
