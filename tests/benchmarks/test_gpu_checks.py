@@ -55,3 +55,18 @@ def test_smoke_mode_runs_every_step_on_the_cpu(tmp_path):
     assert "ours bf16" in (tmp_path / "inference_rtf.log").read_text()
     rows = json.loads((tmp_path / "train_throughput.json").read_text())["rows"]
     assert {(r["row"], r["status"]) for r in rows} == {("fp32", "ok"), ("device", "ok")}
+
+
+def test_only_runs_the_named_steps_and_bad_options_are_one_error_line(tmp_path):
+    env = dict(os.environ, PYTHON=sys.executable, PYTHONPATH=str(REPO))
+    proc = subprocess.run(["bash", str(SCRIPT), "--smoke", "--only", "cuda_tests", str(tmp_path)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "== cuda_tests: " in proc.stdout and "== inference_rtf" not in proc.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cuda_tests.log"]
+    for args, expected in ((["--only", "synth,render"], "ERROR: --only: unknown step 'render'"),
+                           (["--fast"], "ERROR: unknown option --fast")):
+        proc = subprocess.run(["bash", str(SCRIPT), *args, str(tmp_path / "x")], capture_output=True, text=True,
+                              env=env, timeout=60)
+        assert proc.returncode == 2 and proc.stderr.startswith(expected) and proc.stdout == "", proc.stderr
+        assert not (tmp_path / "x").exists()
