@@ -12,6 +12,17 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "benchmarks" / "gpu_checks.sh"
+
+
+def script_env() -> dict:
+    """The script's environment: this python, this checkout; not this run's xdist worker id (the
+    script's own pytest is a run of its own)."""
+    env = dict(os.environ, PYTHON=sys.executable, PYTHONPATH=str(REPO))
+    for name in ("OFFICIAL_DIR", "PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT"):
+        env.pop(name, None)
+    return env
+
+
 STEPS = ("cuda_tests", "synth_sep_resunetk", "synth_tag_head_4c", "inference_rtf", "train_throughput")
 
 
@@ -41,8 +52,7 @@ def test_every_cuda_only_test_is_run_by_the_script():
 
 
 def test_smoke_mode_runs_every_step_on_the_cpu(tmp_path):
-    env = dict(os.environ, PYTHON=sys.executable, PYTHONPATH=str(REPO))
-    env.pop("OFFICIAL_DIR", None)
+    env = script_env()
     proc = subprocess.run(["bash", str(SCRIPT), "--smoke", str(tmp_path)], capture_output=True, text=True,
                           env=env, timeout=900)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
@@ -58,7 +68,7 @@ def test_smoke_mode_runs_every_step_on_the_cpu(tmp_path):
 
 
 def test_only_runs_the_named_steps_and_bad_options_are_one_error_line(tmp_path):
-    env = dict(os.environ, PYTHON=sys.executable, PYTHONPATH=str(REPO))
+    env = script_env()
     proc = subprocess.run(["bash", str(SCRIPT), "--smoke", "--only", "cuda_tests", str(tmp_path)],
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:]
