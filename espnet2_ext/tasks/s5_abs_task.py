@@ -178,9 +178,16 @@ class S5AbsTask(AbsTask):
     @classmethod
     def main_worker(cls, args: argparse.Namespace) -> None:
         """espnet2's worker (the process that trains; one per GPU when espnet2 spawns them),
-        with :func:`espnet_torch.install` first: a spawned worker does not inherit it."""
+        with :func:`espnet_torch.install` first: a spawned worker does not inherit it.
+
+        A distributed run closes its process group when training has ended normally: left to
+        interpreter exit, gloo's worker threads can abort the finished process ("terminate called
+        without an active exception", exit -6; pytorch/pytorch#190489), and torchrun then fails the
+        job. Not after an error: closing while other ranks still wait in a collective can hang."""
         espnet_torch.install()
         super().main_worker(args)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
 
     @classmethod
     def get_parser(cls) -> argparse.ArgumentParser:

@@ -144,3 +144,30 @@ def test_recipe_train_sh_runs_two_cpu_processes(ddp_setup, tiny_config, tmp_path
                           str(tmp_path / "exp2"), str(valid)], cwd=recipe_dir, capture_output=True, text=True)
     assert bad.returncode == 2 and "ERROR: --cpu_procs 2 trains on CPUs" in bad.stderr
     assert not (tmp_path / "exp2").exists()
+
+
+def test_the_worker_closes_its_process_group_after_training_not_after_an_error(monkeypatch, tmp_path):
+    """Left open to interpreter exit, a gloo group can abort a finished rank (exit -6, "terminate
+    called without an active exception"); closing it after an error could hang the other ranks."""
+    from espnet2.tasks.abs_task import AbsTask
+
+    def init():
+        store = torch.distributed.FileStore(str(tmp_path / f"store{len(list(tmp_path.iterdir()))}"), 1)
+        torch.distributed.init_process_group("gloo", store=store, rank=0, world_size=1)
+
+    monkeypatch.setattr(AbsTask, "main_worker", classmethod(lambda cls, args: None))   # training that ends
+    init()
+    S5TaggingTask.main_worker(argparse.Namespace())
+    assert not torch.distributed.is_initialized()
+
+    def fail(cls, args):
+        raise RuntimeError("a rank failed")
+
+    monkeypatch.setattr(AbsTask, "main_worker", classmethod(fail))
+    init()
+    try:
+        with pytest.raises(RuntimeError, match="a rank failed"):
+            S5SeparationTask.main_worker(argparse.Namespace())
+        assert torch.distributed.is_initialized()
+    finally:
+        torch.distributed.destroy_process_group()
