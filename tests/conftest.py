@@ -26,8 +26,10 @@ PARITY_DIR = Path(os.environ.get("DCASE26T4_PARITY_DIR",
                                  REPO_ROOT.parent / "shared" / "reference" / "parity"))
 
 RELIABILITY_DIR = REPO_ROOT / "tests" / "reliability"
-if str(RELIABILITY_DIR) not in sys.path:
-    sys.path.append(str(RELIABILITY_DIR))
+BENCHMARKS_DIR = REPO_ROOT / "benchmarks"      # the benchmark scripts import by name (tests read their tables)
+for folder in (RELIABILITY_DIR, BENCHMARKS_DIR):
+    if str(folder) not in sys.path:
+        sys.path.append(str(folder))
 from reliability_cases import case_outcome, run_summary  # noqa: E402
 from mini_corpora import DEFAULT, SMALL, shared_mini_corpus  # noqa: E402
 

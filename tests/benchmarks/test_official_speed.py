@@ -23,11 +23,8 @@ def run(*flags: str, timeout: int = 300) -> subprocess.CompletedProcess:
 
 def fake_official_tree(root: Path) -> Path:
     """A folder with the official repository's files the script looks for (empty: never run)."""
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    try:
-        from official_speed import OFFICIAL_FILES
-    finally:
-        sys.path.remove(str(REPO / "benchmarks"))
+    from official_speed import OFFICIAL_FILES      # benchmarks/ is on sys.path (tests/conftest.py)
+
     for name in OFFICIAL_FILES:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text("")

@@ -4,16 +4,13 @@ real mini run by tests/recipe/test_mini_recipe.py; the whole script takes about 
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "benchmarks"))
-from techniques_mini import ROWS, main  # noqa: E402
+from techniques_mini import ROWS, main      # benchmarks/ is on sys.path (tests/conftest.py)
 
-sys.path.remove(str(REPO / "benchmarks"))
+REPO = Path(__file__).resolve().parents[2]
 
 
 def docs_table() -> list:

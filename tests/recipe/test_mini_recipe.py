@@ -109,14 +109,11 @@ def test_readme_mini_table_is_what_this_run_printed(mini_run, repo_root):
     assert sep_best[0] < sep_init[0]                                     # the separator learns
 
 
-def test_techniques_table_script_reads_this_runs_baseline_row(mini_run, repo_root):
+def test_techniques_table_script_reads_this_runs_baseline_row(mini_run):
     """benchmarks/techniques_mini.py (docs/beyond_baseline.md's mini table) reads its baseline row's
     figures from a run like this one, the same ones the score table and learning figures show."""
-    sys.path.insert(0, str(repo_root / "benchmarks"))
-    try:
-        from techniques_mini import ROWS, row_cells
-    finally:
-        sys.path.remove(str(repo_root / "benchmarks"))
+    from techniques_mini import ROWS, row_cells      # benchmarks/ is on sys.path (tests/conftest.py)
+
     work, _ = mini_run
     cells = row_cells(work, ROWS[0])
     assert ROWS[0].decode == DECODE.split("/")[1]
