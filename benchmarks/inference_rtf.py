@@ -184,7 +184,6 @@ def bf16_difference(pipe: S5Pipeline, low: S5Pipeline, mixture: torch.Tensor) ->
 def bench_device(pipe: S5Pipeline, device: torch.device, batch_sizes: List[int], repeats: int,
                  seconds: float, by_part: bool = False, bf16: bool = False) -> List[dict]:
     pipe = pipe.to(device)
-    low = S5Pipeline(pipe.tagger, pipe.separator, pipe.calibration, precision="bf16")   # the same modules
     rows = []
     for bs in batch_sizes:
         mix = (0.1 * torch.randn(bs, 4, int(seconds * SR), generator=torch.Generator().manual_seed(bs))).to(device)
@@ -193,6 +192,7 @@ def bench_device(pipe: S5Pipeline, device: torch.device, batch_sizes: List[int],
         paths = {"ours": lambda: pipe(mix),
                  "official-style": lambda: official_style_s5(pipe.tagger, pipe.separator, mix)}
         if bf16:
+            low = S5Pipeline(pipe.tagger, pipe.separator, pipe.calibration, precision="bf16")   # the same modules
             err["ours bf16"] = bf16_difference(pipe, low, mix)
             paths["ours bf16"] = lambda: low(mix)
         times: Dict[str, List[float]] = {k: [] for k in paths}

@@ -30,7 +30,9 @@ from typing import List, Optional, Tuple
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from espnet2_ext import validate  # noqa: E402
 from espnet2_ext.bin.s5_train_summary import epoch_rows  # noqa: E402
+from espnet2_ext.errors import cli_main  # noqa: E402
 from espnet2_ext.s5.calibration import TABLE_KEYS  # noqa: E402
 
 RECIPE = REPO / "egs2" / "dcase26t4" / "s5"
@@ -120,10 +122,11 @@ def row_cells(s5: Path, row: Row) -> List[str]:
             fit]
 
 
+@cli_main
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--work", type=Path, required=True, help="scratch folder (the recipe copy goes to WORK/s5)")
-    p.add_argument("--nj", type=int, default=2, help="run.sh --nj")
+    p.add_argument("--nj", type=validate.positive_int, default=2, help="run.sh --nj")
     args = p.parse_args(argv)
     s5 = recipe_copy(args.work.resolve())
     revision = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
