@@ -14,6 +14,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "tools" / "offline_wheels.sh"
     ([], "ERROR: usage: tools/offline_wheels.sh DEST PYVER [HAVE] (e.g. tools/offline_wheels.sh .whl 3.12)"),
     (["{tmp}/w", "twelve"], "ERROR: PYVER 'twelve' is not a CPython version like 3.12"),
     (["{tmp}/w", "3.12", "{tmp}/no-such-file"], "ERROR: HAVE file {tmp}/no-such-file not readable"),
+    (["/proc/no-such/w", "3.12"], "ERROR: DEST /proc/no-such/w: cannot create or write it; give a writable folder"),
 ])
 def test_bad_arguments_are_one_error_line(tmp_path, args, expected):
     proc = subprocess.run(["bash", str(SCRIPT), *(a.format(tmp=tmp_path) for a in args)],

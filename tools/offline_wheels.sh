@@ -25,7 +25,7 @@ venv_python=$(cd "$(dirname "$0")" && pwd)/venv/bin/python
 [ -x "${venv_python}" ] || { echo "ERROR: ${venv_python} not found: run make -C tools first" >&2; exit 2; }
 [[ "${pyver}" =~ ^3\.[0-9]+$ ]] || { echo "ERROR: PYVER '${pyver}' is not a CPython version like 3.12" >&2; exit 2; }
 [ -r "${have}" ] || { echo "ERROR: HAVE file ${have} not readable" >&2; exit 2; }
-mkdir -p "${dest}"
+mkdir -p "${dest}" 2>/dev/null && [ -w "${dest}" ] || { echo "ERROR: DEST ${dest}: cannot create or write it; give a writable folder" >&2; exit 2; }
 
 norm() { tr 'A-Z_.' 'a-z--' | sed -e 's/--*/-/g'; }
 present=$(sed -e 's/[=<>@ ].*//' "${have}" | norm | sort -u)
